@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import type { Modality } from './handlers/handler.js';
+import { InferError } from './errors.js';
+import { packageRoot } from './paths.js';
+
+export interface FileRef {
+  /** As written in the catalog: `npm:<package>/<path>` or a path relative to the package root. */
+  source: string;
+  sha256: string;
+}
+
+export interface CatalogVariant {
+  /** KServe model name of each raw ONNX graph → its file. */
+  graphs: Record<string, FileRef>;
+}
+
+export interface CatalogModel {
+  id: string;
+  modality: Modality;
+  task: string;
+  handler: string;
+  description: string;
+  license?: string;
+  assets: Record<string, FileRef>;
+  variants: Record<string, CatalogVariant>;
+}
+
+export interface Catalog {
+  models: CatalogModel[];
+}
+
+export const defaultCatalogPath = path.join(packageRoot, 'models', 'catalog.yaml');
+
+const fileRefSchema = {
+  type: 'object',
+  required: ['source', 'sha256'],
+  additionalProperties: false,
+  properties: { source: { type: 'string', minLength: 1 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+};
+
+const catalogSchema = {
+  type: 'object',
+  required: ['models'],
+  additionalProperties: false,
+  properties: {
+    models: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'modality', 'task', 'handler', 'variants'],
+        additionalProperties: false,
+        properties: {
+          id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' },
+          modality: { enum: ['text', 'audio', 'image', 'video'] },
+          task: { type: 'string' },
+          handler: { type: 'string' },
+          description: { type: 'string', default: '' },
+          license: { type: 'string' },
+          assets: { type: 'object', additionalProperties: fileRefSchema, default: {} },
+          variants: {
+            type: 'object',
+            minProperties: 1,
+            additionalProperties: {
+              type: 'object',
+              required: ['graphs'],
+              additionalProperties: false,
+              properties: { graphs: { type: 'object', minProperties: 1, additionalProperties: fileRefSchema } },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+const validateCatalog = new Ajv({ allErrors: true, useDefaults: true }).compile(catalogSchema);
+
+export function loadCatalog(file = defaultCatalogPath): Catalog {
+  const doc: unknown = parseYaml(readFileSync(file, 'utf8'));
+  if (!validateCatalog(doc)) {
+    const problems = validateCatalog.errors!.map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+    throw new Error(`model catalog ${file} is invalid: ${problems}`);
+  }
+  const catalog = doc as unknown as Catalog;
+  // Model ids and graph names share one namespace (both are KServe model names); variants of one model reuse graph names.
+  const owner = new Map<string, string>();
+  for (const model of catalog.models) {
+    const names = new Set([model.id, ...Object.values(model.variants).flatMap((v) => Object.keys(v.graphs))]);
+    for (const name of names) {
+      const other = owner.get(name);
+      if (other) throw new Error(`model catalog ${file}: name '${name}' is used by both ${other} and ${model.id}`);
+      owner.set(name, model.id);
+    }
+  }
+  return catalog;
+}
+
+export function findModel(catalog: Catalog, id: string): CatalogModel {
+  const model = catalog.models.find((m) => m.id === id);
+  if (!model) throw new InferError('NOT_FOUND', `unknown model '${id}' (catalog has: ${catalog.models.map((m) => m.id).join(', ')})`);
+  return model;
+}
+
+const requireFromHere = createRequire(import.meta.url);
+
+/** Absolute path of a catalog file, without reading it. */
+export function resolveSource(source: string): string {
+  if (!source.startsWith('npm:')) return path.resolve(packageRoot, source);
+  const spec = source.slice('npm:'.length);
+  const parts = spec.split('/');
+  const pkgName = spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+  const rest = parts.slice(pkgName.split('/').length).join('/');
+  // Resolve the package folder through node's lookup paths, not its exports map (which hides model files).
+  for (const base of requireFromHere.resolve.paths(pkgName) ?? []) {
+    const dir = path.join(base, pkgName);
+    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, rest);
+  }
+  throw new InferError('FAILED_PRECONDITION', `model file ${source}: npm package ${pkgName} is not installed (run npm ci)`);
+}
+
+/** Resolves and sha256-checks a catalog file; a missing or altered file is a clear start-up error. */
+export async function verifiedPath(ref: FileRef): Promise<string> {
+  const file = resolveSource(ref.source);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch {
+    throw new InferError('FAILED_PRECONDITION', `model file ${ref.source} is missing (looked at ${file}); reinstall with npm ci or rebuild it with the script under models/`);
+  }
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== ref.sha256) {
+    throw new InferError('FAILED_PRECONDITION', `model file ${file} is corrupt or was replaced: sha256 ${actual}, catalog expects ${ref.sha256}`);
+  }
+  return file;
+}

@@ -1,0 +1,34 @@
+/**
+ * Errors a caller can act on. Codes are gRPC status names (the KServe v2 gRPC
+ * protocol maps failures onto them), so the cloud tier turns an InferError
+ * straight into a status and the edge reports the same code over MQTT.
+ */
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'RESOURCE_EXHAUSTED'
+  | 'UNAVAILABLE'
+  | 'DEADLINE_EXCEEDED'
+  | 'FAILED_PRECONDITION'
+  | 'INTERNAL';
+
+export class InferError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InferError';
+    this.code = code;
+  }
+}
+
+export function invalidArgument(message: string): InferError {
+  return new InferError('INVALID_ARGUMENT', message);
+}
+
+/** Any thrown value as an InferError; unknown failures become INTERNAL. */
+export function toInferError(err: unknown): InferError {
+  if (err instanceof InferError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new InferError('INTERNAL', message, { cause: err });
+}

@@ -1,0 +1,63 @@
+import type { CatalogModel } from './catalog.js';
+import { verifiedPath } from './catalog.js';
+import { InferError } from './errors.js';
+import { getHandler, type HandlerContext, type HandlerOutput, type ModelHandler } from './handlers/handler.js';
+import './handlers/index.js';
+import type { Logger } from './log.js';
+import { openSession, type OrtSession, type SessionOptions } from './ort/session.js';
+
+/** One variant of one catalog model with its sessions open and warmed up: what both tiers serve from. */
+export interface LoadedModel {
+  readonly model: CatalogModel;
+  readonly variant: string;
+  readonly handler: ModelHandler;
+  /** Sessions by graph name. */
+  readonly sessions: ReadonlyMap<string, OrtSession>;
+  run(input: Uint8Array): Promise<HandlerOutput>;
+  close(): Promise<void>;
+}
+
+export async function loadModel(model: CatalogModel, variant: string, options: SessionOptions, log: Logger): Promise<LoadedModel> {
+  const spec = model.variants[variant];
+  if (!spec) {
+    throw new InferError('NOT_FOUND', `model ${model.id} has no variant '${variant}' (catalog has: ${Object.keys(model.variants).join(', ')})`);
+  }
+  const handler = getHandler(model.handler);
+  const assetPaths = new Map<string, string>();
+  for (const [name, ref] of Object.entries(model.assets)) assetPaths.set(name, await verifiedPath(ref));
+  const sessions = new Map<string, OrtSession>();
+  try {
+    for (const [graph, ref] of Object.entries(spec.graphs)) {
+      sessions.set(graph, await openSession(graph, await verifiedPath(ref), options, log));
+    }
+  } catch (err) {
+    await Promise.all([...sessions.values()].map((s) => s.close()));
+    throw err;
+  }
+  const ctx: HandlerContext = {
+    session(graph) {
+      const session = sessions.get(graph);
+      if (!session) throw new Error(`model ${model.id}/${variant} has no graph '${graph}' in the catalog`);
+      return session;
+    },
+    assetPath(name) {
+      const file = assetPaths.get(name);
+      if (!file) throw new Error(`model ${model.id} has no asset '${name}' in the catalog`);
+      return file;
+    },
+  };
+  const loaded: LoadedModel = {
+    model,
+    variant,
+    handler,
+    sessions,
+    run: (input) => handler.run(input, ctx),
+    close: async () => {
+      await Promise.all([...sessions.values()].map((s) => s.close()));
+    },
+  };
+  const started = performance.now();
+  await loaded.run(await handler.warmupInput());
+  log.info({ model: model.id, variant, warmupMs: Math.round(performance.now() - started) }, 'model warmed up');
+  return loaded;
+}

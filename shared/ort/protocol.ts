@@ -1,0 +1,23 @@
+import type { Tensor, TensorMeta } from '../tensor.js';
+
+/** Messages between an OrtSession (main thread) and its worker. */
+export interface LoadRequest {
+  modelPath: string;
+  providers: string[];
+  intraOpThreads: number;
+  interOpThreads: number;
+}
+
+export type ToWorker = { op: 'run'; id: number; feeds: Record<string, Tensor> } | { op: 'close' };
+
+export type FromWorker =
+  | {
+      op: 'loaded';
+      provider: string;
+      fallbacks: { provider: string; reason: string }[];
+      inputs: TensorMeta[];
+      outputs: TensorMeta[];
+    }
+  | { op: 'load-failed'; message: string }
+  | { op: 'result'; id: number; outputs: Record<string, Tensor>; computeUs: number }
+  | { op: 'error'; id: number; message: string };
