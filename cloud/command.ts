@@ -1,0 +1,66 @@
+import { parseArgs } from 'node:util';
+import { createLogger } from '../shared/log.js';
+import { loadCloudConfig } from './config.js';
+import { startCloudServer } from './server.js';
+
+const help = `usage: splitinfer cloud [options]
+
+Runs the KServe v2 gRPC inference server (GRPCInferenceService + grpc.health.v1)
+for every model in the catalog.
+
+options:
+  --config FILE            YAML or JSON config (flags override it)
+  --host ADDR              listen address (default 0.0.0.0)
+  --port N                 gRPC port (default 8001; 0 picks a free one)
+  --metrics-port N         Prometheus /metrics port (default 8002; 0 picks one, -1 disables)
+  --providers LIST         execution providers by preference, e.g. cuda,cpu (default cpu)
+  --threads N              ORT intra-op threads per session (default: all cores)
+  --models LIST            catalog model ids to serve (default: all)
+  --max-message-bytes N    largest gRPC message in either direction (default 32 MiB)
+  --max-queue N            requests waiting per model before RESOURCE_EXHAUSTED (default 64)
+`;
+
+export async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      providers: { type: 'string' },
+      threads: { type: 'string' },
+      models: { type: 'string' },
+      'max-message-bytes': { type: 'string' },
+      'max-queue': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(help);
+    return 0;
+  }
+  const list = (s: string | undefined) => s?.split(',').map((x) => x.trim()).filter(Boolean);
+  const config = loadCloudConfig(values.config, {
+    host: values.host,
+    port: values.port,
+    metricsPort: values['metrics-port'],
+    providers: list(values.providers),
+    intraOpThreads: values.threads,
+    models: list(values.models),
+    limits: { maxMessageBytes: values['max-message-bytes'], maxQueuePerModel: values['max-queue'] },
+  });
+  const log = createLogger('cloud');
+  const server = await startCloudServer(config, log);
+  log.info({ port: server.port, metricsPort: server.metricsPort, models: server.repository.names() }, `splitinfer cloud listening on ${config.host}:${server.port}`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'draining: health NOT_SERVING, finishing in-flight requests');
+      server.drain(config.drainTimeoutMs).then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  log.info('stopped');
+  return 0;
+}

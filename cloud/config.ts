@@ -1,0 +1,63 @@
+import type { SchemaObject } from 'ajv';
+import { loadConfig } from '../shared/config.js';
+
+export interface CloudConfig {
+  host: string;
+  port: number;
+  /** Prometheus endpoint port; 0 picks a free one, -1 disables it. */
+  metricsPort: number;
+  metricsHost: string;
+  /** Path of the model catalog; empty means the one shipped in models/. */
+  catalog: string;
+  /** Catalog model ids to serve; empty means all. */
+  models: string[];
+  /** Variant loaded for every model (the cloud keeps full precision). */
+  variant: string;
+  /** Execution providers in order of preference; cpu is always appended as the last resort. */
+  providers: string[];
+  /** ORT intra-op threads per session; 0 lets the runtime pick (all cores). */
+  intraOpThreads: number;
+  limits: {
+    /** Largest gRPC message accepted or sent, in bytes. */
+    maxMessageBytes: number;
+    /** Requests waiting per model beyond those running; more are refused with RESOURCE_EXHAUSTED. */
+    maxQueuePerModel: number;
+    /** Requests of one model computed at once (pre/post-processing of one overlaps inference of another). */
+    concurrencyPerModel: number;
+  };
+  /** On SIGTERM, how long in-flight requests get to finish before the process exits anyway. */
+  drainTimeoutMs: number;
+}
+
+export const cloudConfigSchema: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  required: [],
+  properties: {
+    host: { type: 'string', default: '0.0.0.0' },
+    port: { type: 'integer', minimum: 0, maximum: 65535, default: 8001 },
+    metricsPort: { type: 'integer', minimum: -1, maximum: 65535, default: 8002 },
+    metricsHost: { type: 'string', default: '0.0.0.0' },
+    catalog: { type: 'string', default: '' },
+    models: { type: 'array', items: { type: 'string' }, default: [] },
+    variant: { type: 'string', default: 'fp32' },
+    providers: { type: 'array', items: { type: 'string', enum: ['cuda', 'cpu'] }, minItems: 1, default: ['cpu'] },
+    intraOpThreads: { type: 'integer', minimum: 0, default: 0 },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      required: [],
+      default: {},
+      properties: {
+        maxMessageBytes: { type: 'integer', minimum: 1024, default: 32 * 1024 * 1024 },
+        maxQueuePerModel: { type: 'integer', minimum: 0, default: 64 },
+        concurrencyPerModel: { type: 'integer', minimum: 1, default: 2 },
+      },
+    },
+    drainTimeoutMs: { type: 'integer', minimum: 0, default: 30_000 },
+  },
+};
+
+export function loadCloudConfig(file?: string, overrides: Record<string, unknown> = {}): CloudConfig {
+  return loadConfig<CloudConfig>(cloudConfigSchema, file, overrides);
+}

@@ -1,0 +1,143 @@
+import * as grpc from '@grpc/grpc-js';
+import { create } from '@bufbuild/protobuf';
+import {
+  GRPCInferenceService,
+  ModelInferResponseSchema,
+  ModelStreamInferResponseSchema,
+  type ModelInferRequest,
+} from '../shared/gen/inference/grpc_service_pb.js';
+import { addService } from '../shared/grpc-service.js';
+import { InferError, toInferError } from '../shared/errors.js';
+import { stringParameterValue, ParameterNames } from '../shared/infer-parameters.js';
+import type { Logger } from '../shared/log.js';
+import type { InferenceMetrics } from '../shared/metrics.js';
+import { toV2Datatype } from '../shared/tensor-codec.js';
+import type { TensorMeta } from '../shared/tensor.js';
+import { infer, PIPELINE_INPUT, PIPELINE_RESULT } from './infer.js';
+import type { ModelRepository } from './repository.js';
+
+export const SERVER_NAME = 'splitinfer';
+/** Protocol extensions beyond the core v2 API (Triton reports its own list the same way). */
+export const SERVER_EXTENSIONS = ['model_stream_infer', 'parameters', 'health'];
+
+export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  const e = toInferError(err);
+  return { code: grpc.status[e.code], details: e.message };
+}
+
+/** State shared with the server for draining: new work is refused and in-flight work is counted. */
+export interface ServiceState {
+  draining: boolean;
+  inFlight: number;
+  /** Called whenever inFlight drops, so a drain can finish as soon as the last request does. */
+  onIdle?: () => void;
+}
+
+export function addInferenceService(
+  server: grpc.Server,
+  deps: { repository: ModelRepository; metrics: InferenceMetrics; log: Logger; version: string; state: ServiceState },
+): void {
+  const { repository, metrics, log, version, state } = deps;
+
+  /** One request from admission to metrics and log; shared by ModelInfer and ModelStreamInfer. */
+  async function serve(request: ModelInferRequest) {
+    if (state.draining) throw new InferError('UNAVAILABLE', 'server is shutting down; retry on another replica');
+    state.inFlight++;
+    const started = performance.now();
+    const labels = { model: request.modelName, version: request.modelVersion };
+    try {
+      const outcome = await infer(repository, request);
+      const totalUs = Math.round((performance.now() - started) * 1000);
+      const served = { model: outcome.served.name, version: outcome.served.version };
+      metrics.requestSuccess.inc(served);
+      metrics.queueDurationUs.inc(served, outcome.queueUs);
+      metrics.computeDurationUs.inc(served, outcome.computeUs);
+      metrics.requestDurationUs.inc(served, totalUs);
+      metrics.requestSeconds.observe(served, totalUs / 1e6);
+      log.info(
+        { model: served.model, id: request.id, tenant: stringParameterValue(request.parameters, ParameterNames.tenant), queueUs: outcome.queueUs, computeUs: outcome.computeUs, totalUs },
+        'infer',
+      );
+      return outcome.response;
+    } catch (err) {
+      const e = toInferError(err);
+      metrics.requestFailure.inc({ ...labels, reason: e.code });
+      log[e.code === 'INTERNAL' ? 'error' : 'info']({ model: request.modelName, id: request.id, code: e.code, err: e.message }, 'infer failed');
+      throw e;
+    } finally {
+      state.inFlight--;
+      state.onIdle?.();
+    }
+  }
+
+  const tensorMetadata = (m: TensorMeta) => ({ name: m.name, datatype: toV2Datatype(m.type), shape: m.shape.map(BigInt) });
+
+  addService(server, GRPCInferenceService, {
+    serverLive: (_call, callback) => callback(null, { live: true }),
+    serverReady: (_call, callback) => callback(null, { ready: !state.draining }),
+    modelReady: (call, callback) => {
+      try {
+        repository.resolve(call.request.name, call.request.version);
+        callback(null, { ready: !state.draining });
+      } catch (err) {
+        callback(toServiceError(err));
+      }
+    },
+    serverMetadata: (_call, callback) => callback(null, { name: SERVER_NAME, version, extensions: SERVER_EXTENSIONS }),
+    modelMetadata: (call, callback) => {
+      try {
+        const served = repository.resolve(call.request.name, call.request.version);
+        const pipeline = served.kind === 'pipeline';
+        callback(null, {
+          name: served.name,
+          versions: [served.version],
+          platform: pipeline ? 'splitinfer_pipeline' : 'onnxruntime_onnx',
+          inputs: (pipeline ? [PIPELINE_INPUT] : served.session.inputs).map(tensorMetadata),
+          outputs: (pipeline ? [...served.loaded.handler.outputs, PIPELINE_RESULT] : served.session.outputs).map(tensorMetadata),
+        });
+      } catch (err) {
+        callback(toServiceError(err));
+      }
+    },
+    modelInfer: (call, callback) => {
+      serve(call.request).then(
+        (response) => callback(null, response),
+        (err) => callback(toServiceError(err)),
+      );
+    },
+    modelStreamInfer: (call) => {
+      // Each request is answered as soon as it is done, in completion order; a
+      // failed request is reported in error_message (with its id) and the stream stays open.
+      let pending = 0;
+      let clientDone = false;
+      const maybeEnd = () => {
+        if (clientDone && pending === 0) call.end();
+      };
+      call.on('data', (request: ModelInferRequest) => {
+        pending++;
+        serve(request)
+          .then(
+            (inferResponse) => call.write(create(ModelStreamInferResponseSchema, { inferResponse })),
+            (err) => {
+              const e = toInferError(err);
+              call.write(
+                create(ModelStreamInferResponseSchema, {
+                  errorMessage: `${e.code}: ${e.message}`,
+                  inferResponse: create(ModelInferResponseSchema, { modelName: request.modelName, modelVersion: request.modelVersion, id: request.id }),
+                }),
+              );
+            },
+          )
+          .finally(() => {
+            pending--;
+            maybeEnd();
+          });
+      });
+      call.on('end', () => {
+        clientDone = true;
+        maybeEnd();
+      });
+      call.on('error', (err) => log.debug({ err: err.message }, 'stream closed by client'));
+    },
+  });
+}

@@ -1,0 +1,75 @@
+import os from 'node:os';
+import { findModel, loadCatalog, type Catalog } from '../shared/catalog.js';
+import { InferError } from '../shared/errors.js';
+import { loadModel, type LoadedModel } from '../shared/loaded-model.js';
+import type { Logger } from '../shared/log.js';
+import type { OrtSession } from '../shared/ort/session.js';
+import type { CloudConfig } from './config.js';
+import { ModelScheduler } from './scheduler.js';
+
+/** A KServe model name the server answers to: a whole pipeline, or one of its raw ONNX graphs. */
+export type ServedModel =
+  | { kind: 'pipeline'; name: string; version: string; loaded: LoadedModel; scheduler: ModelScheduler }
+  | { kind: 'graph'; name: string; version: string; loaded: LoadedModel; session: OrtSession; scheduler: ModelScheduler };
+
+/** The models this server has loaded, by KServe name; versions are catalog variant names. */
+export class ModelRepository {
+  private constructor(
+    readonly catalog: Catalog,
+    private readonly served: Map<string, ServedModel>,
+    private readonly loaded: LoadedModel[],
+  ) {}
+
+  static async open(config: CloudConfig, log: Logger): Promise<ModelRepository> {
+    const catalog = loadCatalog(config.catalog || undefined);
+    const ids = config.models.length > 0 ? config.models : catalog.models.map((m) => m.id);
+    const intraOpThreads = config.intraOpThreads || os.availableParallelism();
+    const served = new Map<string, ServedModel>();
+    const loaded: LoadedModel[] = [];
+    const scheduler = (name: string) => new ModelScheduler(name, config.limits.concurrencyPerModel, config.limits.maxQueuePerModel);
+    try {
+      for (const id of ids) {
+        const model = findModel(catalog, id);
+        const variant = model.variants[config.variant] ? config.variant : Object.keys(model.variants)[0]!;
+        const lm = await loadModel(model, variant, { providers: config.providers, intraOpThreads }, log);
+        loaded.push(lm);
+        served.set(id, { kind: 'pipeline', name: id, version: variant, loaded: lm, scheduler: scheduler(id) });
+        for (const [graph, session] of lm.sessions) {
+          served.set(graph, { kind: 'graph', name: graph, version: variant, loaded: lm, session, scheduler: scheduler(graph) });
+        }
+      }
+    } catch (err) {
+      await Promise.all(loaded.map((m) => m.close()));
+      throw err;
+    }
+    return new ModelRepository(catalog, served, loaded);
+  }
+
+  /** Every served name, pipelines first, for listings and readiness. */
+  names(): string[] {
+    return [...this.served.keys()];
+  }
+
+  /** The served model for a KServe name and optional version, or NOT_FOUND saying what exists. */
+  resolve(name: string, version = ''): ServedModel {
+    const model = this.served.get(name);
+    if (!model) {
+      throw new InferError('NOT_FOUND', `unknown model '${name}'; this server serves: ${this.names().join(', ')}`);
+    }
+    if (version !== '' && version !== model.version) {
+      throw new InferError('NOT_FOUND', `model '${name}' has no version '${version}' here (serving version '${model.version}'); leave model_version empty for the default`);
+    }
+    return model;
+  }
+
+  /** Requests admitted and not yet answered, across all models. */
+  inFlight(): number {
+    let n = 0;
+    for (const m of this.served.values()) n += m.scheduler.inFlight;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.loaded.map((m) => m.close()));
+  }
+}

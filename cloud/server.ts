@@ -1,0 +1,94 @@
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from '../shared/log.js';
+import { boundPort, createInferenceMetrics, serveMetrics, type InferenceMetrics } from '../shared/metrics.js';
+import { packageRoot } from '../shared/paths.js';
+import type { CloudConfig } from './config.js';
+import { HealthService, ServingStatus } from './health.js';
+import { addInferenceService, type ServiceState } from './inference-service.js';
+import { ModelRepository } from './repository.js';
+
+export interface CloudServer {
+  readonly port: number;
+  /** -1 when the metrics endpoint is off. */
+  readonly metricsPort: number;
+  readonly repository: ModelRepository;
+  readonly metrics: InferenceMetrics;
+  readonly health: HealthService;
+  /** Graceful stop: health NOT_SERVING, new requests UNAVAILABLE, in-flight ones finish (up to timeoutMs), then close. */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+const version = (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
+export async function startCloudServer(config: CloudConfig, log: Logger): Promise<CloudServer> {
+  const repository = await ModelRepository.open(config, log);
+  const metrics = createInferenceMetrics();
+  const health = new HealthService();
+  const state: ServiceState = { draining: false, inFlight: 0 };
+  const server = new grpc.Server({
+    // Oversize messages are refused by grpc-js itself with RESOURCE_EXHAUSTED.
+    'grpc.max_receive_message_length': config.limits.maxMessageBytes,
+    'grpc.max_send_message_length': config.limits.maxMessageBytes,
+    // Edges hold long-lived streams over flaky links; let their keepalive pings through.
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  });
+  addInferenceService(server, { repository, metrics, log, version, state });
+  health.addTo(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(new Error(`cannot listen on ${config.host}:${config.port}: ${err.message}`)) : resolve(bound),
+    ),
+  ).catch(async (err) => {
+    await repository.close();
+    throw err;
+  });
+  let metricsServer: HttpServer | undefined;
+  if (config.metricsPort >= 0) {
+    metricsServer = await serveMetrics(metrics.registry, config.metricsPort, config.metricsHost);
+  }
+  health.set('', ServingStatus.SERVING);
+  for (const name of repository.names()) health.set(name, ServingStatus.SERVING);
+
+  let drained: Promise<void> | undefined;
+  return {
+    port,
+    metricsPort: metricsServer ? boundPort(metricsServer) : -1,
+    repository,
+    metrics,
+    health,
+    drain(timeoutMs) {
+      drained ??= (async () => {
+        state.draining = true;
+        health.setAll(ServingStatus.NOT_SERVING);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          state.onIdle = () => {
+            if (state.inFlight === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          };
+          state.onIdle();
+        });
+        health.endWatches();
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, 1_000);
+          server.tryShutdown(() => {
+            clearTimeout(force);
+            resolve();
+          });
+        });
+        metricsServer?.close();
+        await repository.close();
+      })();
+      return drained;
+    },
+  };
+}

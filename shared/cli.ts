@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+/**
+ * The `splitinfer` command. Subcommands live with their tier (cloud/, edge/)
+ * and are loaded by path on demand, so shared/ never imports a tier and a
+ * cloud host never loads edge code.
+ */
+const commands: Record<string, { module: string; summary: string }> = {
+  cloud: { module: '../cloud/command.js', summary: 'run the cloud tier: KServe v2 gRPC inference server' },
+  demo: { module: '../cloud/demo-command.js', summary: 'start the cloud tier on loopback and send it real requests' },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  return `usage: splitinfer <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun splitinfer <command> --help for its options.`;
+}
+
+const [name, ...args] = process.argv.slice(2);
+if (!name || name === '--help' || name === '-h' || name === 'help') {
+  console.log(usage());
+  process.exit(name ? 0 : 2);
+}
+const command = commands[name];
+if (!command) {
+  console.error(`splitinfer: unknown command '${name}'\n\n${usage()}`);
+  process.exit(2);
+}
+const mod = (await import(command.module)) as { main(args: string[]): Promise<number | void> };
+try {
+  const code = await mod.main(args);
+  if (typeof code === 'number') process.exitCode = code;
+} catch (err) {
+  console.error(`splitinfer ${name}: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,46 @@
+import { create } from '@bufbuild/protobuf';
+import { InferParameterSchema, type InferParameter } from './gen/inference/grpc_service_pb.js';
+
+/**
+ * Request/response `parameters` conventions on top of KServe v2 (see the
+ * architecture): requests carry tenant and deadline_ms; responses carry the
+ * server's queue_us and compute_us so the edge learns the cloud's load from
+ * ordinary traffic.
+ */
+export const ParameterNames = {
+  tenant: 'tenant',
+  deadlineMs: 'deadline_ms',
+  queueUs: 'queue_us',
+  computeUs: 'compute_us',
+} as const;
+
+export function int64Parameter(value: number): InferParameter {
+  return create(InferParameterSchema, { parameterChoice: { case: 'int64Param', value: BigInt(Math.round(value)) } });
+}
+
+export function stringParameter(value: string): InferParameter {
+  return create(InferParameterSchema, { parameterChoice: { case: 'stringParam', value } });
+}
+
+/** A numeric parameter whichever numeric field the client used, or undefined when absent. */
+export function numberParameter(params: Record<string, InferParameter>, name: string): number | undefined {
+  const choice = params[name]?.parameterChoice;
+  switch (choice?.case) {
+    case 'int64Param':
+    case 'uint64Param':
+      return Number(choice.value);
+    case 'doubleParam':
+      return choice.value;
+    case 'stringParam': {
+      const n = Number(choice.value);
+      return Number.isFinite(n) ? n : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+export function stringParameterValue(params: Record<string, InferParameter>, name: string): string | undefined {
+  const choice = params[name]?.parameterChoice;
+  return choice?.case === 'stringParam' ? choice.value : undefined;
+}

@@ -1,0 +1,75 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Inference metrics named after Triton's (nv_inference_*) where the meaning
+ * matches, so existing Triton dashboards read them; the latency histogram is
+ * ours (Triton exposes cumulative microsecond counters only).
+ */
+export interface InferenceMetrics {
+  readonly registry: Registry;
+  readonly requestSuccess: Counter<'model' | 'version'>;
+  readonly requestFailure: Counter<'model' | 'version' | 'reason'>;
+  readonly queueDurationUs: Counter<'model' | 'version'>;
+  readonly computeDurationUs: Counter<'model' | 'version'>;
+  readonly requestDurationUs: Counter<'model' | 'version'>;
+  readonly requestSeconds: Histogram<'model' | 'version'>;
+}
+
+export function createInferenceMetrics(prefixLabels: Record<string, string> = {}): InferenceMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels(prefixLabels);
+  collectDefaultMetrics({ register: registry });
+  const labelNames = ['model', 'version'] as const;
+  return {
+    registry,
+    requestSuccess: new Counter({ name: 'nv_inference_request_success', help: 'Number of successful inference requests', labelNames, registers: [registry] }),
+    requestFailure: new Counter({
+      name: 'nv_inference_request_failure',
+      help: 'Number of failed inference requests, by gRPC status name',
+      labelNames: [...labelNames, 'reason'],
+      registers: [registry],
+    }),
+    queueDurationUs: new Counter({ name: 'nv_inference_queue_duration_us', help: 'Cumulative time requests spent queued, in microseconds', labelNames, registers: [registry] }),
+    computeDurationUs: new Counter({
+      name: 'nv_inference_compute_infer_duration_us',
+      help: 'Cumulative time spent computing (pre-processing, inference, post-processing), in microseconds',
+      labelNames,
+      registers: [registry],
+    }),
+    requestDurationUs: new Counter({ name: 'nv_inference_request_duration_us', help: 'Cumulative end-to-end request time in the server, in microseconds', labelNames, registers: [registry] }),
+    requestSeconds: new Histogram({
+      name: 'splitinfer_request_duration_seconds',
+      help: 'End-to-end request time in the server',
+      labelNames,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+  };
+}
+
+/** Serves `GET /metrics` in the Prometheus text format. */
+export async function serveMetrics(registry: Registry, port: number, host: string): Promise<Server> {
+  const server = createServer(async (req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at GET /metrics\n');
+      return;
+    }
+    try {
+      const body = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType }).end(body);
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err));
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+
+export function boundPort(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}
