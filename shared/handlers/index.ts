@@ -1,1 +1,3 @@
 // Importing a handler file registers it; the catalog refers to handlers by id.
+import './audio-vad.js';
+import './image-ocr.js';
