@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadCloudConfig } from '../../cloud/config.js';
+
+async function tempFile(name: string, text: string): Promise<string> {
+  const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'splitinfer-config-')), name);
+  await writeFile(file, text);
+  return file;
+}
+
+test('defaults run on a CPU-only machine', () => {
+  const config = loadCloudConfig();
+  assert.deepEqual(config.providers, ['cpu']);
+  assert.equal(config.port, 8001);
+  assert.equal(config.limits.maxQueuePerModel, 64);
+});
+
+test('a YAML file is read and flags override it without wiping its other settings', async () => {
+  const file = await tempFile('cloud.yaml', 'port: 9000\nproviders: [cuda, cpu]\nlimits:\n  maxQueuePerModel: 5\n  concurrencyPerModel: 3\n');
+  const config = loadCloudConfig(file, { port: '9100', limits: { maxQueuePerModel: undefined, maxMessageBytes: '2048' } });
+  assert.equal(config.port, 9100);
+  assert.deepEqual(config.providers, ['cuda', 'cpu']);
+  assert.equal(config.limits.maxQueuePerModel, 5);
+  assert.equal(config.limits.concurrencyPerModel, 3);
+  assert.equal(config.limits.maxMessageBytes, 2048);
+});
+
+test('a JSON file works too', async () => {
+  const file = await tempFile('cloud.json', JSON.stringify({ host: '127.0.0.1', models: ['audio-vad'] }));
+  const config = loadCloudConfig(file);
+  assert.equal(config.host, '127.0.0.1');
+  assert.deepEqual(config.models, ['audio-vad']);
+});
+
+test('unknown settings and bad values are refused with their path', async () => {
+  const file = await tempFile('cloud.yaml', 'prot: 9000\n');
+  assert.throws(() => loadCloudConfig(file), /additional properties/);
+  assert.throws(() => loadCloudConfig(undefined, { providers: ['tpu'] }), /providers/);
+  assert.throws(() => loadCloudConfig(undefined, { port: 'eighty' }), /port/);
+  assert.throws(() => loadCloudConfig('/nonexistent/cloud.yaml'), /cannot be read/);
+});
