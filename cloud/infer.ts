@@ -6,7 +6,7 @@ import {
 } from '../shared/gen/inference/grpc_service_pb.js';
 import { InferError } from '../shared/errors.js';
 import { int64Parameter, numberParameter, ParameterNames } from '../shared/infer-parameters.js';
-import { decodeInferInputs, encodeInferOutputs } from '../shared/tensor-codec.js';
+import { decodeInferInputs, encodeInferOutputs, toV2Datatype } from '../shared/tensor-codec.js';
 import { elementCount, utf8Tensor, type Tensor, type TensorMeta } from '../shared/tensor.js';
 import type { ModelRepository, ServedModel } from './repository.js';
 
@@ -51,17 +51,20 @@ function pipelineInput(model: string, inputs: Record<string, Tensor>): Uint8Arra
   if (entries.length !== 1 || !tensor) {
     throw new InferError('INVALID_ARGUMENT', `model ${model}: expected exactly one input '${PIPELINE_INPUT.name}' (BYTES, shape [1]), got ${entries.length} inputs`);
   }
+  if (name !== PIPELINE_INPUT.name) {
+    throw new InferError('INVALID_ARGUMENT', `model ${model}: unknown input '${name}'; a pipeline takes one input '${PIPELINE_INPUT.name}' (BYTES, shape [1])`);
+  }
   if (tensor.type !== 'bytes' || elementCount(tensor.dims) !== 1) {
     throw new InferError(
       'INVALID_ARGUMENT',
-      `model ${model}: input '${name}' must be BYTES with shape [1] holding the media bytes or UTF-8 text, got ${tensor.type} ${JSON.stringify(tensor.dims)}; send one item per request (ModelStreamInfer multiplexes many)`,
+      `model ${model}: input '${name}' must be BYTES with shape [1] holding the media bytes or UTF-8 text, got ${toV2Datatype(tensor.type)} ${JSON.stringify(tensor.dims)}; send one item per request (ModelStreamInfer multiplexes many)`,
     );
   }
   return (tensor.data as Uint8Array[])[0]!;
 }
 
 function checkGraphInputs(model: string, expected: readonly TensorMeta[], inputs: Record<string, Tensor>): Record<string, Tensor> {
-  const describe = (m: TensorMeta) => `${m.name} ${m.type} ${JSON.stringify(m.shape)}`;
+  const describe = (m: TensorMeta) => `${m.name} ${toV2Datatype(m.type)} ${JSON.stringify(m.shape)}`;
   for (const name of Object.keys(inputs)) {
     if (!expected.some((m) => m.name === name)) {
       throw new InferError('INVALID_ARGUMENT', `model ${model}: unknown input '${name}'; expected inputs: ${expected.map(describe).join(', ')}`);
@@ -74,7 +77,7 @@ function checkGraphInputs(model: string, expected: readonly TensorMeta[], inputs
     if (tensor.type !== meta.type || !shapeFits) {
       throw new InferError(
         'INVALID_ARGUMENT',
-        `model ${model}: input '${meta.name}' is ${tensor.type} ${JSON.stringify(tensor.dims)}, expected ${meta.type} ${JSON.stringify(meta.shape)} (-1 = any size); see ModelMetadata`,
+        `model ${model}: input '${meta.name}' is ${toV2Datatype(tensor.type)} ${JSON.stringify(tensor.dims)}, expected ${toV2Datatype(meta.type)} ${JSON.stringify(meta.shape)} (-1 = any size); see ModelMetadata`,
       );
     }
   }

@@ -44,7 +44,6 @@ export function addInferenceService(
     if (state.draining) throw new InferError('UNAVAILABLE', 'server is shutting down; retry on another replica');
     state.inFlight++;
     const started = performance.now();
-    const labels = { model: request.modelName, version: request.modelVersion };
     try {
       const outcome = await infer(repository, request);
       const totalUs = Math.round((performance.now() - started) * 1000);
@@ -61,12 +60,22 @@ export function addInferenceService(
       return outcome.response;
     } catch (err) {
       const e = toInferError(err);
-      metrics.requestFailure.inc({ ...labels, reason: e.code });
+      metrics.requestFailure.inc({ ...failureLabels(request), reason: e.code });
       log[e.code === 'INTERNAL' ? 'error' : 'info']({ model: request.modelName, id: request.id, code: e.code, err: e.message }, 'infer failed');
       throw e;
     } finally {
       state.inFlight--;
       state.onIdle?.();
+    }
+  }
+
+  /** Labels a failure by the served name and version; unknown names share one series so clients cannot grow the registry. */
+  function failureLabels(request: ModelInferRequest): { model: string; version: string } {
+    try {
+      const served = repository.resolve(request.modelName);
+      return { model: served.name, version: served.version };
+    } catch {
+      return { model: '', version: '' };
     }
   }
 
