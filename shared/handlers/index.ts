@@ -1,3 +1,4 @@
 // Importing a handler file registers it; the catalog refers to handlers by id.
 import './audio-vad.js';
 import './image-ocr.js';
+import './text-intent.js';
