@@ -12,7 +12,7 @@ options:
   --config FILE            YAML or JSON config (flags override it)
   --host ADDR              listen address (default 0.0.0.0)
   --port N                 gRPC port (default 8001; 0 picks a free one)
-  --metrics-port N         Prometheus /metrics port (default 8002; 0 picks one, -1 disables)
+  --metrics-port N|off     Prometheus /metrics port (default 8002; 0 picks one, off disables)
   --providers LIST         execution providers by preference, e.g. cuda,cpu (default cpu)
   --threads N              ORT intra-op threads per session (default: all cores)
   --models LIST            catalog model ids to serve (default: all)
@@ -44,7 +44,7 @@ export async function main(args: string[]): Promise<number> {
   const config = loadCloudConfig(values.config, {
     host: values.host,
     port: values.port,
-    metricsPort: values['metrics-port'],
+    metricsPort: values['metrics-port'] === 'off' ? -1 : values['metrics-port'],
     providers: list(values.providers),
     intraOpThreads: values.threads,
     models: list(values.models),

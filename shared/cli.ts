@@ -6,7 +6,9 @@
  */
 const commands: Record<string, { module: string; summary: string }> = {
   cloud: { module: '../cloud/command.js', summary: 'run the cloud tier: KServe v2 gRPC inference server' },
-  demo: { module: '../cloud/demo-command.js', summary: 'start the cloud tier on loopback and send it real requests' },
+  edge: { module: '../edge/command.js', summary: 'run the device agent: MQTT requests in, local or cloud inference, answers out' },
+  demo: { module: '../edge/demo-command.js', summary: 'start a broker, the cloud tier and an agent on loopback and send real requests' },
+  doctor: { module: '../edge/doctor-command.js', summary: 'check the runtime, this device, the broker and the cloud tier' },
 };
 
 function usage(): string {

@@ -1,0 +1,212 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Aedes } from 'aedes';
+import mqtt, { type MqttClient } from 'mqtt';
+import { GRPCInferenceService } from '../shared/gen/inference/grpc_service_pb.js';
+import { callUnary } from '../shared/grpc-service.js';
+import { InferenceClient } from '../shared/inference-client.js';
+import { createLogger } from '../shared/log.js';
+import { packageRoot } from '../shared/paths.js';
+import { loadEdgeConfig } from './config.js';
+import { deviceTopics } from './ingress/topics.js';
+import type { AgentResponse, Modality } from './request.js';
+import { startEdgeService } from './service.js';
+
+const help = `usage: splitinfer demo [--broker URL] [--cloud HOST:PORT]
+
+Runs the whole system on this machine and sends it real requests over MQTT:
+an embedded MQTT broker (aedes, MQTT 3.1.1) on a free loopback port (or
+--broker), the cloud tier as a child process (or --cloud), and an edge agent.
+Publishes text in zh/en/ja, a spoken WAV, an image with printed text and a
+mixed text + image + audio request; prints each answer, where each modality
+ran and why, and the latency. Exits 0 when every request was answered without errors.`;
+
+const fixture = (...parts: string[]) => readFile(path.join(packageRoot, 'test', 'fixtures', ...parts));
+
+interface DemoRequest {
+  label: string;
+  inputs: () => Promise<Record<string, unknown>>;
+}
+
+const requests: DemoRequest[] = [
+  ...[
+    ['zh', '我的订单什么时候发货？'],
+    ['en', 'I forgot my password for the learning portal'],
+    ['ja', '診察の予約をキャンセルしたいです'],
+  ].map(([lang, text]) => ({ label: `text (${lang}) "${text}"`, inputs: async () => ({ text }) })),
+  { label: 'audio speech-en.wav (8.4 s of speech)', inputs: async () => ({ audio: await fixture('audio', 'speech-en.wav') }) },
+  { label: 'image invoice.png (printed text)', inputs: async () => ({ image: await fixture('ocr', 'invoice.png') }) },
+  {
+    label: 'mixed: text + image invoice.png + audio speech-en.wav',
+    inputs: async () => ({ text: 'Where is my order?', image: await fixture('ocr', 'invoice.png'), audio: await fixture('audio', 'speech-en.wav') }),
+  },
+];
+
+type Result = Record<string, unknown>;
+const show: Record<Modality, (r: Result) => string> = {
+  text: (r) => `intent ${String(r.intent)} (confidence ${Number(r.confidence).toFixed(2)})`,
+  audio: (r) => `speech at ${(r.segments as { startMs: number; endMs: number }[]).map((s) => `${s.startMs}-${s.endMs} ms`).join(', ') || 'none'}`,
+  image: (r) => (r.lines as { text: string }[]).map((l) => JSON.stringify(l.text)).join(' / ') || 'no text found',
+  video: (r) => `${(r.frames as Result[]).length} frames: ${(r.frames as Result[]).map((f) => show.image(f)).join(' | ')}`,
+};
+
+function printResponse(request: DemoRequest, response: AgentResponse, roundTripMs: number): void {
+  console.log(`${request.label}  (${roundTripMs.toFixed(0)} ms round trip over MQTT)`);
+  const answered = (key: string) => key in response.results || key in (response.errors ?? {});
+  for (const modality of (['request', 'text', 'audio', 'image', 'video'] as const).filter(answered)) {
+    const error = response.errors?.[modality];
+    if (modality === 'request') {
+      console.log(`    ✗ ${error!.code}: ${error!.message}`);
+      continue;
+    }
+    const placement = response.placement[modality];
+    const timings = response.timings[modality];
+    const where = placement ? (placement.ran === 'edge' ? 'on edge ' : 'in cloud') : '        ';
+    console.log(`    ${modality.padEnd(6)} ${where}  ${error ? `✗ ${error.code}: ${error.message}` : `→ ${show[modality](response.results[modality] as Result)}`}`);
+    if (timings) {
+      const ms = (n: number) => n.toFixed(1);
+      console.log(`                     ${ms(timings.totalMs)} ms (queue ${ms(timings.queueMs)}, compute ${ms(timings.computeMs)}, transfer ${ms(timings.transferMs)})`);
+    }
+    if (placement) console.log(`                     why: ${placement.why}`);
+  }
+  console.log('');
+}
+
+async function freeLoopbackPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function startEmbeddedBroker(): Promise<{ url: string; stop(): Promise<void> }> {
+  const broker = await Aedes.createBroker();
+  const server = net.createServer(broker.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    async stop() {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** `splitinfer cloud` as a child process (edge code never loads the cloud tier), resolved once ServerReady says so. */
+async function startCloudChild(): Promise<{ address: string; stop(): Promise<void> }> {
+  const port = await freeLoopbackPort();
+  const cli = path.join(packageRoot, 'dist', 'shared', 'cli.js');
+  const child: ChildProcess = spawn(process.execPath, [cli, 'cloud', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', 'off'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, SPLITINFER_LOG_LEVEL: process.env.SPLITINFER_LOG_LEVEL ?? 'warn' },
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  };
+  const address = `127.0.0.1:${port}`;
+  const client = new InferenceClient(address);
+  try {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`the cloud tier exited with code ${child.exitCode} while starting (its log is above)`);
+      const ready = await callUnary(client.grpc, GRPCInferenceService.method.serverReady, {}, { deadline: Date.now() + 1_000 }).then(
+        (r) => r.ready,
+        () => false,
+      );
+      if (ready) return { address, stop };
+      if (Date.now() > deadline) throw new Error(`the cloud tier on ${address} was not ready within 120 s`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  } finally {
+    client.close();
+  }
+}
+
+/** Publishes one request as an MQTT 3.1.1 client does (reply address in the payload) and waits for its response. */
+function ask(client: MqttClient, requestTopic: string, replyTopic: string, id: string, inputs: Record<string, unknown>): Promise<AgentResponse> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Error(`no response to ${id} within 60 s`)), 60_000);
+    const onMessage = (topic: string, payload: Buffer) => {
+      if (topic !== replyTopic) return;
+      const response = JSON.parse(payload.toString('utf8')) as AgentResponse & { correlationId?: string };
+      if (response.correlationId === id) finish(undefined, response);
+    };
+    const finish = (err?: Error, response?: AgentResponse) => {
+      clearTimeout(timer);
+      client.off('message', onMessage);
+      if (err) reject(err);
+      else resolve(response!);
+    };
+    client.on('message', onMessage);
+    // JSON so the printed exchange is readable; media bytes travel base64 (msgpack would keep them binary).
+    const body = JSON.stringify({ id, inputs, deadlineMs: 30_000, replyTo: replyTopic, correlationId: id }, function (this: Record<string, unknown>, key, value: unknown) {
+      const raw = this[key];
+      return raw instanceof Uint8Array ? Buffer.from(raw).toString('base64') : value;
+    });
+    client.publishAsync(requestTopic, body, { qos: 1 }).catch((err: Error) => finish(err));
+  });
+}
+
+export async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { broker: { type: 'string' }, cloud: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    console.log(help);
+    return 0;
+  }
+  const stops: (() => Promise<void>)[] = [];
+  let failures = 0;
+  try {
+    let brokerUrl = values.broker;
+    if (!brokerUrl) {
+      const broker = await startEmbeddedBroker();
+      stops.unshift(broker.stop);
+      brokerUrl = broker.url;
+      console.log(`embedded MQTT broker (aedes, MQTT 3.1.1) on ${brokerUrl}`);
+    }
+    let cloudAddress = values.cloud;
+    if (!cloudAddress) {
+      console.log('starting the cloud tier (splitinfer cloud, a child process: loading and warming up models)...');
+      const started = performance.now();
+      const cloud = await startCloudChild();
+      stops.unshift(cloud.stop);
+      cloudAddress = cloud.address;
+      console.log(`cloud tier ready on ${cloudAddress} in ${Math.round(performance.now() - started)} ms`);
+    }
+    const config = loadEdgeConfig(undefined, { deviceId: 'demo', broker: { url: brokerUrl, protocolVersion: 4 }, cloud: cloudAddress });
+    const edge = await startEdgeService(config, createLogger('edge', process.env.SPLITINFER_LOG_LEVEL ?? 'warn'));
+    stops.unshift(() => edge.close());
+    const topics = deviceTopics(config.deviceId);
+    console.log(`edge agent '${config.deviceId}' listening on ${topics.req}\n`);
+
+    const client = await mqtt.connectAsync(brokerUrl, { protocolVersion: 4, clientId: `splitinfer-demo-${process.pid}`, reconnectPeriod: 0 }, false);
+    stops.unshift(() => client.endAsync());
+    const replyTopic = `splitinfer/demo-client-${process.pid}/replies`;
+    await client.subscribeAsync(replyTopic, { qos: 1 });
+    for (const [i, request] of requests.entries()) {
+      const started = performance.now();
+      try {
+        const response = await ask(client, topics.req, replyTopic, `demo-${i + 1}`, await request.inputs());
+        printResponse(request, response, performance.now() - started);
+        if (response.errors) failures++;
+      } catch (err) {
+        failures++;
+        console.log(`${request.label}\n    ✗ ${(err as Error).message}\n`);
+      }
+    }
+  } finally {
+    for (const stop of stops) await stop();
+  }
+  console.log(failures === 0 ? `all ${requests.length} requests answered` : `${failures} of ${requests.length} requests failed`);
+  return failures === 0 ? 0 : 1;
+}

@@ -1,0 +1,93 @@
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import mqtt from 'mqtt';
+import ort from 'onnxruntime-node';
+import { GRPCInferenceService } from '../shared/gen/inference/grpc_service_pb.js';
+import { callUnary } from '../shared/grpc-service.js';
+import { InferenceClient } from '../shared/inference-client.js';
+import { detectProviderHost, selectProviders } from '../shared/ort/providers.js';
+import { edgeConfigFromFlags, edgeFlags } from './command.js';
+import type { EdgeConfig } from './config.js';
+import { readDeviceLoad } from './telemetry.js';
+
+const help = `usage: splitinfer doctor [--config FILE] [--broker URL] [--protocol 5|4] [--cloud HOST:PORT] [--timeout-ms N]
+
+Checks what the edge agent needs on this device: onnxruntime-node and its
+execution providers, CPU, memory and temperature, and whether the configured
+MQTT broker and cloud tier answer. Takes the same config and flags as
+splitinfer edge. Exits 0 when everything needed answers, 1 otherwise.`;
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+
+function checkOrt(): Check {
+  const selection = selectProviders(['cuda', 'cpu'], detectProviderHost());
+  const skipped = selection.skipped.map((s) => `\n      ${s.provider} not usable: ${s.reason}`).join('');
+  return { name: 'onnxruntime', ok: true, detail: `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}, usable providers: ${selection.providers.join(', ')}${skipped}` };
+}
+
+async function checkDevice(): Promise<Check> {
+  const load = await readDeviceLoad();
+  const temperature = load.temperatureC === null ? 'temperature not reported by this OS' : `temperature ${load.temperatureC} °C`;
+  const detail = `${os.platform()} ${os.arch()}, ${os.availableParallelism()} cores, CPU load ${load.cpuLoadPercent} %, memory ${gib(load.memory.usedBytes)} used of ${gib(load.memory.totalBytes)} (${gib(load.memory.availableBytes)} available), ${temperature}`;
+  return { name: 'device', ok: true, detail };
+}
+
+async function checkBroker(config: EdgeConfig, timeoutMs: number): Promise<Check> {
+  const { url, protocolVersion, username, password } = config.broker;
+  const started = performance.now();
+  const name = 'mqtt broker';
+  const protocol = protocolVersion === 5 ? 'MQTT 5' : 'MQTT 3.1.1';
+  try {
+    const client = await mqtt.connectAsync(
+      url,
+      { protocolVersion, clientId: `splitinfer-doctor-${process.pid}`, clean: true, reconnectPeriod: 0, connectTimeout: timeoutMs, ...(username ? { username, password } : {}) },
+      false,
+    );
+    const ms = performance.now() - started;
+    await client.endAsync(true);
+    return { name, ok: true, detail: `${url} answered ${protocol} CONNECT in ${ms.toFixed(0)} ms` };
+  } catch (err) {
+    return { name, ok: false, detail: `${url} did not accept an ${protocol} connection: ${(err as Error).message} — is the broker running, and is --broker right?` };
+  }
+}
+
+async function checkCloud(config: EdgeConfig, timeoutMs: number): Promise<Check> {
+  const client = new InferenceClient(config.cloud);
+  const name = 'cloud tier';
+  const started = performance.now();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    const { live } = await callUnary(client.grpc, GRPCInferenceService.method.serverLive, {}, { deadline });
+    const { ready } = await callUnary(client.grpc, GRPCInferenceService.method.serverReady, {}, { deadline });
+    const ms = performance.now() - started;
+    if (!live) return { name, ok: false, detail: `${config.cloud} answered ServerLive with live=false` };
+    const state = ready ? 'live and ready' : 'live but not ready (starting or draining): images run locally until it is';
+    return { name, ok: true, detail: `${config.cloud} ${state} (ServerLive + ServerReady in ${ms.toFixed(0)} ms)` };
+  } catch (err) {
+    return { name, ok: false, detail: `${config.cloud} did not answer ServerLive: ${(err as Error).message} — is splitinfer cloud running there, and is --cloud right?` };
+  } finally {
+    client.close();
+  }
+}
+
+export async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { ...edgeFlags, 'timeout-ms': { type: 'string' } } });
+  if (values.help) {
+    console.log(help);
+    return 0;
+  }
+  const config = edgeConfigFromFlags(values);
+  const timeoutMs = Number(values['timeout-ms'] ?? 3_000);
+  const checks = [checkOrt(), ...(await Promise.all([checkDevice(), checkBroker(config, timeoutMs), checkCloud(config, timeoutMs)]))];
+  console.log(`splitinfer doctor: device ${config.deviceId}\n`);
+  for (const check of checks) console.log(`${check.ok ? '✓' : '✗'} ${check.name.padEnd(12)} ${check.detail}`);
+  const failed = checks.filter((c) => !c.ok).length;
+  console.log(failed === 0 ? '\nall checks passed' : `\n${failed} check${failed > 1 ? 's' : ''} failed`);
+  return failed === 0 ? 0 : 1;
+}

@@ -1,0 +1,164 @@
+/**
+ * Request and response payloads: msgpack (`application/msgpack`, binary media
+ * as msgpack bin) or JSON (`application/json`, binary media as base64). The
+ * MQTT 5 content type names the format; without one (MQTT 3.1.1) the first
+ * byte tells: JSON requests are objects (`{`), msgpack maps start at 0x80.
+ */
+import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
+import { Packr, Unpackr } from 'msgpackr';
+import { invalidArgument, type ErrorCode } from '../../shared/errors.js';
+import type { AgentRequest, AgentResponse, Modality } from '../request.js';
+
+export type PayloadFormat = 'msgpack' | 'json';
+
+export const contentTypes: Record<PayloadFormat, string> = { msgpack: 'application/msgpack', json: 'application/json' };
+
+const formatsByContentType: Record<string, PayloadFormat> = {
+  'application/msgpack': 'msgpack',
+  'application/x-msgpack': 'msgpack',
+  'application/vnd.msgpack': 'msgpack',
+  'application/json': 'json',
+};
+
+const modalities: readonly Modality[] = ['text', 'audio', 'image', 'video'];
+
+/** What a request carries besides the AgentRequest: MQTT 3.1.1 has no properties, so the reply address rides in the payload. */
+export interface DecodedRequest {
+  request: AgentRequest;
+  replyTo?: string;
+  correlationId?: string;
+}
+
+/** A response as published: the agent's answer, or a request-level error that may lack an id. */
+export type ResponsePayload = (AgentResponse | Omit<AgentResponse, 'id'>) & { correlationId?: string };
+
+/** The format a payload is in: from the MQTT 5 content type when there is one, else sniffed. */
+export function payloadFormat(contentType: string | undefined, payload: Uint8Array): PayloadFormat {
+  if (contentType) {
+    const format = formatsByContentType[contentType.split(';')[0]!.trim().toLowerCase()];
+    if (!format) throw invalidArgument(`content type '${contentType}' is not supported — publish application/msgpack or application/json`);
+    return format;
+  }
+  const hasBom = payload[0] === 0xef && payload[1] === 0xbb && payload[2] === 0xbf;
+  const first = payload.subarray(hasBom ? 3 : 0).find((byte) => !jsonWhitespace.has(byte));
+  return first === 0x7b || first === 0x5b ? 'json' : 'msgpack';
+}
+
+const jsonWhitespace = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+const packr = new Packr({ useRecords: false });
+
+/** Bytes → document, or INVALID_ARGUMENT naming what could not be read. */
+export function parsePayload(payload: Uint8Array, format: PayloadFormat): unknown {
+  try {
+    if (format === 'json') return JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(payload));
+    return unpackr.unpack(payload);
+  } catch (err) {
+    const first = Buffer.from(payload.subarray(0, 8)).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+    const name = format === 'json' ? 'JSON' : 'msgpack';
+    throw invalidArgument(`payload is not valid ${name} (${(err as Error).message}; first bytes ${first || 'none'}) — send one ${name} map with id and inputs`);
+  }
+}
+
+/** The id and reply address of a document, as far as they can be read, so even a rejected request is answered where it expects. */
+export function envelopeOf(doc: unknown): { id?: string; replyTo?: string; correlationId?: string } {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return {};
+  const { id, replyTo, correlationId } = doc as Record<string, unknown>;
+  const str = (value: unknown) => (typeof value === 'string' && value.length > 0 ? value : undefined);
+  return { id: str(id), replyTo: str(replyTo), correlationId: str(correlationId) };
+}
+
+function requestSchema(media: SchemaObject): SchemaObject {
+  return {
+    type: 'object',
+    required: ['id', 'inputs'],
+    additionalProperties: false,
+    properties: {
+      id: { type: 'string', minLength: 1, maxLength: 256 },
+      inputs: {
+        type: 'object',
+        minProperties: 1,
+        additionalProperties: false,
+        properties: {
+          text: { type: 'string', minLength: 1 },
+          audio: media,
+          image: media,
+          video: { type: 'array', minItems: 1, items: media },
+        },
+      },
+      deadlineMs: { type: 'number', exclusiveMinimum: 0 },
+      prefer: { type: 'object', propertyNames: { enum: modalities }, additionalProperties: { enum: ['edge', 'cloud'] } },
+      replyTo: { type: 'string', minLength: 1 },
+      correlationId: { type: 'string' },
+    },
+  };
+}
+
+const ajv = new Ajv({ allErrors: false });
+ajv.addKeyword({ keyword: 'binary', schemaType: 'boolean', errors: false, validate: (_: boolean, data: unknown) => data instanceof Uint8Array });
+const validators: Record<PayloadFormat, ValidateFunction> = {
+  msgpack: ajv.compile(requestSchema({ binary: true })),
+  json: ajv.compile(requestSchema({ type: 'string', pattern: '^[A-Za-z0-9+/_-]*={0,2}$' })),
+};
+
+/** Checks a parsed document against the request shape and turns JSON base64 media into bytes. */
+export function toAgentRequest(doc: unknown, format: PayloadFormat): DecodedRequest {
+  const validate = validators[format];
+  if (!validate(doc)) throw invalidArgument(describeProblem(validate.errors![0]!, format));
+  const { replyTo, correlationId, ...fields } = doc as AgentRequest & { replyTo?: string; correlationId?: string };
+  const bytes = (value: unknown): Uint8Array => (typeof value === 'string' ? Buffer.from(value, 'base64') : (value as Uint8Array));
+  const inputs = { ...fields.inputs };
+  if (inputs.audio !== undefined) inputs.audio = bytes(inputs.audio);
+  if (inputs.image !== undefined) inputs.image = bytes(inputs.image);
+  if (inputs.video !== undefined) inputs.video = inputs.video.map(bytes);
+  return { request: { ...fields, inputs }, replyTo, correlationId };
+}
+
+function describeProblem(error: ErrorObject, format: PayloadFormat): string {
+  const where = error.instancePath ? `'${error.instancePath.slice(1).replaceAll('/', '.')}'` : 'request';
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+      return params.missingProperty === 'id'
+        ? `request has no 'id' — give every request a non-empty string id; the response echoes it`
+        : `${where} has no '${String(params.missingProperty)}' — put the media under inputs.text, inputs.audio, inputs.image or inputs.video`;
+    case 'additionalProperties':
+      return error.instancePath === '/inputs'
+        ? `unknown modality '${String(params.additionalProperty)}' in inputs (expected ${modalities.join(', ')})`
+        : `unknown field '${String(params.additionalProperty)}' in ${where} (a request has id, inputs, deadlineMs, prefer, replyTo, correlationId)`;
+    case 'enum':
+      return error.propertyName !== undefined
+        ? `prefer names unknown modality '${error.propertyName}' (expected ${modalities.join(', ')})`
+        : `${where} must be one of ${(params.allowedValues as unknown[]).map((v) => `'${String(v)}'`).join(', ')}`;
+    case 'minLength':
+      return `${where} is empty`;
+    case 'minProperties':
+      return `inputs is empty — send at least one of ${modalities.join(', ')}`;
+    case 'binary':
+      return `${where} must be msgpack binary (bin) holding the media bytes`;
+    case 'pattern':
+      return `${where} must be base64 (JSON requests carry media bytes as base64 strings)`;
+    case 'type':
+      if (!error.instancePath) return 'request must be a map with id and inputs';
+      return `${where} must be ${String(params.type)}${format === 'json' && /audio|image|video/.test(where) ? ' (base64 of the media bytes)' : ''}`;
+    default:
+      return `${where} ${error.message ?? 'is invalid'}`;
+  }
+}
+
+/** Response → bytes in the request's format. JSON writes binary values as base64. */
+export function encodeResponse(response: ResponsePayload, format: PayloadFormat): Buffer {
+  if (format === 'msgpack') return Buffer.from(packr.pack(response));
+  return Buffer.from(
+    JSON.stringify(response, function (this: Record<string, unknown>, key, value: unknown) {
+      const raw = this[key];
+      return raw instanceof Uint8Array ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') : value;
+    }),
+  );
+}
+
+/** A response that carries only a request-level error (the request never reached the agent). */
+export function requestErrorResponse(code: ErrorCode, message: string, id?: string): ResponsePayload {
+  return { ...(id === undefined ? {} : { id }), results: {}, placement: {}, timings: {}, errors: { request: { code, message } } };
+}

@@ -1,0 +1,284 @@
+/**
+ * The edge agent over MQTT, end to end: a real broker, the real cloud tier and
+ * the real agent behind its MQTT ingress. One suite runs against mosquitto
+ * speaking MQTT 5 (Response Topic, Correlation Data, content type) and against
+ * the embedded aedes broker speaking MQTT 3.1.1 (replyTo/correlationId in the
+ * payload).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
+import { loadEdgeConfig, type EdgeConfig } from '../../edge/config.js';
+import type { MqttIngress } from '../../edge/ingress/mqtt-ingress.js';
+import { startEdgeService, type EdgeService } from '../../edge/service.js';
+import { createLogger } from '../../shared/log.js';
+import { startTestCloud } from '../helpers/cloud.js';
+import { expectedOcrLines, readFixture } from '../helpers/inference.js';
+import { AgentRequester, MessageCollector, connectClient, mosquittoMissing, startAedes, startMosquitto, type AgentReply, type TestBroker } from '../helpers/mqtt.js';
+
+const log = createLogger('e2e', process.env.SPLITINFER_LOG_LEVEL ?? 'silent');
+const invoice = readFixture('ocr', 'invoice.png');
+const speech = readFixture('audio', 'speech-en.wav');
+const invoiceText = expectedOcrLines['invoice.png']!.map((l) => l.text).join(' ');
+const ocrText = (result: { lines: { text: string }[] }) => result.lines.map((l) => l.text).join(' ');
+const maxPayloadBytes = 1024 * 1024;
+const maxConcurrentRequests = 2;
+
+function assertNoErrors(reply: AgentReply): void {
+  assert.equal(reply.errors, undefined, `unexpected errors: ${JSON.stringify(reply.errors)}`);
+}
+
+function assertRequestError(reply: AgentReply, message: RegExp, code = 'INVALID_ARGUMENT'): void {
+  assert.deepEqual(reply.results, {});
+  assert.equal(reply.errors?.request?.code, code, JSON.stringify(reply.errors));
+  assert.match(reply.errors.request.message, message);
+}
+
+function edgeMqttSuite(label: string, protocolVersion: 4 | 5, startBroker: () => Promise<TestBroker>, skip?: string): void {
+  describe(label, { skip }, () => {
+    let broker: TestBroker;
+    let cloud: Awaited<ReturnType<typeof startTestCloud>>;
+    let config: EdgeConfig;
+    let edge: EdgeService;
+    let ingress: MqttIngress;
+    let requester: AgentRequester;
+    let frames: Uint8Array[];
+
+    before(async () => {
+      broker = await startBroker();
+      cloud = await startTestCloud();
+      const deviceId = `e2e-v${broker.protocolVersion}-${process.pid}`;
+      config = loadEdgeConfig(undefined, {
+        deviceId,
+        broker: { url: broker.url, protocolVersion: broker.protocolVersion, keepaliveS: 5 },
+        cloud: cloud.address,
+        limits: { maxPayloadBytes, maxConcurrentRequests },
+        telemetryIntervalS: 0.5,
+      });
+      edge = await startEdgeService(config, log);
+      ingress = edge.ingress;
+      requester = await AgentRequester.connect(broker, deviceId);
+      const jpeg = await sharp(invoice).jpeg({ quality: 90 }).toBuffer();
+      frames = [jpeg, jpeg];
+    });
+
+    after(async () => {
+      await requester?.close();
+      await edge?.close();
+      await cloud?.server.drain(5_000);
+      await broker?.stop();
+    });
+
+    test('status is retained online once the agent serves', async () => {
+      const watcher = await connectClient(broker);
+      try {
+        const status = await MessageCollector.subscribe(watcher, ingress.topics.status);
+        const online = await status.waitFor(() => true, 5_000, 'retained status');
+        assert.equal(online.payload.toString(), 'online');
+        assert.equal(online.packet.retain, true);
+      } finally {
+        await watcher.endAsync(true);
+      }
+    });
+
+    test('text is classified on the edge', async () => {
+      const { reply } = await requester.ask({ id: 'text-1', inputs: { text: 'I forgot my password for the learning portal' } });
+      assertNoErrors(reply);
+      assert.equal(reply.id, 'text-1');
+      assert.equal(typeof reply.results.text.intent, 'string');
+      assert.equal(reply.placement.text?.ran, 'edge');
+    });
+
+    test('spoken audio gets speech segments, on the edge by default', async () => {
+      const { reply } = await requester.ask({ id: 'audio-1', inputs: { audio: speech } });
+      assertNoErrors(reply);
+      assert.ok(reply.results.audio.segments.length > 0, JSON.stringify(reply.results.audio));
+      assert.equal(reply.placement.audio?.ran, 'edge');
+      assert.match(reply.placement.audio.why, /\w/);
+      assert.ok(reply.timings.audio!.totalMs > 0);
+    });
+
+    test('an image with printed text is read by OCR in the cloud', async () => {
+      const { reply } = await requester.ask({ id: 'image-1', inputs: { image: invoice } });
+      assertNoErrors(reply);
+      assert.equal(ocrText(reply.results.image), invoiceText);
+      assert.equal(reply.placement.image?.ran, 'cloud');
+    });
+
+    test('video frames are read as a batch of images', async () => {
+      const { reply } = await requester.ask({ id: 'video-1', inputs: { video: frames } });
+      assertNoErrors(reply);
+      assert.equal(reply.results.video.frames.length, 2);
+      for (const frame of reply.results.video.frames) assert.equal(ocrText(frame), invoiceText);
+    });
+
+    test('a mixed text + image + audio request answers every modality in one response', async () => {
+      const { reply } = await requester.ask({ id: 'mixed-1', inputs: { text: 'Where is my order?', image: invoice, audio: speech }, deadlineMs: 20_000 });
+      assert.equal(ocrText(reply.results.image), invoiceText);
+      assert.ok(reply.results.audio.segments.length > 0);
+      assert.equal(typeof reply.results.text.intent, 'string');
+      assertNoErrors(reply);
+      assert.deepEqual(Object.keys(reply.placement).sort(), ['audio', 'image', 'text']);
+    });
+
+    test('msgpack in, msgpack out; JSON in (base64 media), JSON out', async () => {
+      const packed = await requester.ask({ id: 'fmt-msgpack', inputs: { image: invoice } });
+      assert.notEqual(packed.message.payload[0], 0x7b, 'a msgpack request is answered in msgpack');
+      const json = await requester.ask({ id: 'fmt-json', inputs: { image: invoice } }, { format: 'json' });
+      assert.equal(json.message.payload[0], 0x7b, 'a JSON request is answered in JSON');
+      if (broker.protocolVersion === 5) {
+        assert.equal(packed.message.packet.properties?.contentType, 'application/msgpack');
+        assert.equal(json.message.packet.properties?.contentType, 'application/json');
+      }
+      assert.equal(ocrText(json.reply.results.image), invoiceText);
+      assert.equal(json.reply.id, 'fmt-json');
+    });
+
+    test('a redelivered QoS 1 request is answered once', async () => {
+      const before = ingress.stats().duplicates;
+      const request = { id: 'redelivered-1', inputs: { image: invoice } };
+      const token = await requester.send(request);
+      await requester.send(request, {}, token);
+      await requester.collector.waitFor((m) => requester.answersTo(token).includes(m), 20_000, 'the first answer');
+      await requester.send(request, {}, token);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      assert.equal(requester.answersTo(token).length, 1);
+      assert.equal(ingress.stats().duplicates - before, 2);
+    });
+
+    test('requests over limits.maxConcurrentRequests are refused with RESOURCE_EXHAUSTED, not queued', async () => {
+      const tokens: string[] = [];
+      for (let i = 0; i < maxConcurrentRequests + 2; i++) tokens.push(await requester.send({ id: `burst-${i}`, inputs: { image: invoice } }));
+      const replies = await Promise.all(tokens.map(async (token) => (await requester.answer(token)).reply));
+      const busy = replies.filter((r) => r.errors?.request?.code === 'RESOURCE_EXHAUSTED');
+      assert.equal(busy.length, 2, JSON.stringify(replies.map((r) => r.errors)));
+      assert.match(busy[0]!.errors!.request!.message, /busy with 2 requests \(limits\.maxConcurrentRequests\) — retry later/);
+      assert.equal(replies.filter((r) => r.results.image).length, maxConcurrentRequests);
+    });
+
+    describe('bad input gets an INVALID_ARGUMENT response and the agent keeps serving', () => {
+      test('malformed msgpack', async () => {
+        const { reply } = await requester.askRaw(Uint8Array.of(0x82, 0xa2, 0x69), { format: 'msgpack' });
+        assertRequestError(reply, /not valid msgpack/);
+      });
+
+      test('malformed JSON is answered in JSON', async () => {
+        const { reply, message } = await requester.askRaw(Buffer.from('{"id": "bad-json", "inputs": '), { format: 'json' });
+        assertRequestError(reply, /not valid JSON/);
+        assert.equal(message.payload[0], 0x7b);
+      });
+
+      test('missing id', async () => {
+        const { reply } = await requester.ask({ inputs: { text: 'hello' } });
+        assertRequestError(reply, /no 'id'/);
+        assert.equal(reply.id, undefined);
+      });
+
+      test('unknown modality', async () => {
+        const { reply } = await requester.ask({ id: 'bad-modality', inputs: { smell: 'roses' } });
+        assertRequestError(reply, /unknown modality 'smell'/);
+        assert.equal(reply.id, 'bad-modality');
+      });
+
+      test('wrong field types', async () => {
+        const text = await requester.ask({ id: 'bad-text', inputs: { text: 42 } }, { format: 'json' });
+        assertRequestError(text.reply, /'inputs\.text' must be string/);
+        const image = await requester.ask({ id: 'bad-image', inputs: { image: 'invoice.png' } });
+        assertRequestError(image.reply, /'inputs\.image' must be msgpack binary/);
+        const deadline = await requester.ask({ id: 'bad-deadline', inputs: { text: 'hi' }, deadlineMs: 'soon' }, { format: 'json' });
+        assertRequestError(deadline.reply, /'deadlineMs' must be number/);
+      });
+
+      test('payload over limits.maxPayloadBytes', async () => {
+        const { reply } = await requester.askRaw(new Uint8Array(maxPayloadBytes + 1).fill(0x20), { format: 'json' });
+        assertRequestError(reply, /over the limit of 1048576 \(limits\.maxPayloadBytes\)/, 'RESOURCE_EXHAUSTED');
+      });
+
+      test('bytes that are not an image fail that modality only', async () => {
+        const { reply } = await requester.ask({ id: 'not-image', inputs: { image: Buffer.from('<!doctype html><p>404</p>'), audio: speech } });
+        assert.equal(reply.errors?.image?.code, 'INVALID_ARGUMENT');
+        assert.match(reply.errors.image.message, /not a JPEG\/PNG\/WebP/);
+        assert.ok(reply.results.audio.segments.length > 0);
+      });
+
+      test('an unsupported MQTT 5 content type', { skip: protocolVersion === 4 && 'MQTT 3.1.1 has no content type' }, async () => {
+        const { reply } = await requester.ask({ id: 'bad-type', inputs: { text: 'hi' } }, { contentType: 'text/plain' });
+        assertRequestError(reply, /content type 'text\/plain' is not supported/);
+      });
+
+      test('an unusable reply topic is refused on the default topic', { skip: protocolVersion === 5 && 'MQTT 5 clients name the reply topic in a property; replyTo is the MQTT 3.1.1 way' }, async () => {
+        const { reply, message } = await requester.askRaw(Buffer.from(JSON.stringify({ id: 'bad-reply', inputs: { text: 'hi' }, replyTo: 'replies/#' })));
+        assert.equal(message.topic, requester.defaultReplyTopic);
+        assertRequestError(reply, /replyTo 'replies\/#' cannot take responses: it contains a wildcard/);
+      });
+
+      test('after all that, a good request is still answered', async () => {
+        const { reply } = await requester.ask({ id: 'still-serving', inputs: { audio: speech } });
+        assertNoErrors(reply);
+        assert.ok(ingress.stats().invalid >= 7);
+      });
+    });
+
+    test('telemetry reports CPU load, memory, temperature and request counts', async () => {
+      const watcher = await connectClient(broker);
+      try {
+        const telemetry = await MessageCollector.subscribe(watcher, ingress.topics.telemetry);
+        const sample = JSON.parse((await telemetry.waitFor(() => true, 5_000, 'telemetry')).payload.toString()) as Record<string, any>;
+        assert.equal(sample.deviceId, config.deviceId);
+        assert.equal(typeof sample.cpuLoadPercent, 'number');
+        assert.ok(sample.memory.totalBytes > 0 && sample.memory.availableBytes > 0);
+        assert.ok(sample.temperatureC === null || typeof sample.temperatureC === 'number');
+        assert.ok(sample.requests.agent.requests > 0, JSON.stringify(sample.requests));
+        assert.ok(sample.requests.ingress.received > 0);
+      } finally {
+        await watcher.endAsync(true);
+      }
+    });
+
+    test('with the cloud tier stopped, text and audio are still answered and the image is answered locally or reported', async () => {
+      await cloud.server.drain(5_000);
+      const { reply } = await requester.ask({ id: 'cloud-gone', inputs: { text: 'Where is my order?', audio: speech, image: invoice }, deadlineMs: 8_000 }, { timeoutMs: 15_000 });
+      assert.ok(reply.results.audio.segments.length > 0);
+      assert.equal(reply.placement.audio?.ran, 'edge');
+      assert.equal(typeof reply.results.text.intent, 'string');
+      assert.equal(reply.placement.text?.ran, 'edge');
+      if (reply.results.image) {
+        assert.equal(reply.placement.image?.ran, 'edge');
+        assert.equal(ocrText(reply.results.image), invoiceText);
+      } else {
+        assert.match(reply.errors?.image?.code ?? '', /UNAVAILABLE|DEADLINE_EXCEEDED/);
+      }
+    });
+
+    test('killing the agent connection publishes the offline last will; back online, it answers what was published meanwhile', async () => {
+      const watcher = await connectClient(broker);
+      try {
+        const status = await MessageCollector.subscribe(watcher, ingress.topics.status);
+        await status.waitFor((m) => m.payload.toString() === 'online', 5_000, 'online');
+        ingress.client.stream.destroy();
+        const offline = await status.waitFor((m) => m.payload.toString() === 'offline', 10_000, 'offline last will');
+        const whileAway = requester.ask({ id: 'while-away', inputs: { audio: speech } });
+        await status.waitFor((m) => m.payload.toString() === 'online' && status.messages.indexOf(m) > status.messages.indexOf(offline), 10_000, 'online again');
+        assertNoErrors((await whileAway).reply);
+      } finally {
+        await watcher.endAsync(true);
+      }
+    });
+
+    test('a clean shutdown leaves status retained offline', async () => {
+      await edge.close();
+      const watcher = await connectClient(broker);
+      try {
+        const status = await MessageCollector.subscribe(watcher, ingress.topics.status);
+        const retained = await status.waitFor(() => true, 5_000, 'retained status');
+        assert.equal(retained.payload.toString(), 'offline');
+        assert.equal(retained.packet.retain, true);
+      } finally {
+        await watcher.endAsync(true);
+      }
+    });
+  });
+}
+
+edgeMqttSuite('edge agent over mosquitto (MQTT 5)', 5, () => startMosquitto(5), mosquittoMissing);
+edgeMqttSuite('edge agent over embedded aedes (MQTT 3.1.1)', 4, startAedes);
