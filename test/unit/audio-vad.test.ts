@@ -9,7 +9,8 @@ import { decodeAudio, encodeWavPcm16, resample } from '../../shared/handlers/wav
 import { loadModel, type LoadedModel } from '../../shared/loaded-model.js';
 import { createLogger } from '../../shared/log.js';
 import { packageRoot } from '../../shared/paths.js';
-import { buildWav, chunk, fmtChunk, riff, seededRandom } from './build-wav.js';
+import { seededRandom } from '../../shared/seeded-random.js';
+import { buildWav, chunk, fmtChunk, riff } from '../helpers/build-wav.js';
 
 interface Segment {
   startMs: number;

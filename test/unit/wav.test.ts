@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InferError } from '../../shared/errors.js';
 import { decodeAudio, encodeWavPcm16, resample } from '../../shared/handlers/wav.js';
-import { buildWav, chunk, encodeSamples, fmtChunk, riff, type WavSpec } from './build-wav.js';
+import { buildWav, chunk, encodeSamples, fmtChunk, riff, type WavSpec } from '../helpers/build-wav.js';
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, label: string): void {
   assert.equal(actual.length, expected.length, `${label}: length`);

@@ -80,14 +80,3 @@ export function buildWav(spec: WavSpec, interleaved: ArrayLike<number>): Uint8Ar
   return riff([fmtChunk(spec), chunk('data', encodeSamples(spec, interleaved))]);
 }
 
-/** Deterministic uniform [0, 1) generator (mulberry32) so noise tests are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
