@@ -12,8 +12,8 @@ import type { Logger } from '../shared/log.js';
 import type { EdgeConfig } from './config.js';
 import { LocalRuntime } from './local-runtime.js';
 import { OffloadClient, type BreakerOptions, type OffloadStats } from './offload-client.js';
-import { rulesStrategyName } from './placement/rules.js';
-import { createPlacementStrategy, type CloudHealth, type PlacementDecision, type PlacementStrategy } from './placement/strategy.js';
+import { rulesStrategyName } from './policy/rules.js';
+import { createPlacementStrategy, type CloudHealth, type PlacementDecision, type PlacementStrategy } from './policy/strategy.js';
 import type { AgentRequest, AgentResponse, Modality, Placement, Site, TaskTimings } from './request.js';
 import { mergeOutcomes, splitRequest, taskResult, type Task, type TaskOutcome } from './tasks.js';
 

@@ -23,7 +23,7 @@ import type { Logger } from '../shared/log.js';
 import { decodeInferOutputs, encodeInferInputs } from '../shared/tensor-codec.js';
 import { bytesTensor } from '../shared/tensor.js';
 import type { EdgeConfig } from './config.js';
-import type { CloudHealth } from './placement/strategy.js';
+import type { CloudHealth } from './policy/strategy.js';
 
 export interface OffloadCall {
   /** Names the task; a sequence number is appended so stream ids stay unique even when request ids repeat. */

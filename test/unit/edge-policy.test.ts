@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadEdgeConfig } from '../../edge/config.js';
-import { decideByRules, rulesStrategyName } from '../../edge/placement/rules.js';
-import { createPlacementStrategy, registerPlacementStrategy, type CloudHealth, type PlacementContext } from '../../edge/placement/strategy.js';
+import { decideByRules, rulesStrategyName } from '../../edge/policy/rules.js';
+import { createPlacementStrategy, registerPlacementStrategy, type CloudHealth, type PlacementContext } from '../../edge/policy/strategy.js';
 import type { Modality, Site } from '../../edge/request.js';
 import { splitRequest, type Task } from '../../edge/tasks.js';
 
