@@ -20,6 +20,20 @@ export interface CatalogVariant {
   graphs: Record<string, FileRef>;
 }
 
+/** One level of a payload-shaping knob and the share of accuracy it is expected to cost. */
+export interface ShapingLevel {
+  value: number;
+  /** Fraction (0–1) of the full-input accuracy lost at this level; the costs of combined knobs add up. */
+  accuracyCost: number;
+}
+
+/** How the edge may shrink an encoded image before offloading it; the placement policy picks a combination. */
+export interface PayloadShaping {
+  /** Longest side in pixels after resizing (never enlarged). */
+  maxSide: ShapingLevel[];
+  jpegQuality: ShapingLevel[];
+}
+
 export interface CatalogModel {
   id: string;
   modality: Modality;
@@ -29,6 +43,7 @@ export interface CatalogModel {
   license?: string;
   assets: Record<string, FileRef>;
   variants: Record<string, CatalogVariant>;
+  payloadShaping?: PayloadShaping;
 }
 
 export interface Catalog {
@@ -43,6 +58,17 @@ const fileRefSchema = {
   additionalProperties: false,
   properties: { source: { type: 'string', minLength: 1 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
 };
+
+const shapingLevelsSchema = (minimum: number, maximum: number) => ({
+  type: 'array',
+  minItems: 1,
+  items: {
+    type: 'object',
+    required: ['value', 'accuracyCost'],
+    additionalProperties: false,
+    properties: { value: { type: 'integer', minimum, maximum }, accuracyCost: { type: 'number', minimum: 0, maximum: 1 } },
+  },
+});
 
 const catalogSchema = {
   type: 'object',
@@ -73,6 +99,12 @@ const catalogSchema = {
               properties: { graphs: { type: 'object', minProperties: 1, additionalProperties: fileRefSchema } },
             },
           },
+          payloadShaping: {
+            type: 'object',
+            required: ['maxSide', 'jpegQuality'],
+            additionalProperties: false,
+            properties: { maxSide: shapingLevelsSchema(32, 16384), jpegQuality: shapingLevelsSchema(1, 100) },
+          },
         },
       },
     },
@@ -91,6 +123,9 @@ export function loadCatalog(file = defaultCatalogPath): Catalog {
   // Model ids and graph names share one namespace (both are KServe model names); variants of one model reuse graph names.
   const owner = new Map<string, string>();
   for (const model of catalog.models) {
+    if (model.payloadShaping && model.modality !== 'image') {
+      throw new Error(`model catalog ${file}: ${model.id} declares payloadShaping, which only image models support (it resizes and re-encodes images)`);
+    }
     const names = new Set([model.id, ...Object.values(model.variants).flatMap((v) => Object.keys(v.graphs))]);
     for (const name of names) {
       const other = owner.get(name);

@@ -2,18 +2,31 @@
  * Trains the text-intent classifier on the project's own zh/en/ja support-chat
  * sentences and writes it as ONNX:
  *
- *   features[N,4096] → MatMul+Add (256) → Relu → MatMul+Add (C) → logits → Softmax → probabilities
+ *   features[N,D] → MatMul+Add (H) → Relu → MatMul+Add (C) → logits → Softmax → probabilities
  *
+ * D is TEXT_FEATURE_DIM (shared/handlers/text-features.ts), H is config.hidden.
  * Hand-written backprop with Adam (decoupled weight decay), dropout and a seeded
  * RNG, so the same data gives the same file. Inputs are hashed n-gram vectors
- * with ~100-200 non-zeros out of 4096: the first layer only touches those rows,
+ * with ~100-200 non-zeros out of D: the first layer only touches those rows,
  * forward, backward and in the optimiser (lazy Adam, as for embeddings).
  *
- * Run: npx tsc -p . && node dist/models/text-intent/train.js
+ * Run: npx tsc -p . && node dist/models/text-intent/train.js [options]
+ *
+ *   (no options)        train on all of train.jsonl, score test.jsonl once, write the model,
+ *                       labels.json and metrics.json
+ *   --validate          train on train.jsonl minus a seeded validation split (15% of each
+ *                       intent × language) and score that split; test.jsonl is not read, nothing is written
+ *   --sweep             --validate for every D in SWEEP.dims × H in SWEEP.hiddens, as a table
+ *   --dim N, --hidden N try another input width / hidden size (with --validate; a written
+ *                       model must use TEXT_FEATURE_DIM, which the runtime handler feeds it)
+ *
+ * Hyper-parameters are chosen with --sweep on the validation split only; the test
+ * split is scored once, by the run that writes the model, and never used to choose.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { TEXT_FEATURE_DIM, textFeatures } from '../../shared/handlers/text-features.js';
 import { packageRoot } from '../../shared/paths.js';
@@ -32,7 +45,8 @@ const LANGUAGES = ['zh', 'en', 'ja'] as const;
 
 const config = {
   seed: 1234,
-  hidden: 256,
+  /** Chosen by --sweep (see SELECTION). */
+  hidden: 128,
   epochs: 30,
   batchSize: 32,
   learningRate: 3e-3,
@@ -46,8 +60,19 @@ const config = {
   adamEpsilon: 1e-8,
 };
 
-const D = TEXT_FEATURE_DIM;
-const H = config.hidden;
+/** The grid `--sweep` tries; the ONNX file (≈ 4·D·H bytes of fc1.weight) must stay within MAX_ONNX_BYTES. */
+const SWEEP = { dims: [4096, 8192, 16384], hiddens: [128, 256] } as const;
+const MAX_ONNX_BYTES = 10_000_000;
+/** Share of each intent × language held back by --validate / --sweep, and the seed of that draw (not the training seed). */
+const VALIDATION = { fraction: 0.15, seed: 20240613 } as const;
+
+/** The sweep behind config.hidden and TEXT_FEATURE_DIM (validation accuracy; test.jsonl played no part), kept in metrics.json. */
+const SELECTION = {
+  method: `--sweep: train on train.jsonl minus ${VALIDATION.fraction * 100}% of each intent × language (seed ${VALIDATION.seed}), accuracy on that held-back part; best accuracy with ONNX ≤ ${MAX_ONNX_BYTES} bytes, smaller model on a tie`,
+  validationAccuracy: { D4096xH128: 0.881, D4096xH256: 0.8821, D8192xH128: 0.8915, D8192xH256: 0.8996, D16384xH128: 0.9067, D16384xH256: 0.8996 },
+  excluded: { D16384xH256: 'ONNX 16803703 bytes > 10000000' },
+  chosen: { featureDim: TEXT_FEATURE_DIM, hidden: config.hidden },
+};
 
 interface Sentence {
   text: string;
@@ -75,10 +100,10 @@ function readSplit(file: string): Sentence[] {
     });
 }
 
-function toExample(sentence: Sentence, labelOf: Map<string, number>): Example {
+function toExample(sentence: Sentence, labelOf: Map<string, number>, D: number): Example {
   const label = labelOf.get(sentence.intent);
   if (label === undefined) throw new Error(`test sentence '${sentence.text}' has intent '${sentence.intent}', which no training sentence has`);
-  const dense = textFeatures(sentence.text);
+  const dense = textFeatures(sentence.text, D);
   const indices: number[] = [];
   for (let i = 0; i < D; i++) if (dense[i] !== 0) indices.push(i);
   return { ...sentence, label, indices: Int32Array.from(indices), values: Float32Array.from(indices, (i) => dense[i]) };
@@ -107,7 +132,15 @@ interface Params {
   b2: Float32Array; // [C]
 }
 
-function initParams(classes: number, random: () => number): Params {
+/** Input width D and hidden size H of a model. */
+interface Shape {
+  dim: number;
+  hidden: number;
+}
+
+const shapeOf = (p: Params): Shape => ({ dim: p.w1.length / p.b1.length, hidden: p.b1.length });
+
+function initParams({ dim: D, hidden: H }: Shape, classes: number, random: () => number): Params {
   // Glorot/He-style scales; the input rows are L2-normalised, so a pre-activation's spread is the weights' spread.
   const w1Scale = Math.sqrt(2 / (D + H));
   const w2Scale = Math.sqrt(2 / H);
@@ -130,6 +163,7 @@ function softmaxInPlace(values: Float32Array): void {
 /** Inference (no dropout): logits and probabilities of one example, the computation the ONNX graph performs. */
 function predict(p: Params, x: Pick<Example, 'indices' | 'values'>): { logits: Float32Array; probabilities: Float32Array } {
   const classes = p.b2.length;
+  const H = p.b1.length;
   const hidden = Float32Array.from(p.b1);
   for (let k = 0; k < x.indices.length; k++) {
     const v = x.values[k];
@@ -169,9 +203,10 @@ function adamStep(param: Float32Array, grad: Float32Array, state: AdamState, fro
   }
 }
 
-function train(examples: Example[], classes: number): Params {
+function train(examples: Example[], classes: number, shape: Shape, quiet = false): Params {
+  const { dim: D, hidden: H } = shape;
   const random = seededRandom(config.seed);
-  const p = initParams(classes, random);
+  const p = initParams(shape, classes, random);
   const grads: Params = { w1: new Float32Array(D * H), b1: new Float32Array(H), w2: new Float32Array(H * classes), b2: new Float32Array(classes) };
   const states = { w1: adamState(D * H), b1: adamState(H), w2: adamState(H * classes), b2: adamState(classes) };
   const touched = new Uint8Array(D);
@@ -267,7 +302,7 @@ function train(examples: Example[], classes: number): Params {
       }
       touchedRows.length = 0;
     }
-    if (epoch === 1 || epoch % 5 === 0) console.log(`epoch ${epoch}/${config.epochs}: mean training loss ${(lossSum / examples.length).toFixed(4)}`);
+    if (!quiet && (epoch === 1 || epoch % 5 === 0)) console.log(`epoch ${epoch}/${config.epochs}: mean training loss ${(lossSum / examples.length).toFixed(4)}`);
   }
   return p;
 }
@@ -279,6 +314,7 @@ function argmax(values: Float32Array): number {
 }
 
 function toOnnx(p: Params, classes: number): Uint8Array {
+  const { dim: D, hidden: H } = shapeOf(p);
   return encodeModel(
     buildModel({
       name: GRAPH_NAME,
@@ -301,6 +337,7 @@ function toOnnx(p: Params, classes: number): Uint8Array {
 
 /** The written graph must compute what was trained: compare onnxruntime-node with the JS forward pass. */
 async function verifyWithOnnxRuntime(onnx: Uint8Array, p: Params, rows: Example[]): Promise<number> {
+  const { dim: D } = shapeOf(p);
   const session = await ort.InferenceSession.create(onnx);
   try {
     const batch = new Float32Array(rows.length * D);
@@ -325,17 +362,124 @@ async function verifyWithOnnxRuntime(onnx: Uint8Array, p: Params, rows: Example[
 const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
+const accuracyOf = (p: Params, rows: Example[]) => rows.filter((row) => argmax(predict(p, row).probabilities) === row.label).length / rows.length;
+
+/**
+ * Splits the training sentences into fit and validation parts: of each intent × language,
+ * a seeded shuffle puts round(fraction × n) sentences (at least one) into validation.
+ */
+function validationSplit(sentences: Sentence[]): { fit: Sentence[]; validation: Sentence[] } {
+  const random = seededRandom(VALIDATION.seed);
+  const groups = new Map<string, number[]>();
+  sentences.forEach((s, i) => {
+    const key = `${s.intent}\t${s.lang}`;
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  const held = new Set<number>();
+  for (const key of [...groups.keys()].sort()) {
+    const members = groups.get(key)!;
+    for (let i = members.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [members[i], members[j]] = [members[j], members[i]];
+    }
+    const take = members.length < 2 ? 0 : Math.max(1, Math.round(members.length * VALIDATION.fraction));
+    members.slice(0, take).forEach((i) => held.add(i));
+  }
+  return { fit: sentences.filter((_, i) => !held.has(i)), validation: sentences.filter((_, i) => held.has(i)) };
+}
+
+interface ValidationResult extends Shape {
+  accuracy: number;
+  perLanguage: Record<string, number>;
+  onnxBytes: number;
+  seconds: number;
+}
+
+/** Trains on the fit part and scores the validation part; test.jsonl is never read here. */
+function validate(sentences: Sentence[], shape: Shape, quiet: boolean): ValidationResult {
+  const started = performance.now();
+  const intents = [...new Set(sentences.map((s) => s.intent))].sort();
+  const labelOf = new Map(intents.map((intent, i) => [intent, i]));
+  const { fit, validation } = validationSplit(sentences);
+  const fitSet = fit.map((s) => toExample(s, labelOf, shape.dim));
+  const validationSet = validation.map((s) => toExample(s, labelOf, shape.dim));
+  if (!quiet) console.log(`D=${shape.dim} H=${shape.hidden}: ${fitSet.length} fit and ${validationSet.length} validation sentences`);
+  const params = train(fitSet, intents.length, shape, quiet);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    ...shape,
+    accuracy: round4(accuracyOf(params, validationSet)),
+    perLanguage: Object.fromEntries(LANGUAGES.map((lang) => [lang, round4(accuracyOf(params, validationSet.filter((x) => x.lang === lang)))])),
+    onnxBytes: toOnnx(params, intents.length).length,
+    seconds: Math.round(seconds * 10) / 10,
+  };
+}
+
+function printValidation(results: ValidationResult[]): void {
+  console.log('D      H    val acc  zh      en      ja      ONNX bytes  train s');
+  for (const r of results) {
+    const fits = r.onnxBytes <= MAX_ONNX_BYTES ? '' : `  > ${MAX_ONNX_BYTES}, too big`;
+    console.log(
+      `${String(r.dim).padEnd(6)} ${String(r.hidden).padEnd(4)} ${r.accuracy.toFixed(4)}   ${LANGUAGES.map((l) => r.perLanguage[l].toFixed(4)).join('  ')}  ${String(r.onnxBytes).padStart(10)}  ${r.seconds.toFixed(1).padStart(7)}${fits}`,
+    );
+  }
+  const eligible = results.filter((r) => r.onnxBytes <= MAX_ONNX_BYTES);
+  const best = eligible.sort((a, b) => b.accuracy - a.accuracy || a.dim * a.hidden - b.dim * b.hidden)[0];
+  if (best) console.log(`best within ${MAX_ONNX_BYTES} bytes: D=${best.dim} H=${best.hidden} (validation accuracy ${best.accuracy})`);
+  console.log(`validationAccuracy: ${JSON.stringify(Object.fromEntries(results.map((r) => [`D${r.dim}xH${r.hidden}`, r.accuracy])))}`);
+}
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      validate: { type: 'boolean', default: false },
+      sweep: { type: 'boolean', default: false },
+      dim: { type: 'string' },
+      hidden: { type: 'string' },
+    },
+    strict: true,
+  });
+  const positive = (name: string, value: string | undefined, fallback: number) => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got '${value}'`);
+    return n;
+  };
+  const shape: Shape = { dim: positive('dim', values.dim, TEXT_FEATURE_DIM), hidden: positive('hidden', values.hidden, config.hidden) };
+  if (!values.validate && !values.sweep && (shape.dim !== TEXT_FEATURE_DIM || shape.hidden !== config.hidden)) {
+    // The handler feeds TEXT_FEATURE_DIM-wide vectors, and metrics.json reports config: a written model must match both.
+    throw new Error(
+      `--dim/--hidden only apply with --validate; to ship D=${shape.dim} H=${shape.hidden}, set TEXT_FEATURE_DIM in shared/handlers/text-features.ts and config.hidden here`,
+    );
+  }
+  return { validate: values.validate, sweep: values.sweep, shape };
+}
+
 async function main(): Promise<void> {
+  const options = parseOptions();
   const started = performance.now();
   const trainSentences = readSplit(files.train);
+
+  if (options.sweep || options.validate) {
+    const shapes = options.sweep ? SWEEP.dims.flatMap((dim) => SWEEP.hiddens.map((hidden) => ({ dim, hidden }))) : [options.shape];
+    const results: ValidationResult[] = [];
+    for (const shape of shapes) {
+      results.push(validate(trainSentences, shape, options.sweep));
+      if (options.sweep) console.log(`D=${shape.dim} H=${shape.hidden}: validation accuracy ${results.at(-1)!.accuracy} (${results.at(-1)!.seconds} s)`);
+    }
+    printValidation(results);
+    return;
+  }
+
+  const shape: Shape = { dim: TEXT_FEATURE_DIM, hidden: config.hidden };
   const testSentences = readSplit(files.test);
   const intents = [...new Set(trainSentences.map((s) => s.intent))].sort();
   const labelOf = new Map(intents.map((intent, i) => [intent, i]));
-  const trainSet = trainSentences.map((s) => toExample(s, labelOf));
-  const testSet = testSentences.map((s) => toExample(s, labelOf));
-  console.log(`${trainSet.length} training and ${testSet.length} held-out sentences, ${intents.length} intents`);
+  const trainSet = trainSentences.map((s) => toExample(s, labelOf, shape.dim));
+  const testSet = testSentences.map((s) => toExample(s, labelOf, shape.dim));
+  console.log(`${trainSet.length} training and ${testSet.length} held-out sentences, ${intents.length} intents, D=${shape.dim} H=${shape.hidden}`);
 
-  const params = train(trainSet, intents.length);
+  const params = train(trainSet, intents.length, shape);
   const trainedMs = performance.now() - started;
 
   const perLanguage: Record<string, { train: number; test: number; accuracy: number }> = {};
@@ -354,6 +498,7 @@ async function main(): Promise<void> {
   const accuracy = round4(correct / testSet.length);
 
   const onnx = toOnnx(params, intents.length);
+  if (onnx.length > MAX_ONNX_BYTES) throw new Error(`the ONNX model is ${onnx.length} bytes, over the ${MAX_ONNX_BYTES}-byte budget: pick a smaller D × H`);
   // A few rows of each language, spread over the split.
   const probeRows = testSet.filter((_, i) => i % 45 === 0);
   const maxDiff = await verifyWithOnnxRuntime(onnx, params, probeRows);
@@ -365,7 +510,8 @@ async function main(): Promise<void> {
     heldOutAccuracy: { overall: accuracy, ...Object.fromEntries(LANGUAGES.map((lang) => [lang, perLanguage[lang].accuracy])) },
     sentences: { train: trainSet.length, test: testSet.length, perLanguage },
     intents,
-    training: { ...config, featureDim: D, classes: intents.length },
+    training: { ...config, featureDim: shape.dim, classes: intents.length, onnxBytes: onnx.length, trainSeconds: Math.round(trainedMs / 100) / 10 },
+    selection: SELECTION,
   };
   writeFileSync(files.onnx, onnx);
   writeFileSync(files.labels, labelsJson);

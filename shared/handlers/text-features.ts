@@ -7,8 +7,12 @@
  * typos; word unigrams add whole-word evidence where words exist.
  */
 
-/** Length of the feature vector: the model's input width. */
-export const TEXT_FEATURE_DIM = 4096;
+/**
+ * Length of the feature vector: the model's input width. It must match the
+ * committed ONNX graph (its `feature_dim` metadata); models/text-intent/train.ts
+ * can try other widths with `--dim`, but only writes the model at this one.
+ */
+export const TEXT_FEATURE_DIM = 16384;
 
 const MAX_NGRAM = 3;
 const BOUNDARY = ' ';
@@ -54,14 +58,16 @@ export function fnv1a32(text: string): number {
 /**
  * The feature vector of one text: character 1..3-grams over the normalised
  * words, each word wrapped in boundary markers (` word `), plus word unigrams,
- * hashed into TEXT_FEATURE_DIM buckets; value log(1 + count), L2-normalised.
+ * hashed into `dim` buckets (TEXT_FEATURE_DIM unless a training experiment
+ * asks for another width); value log(1 + count), L2-normalised.
  * A text without letters or digits gives the zero vector.
  */
-export function textFeatures(text: string): Float32Array {
+export function textFeatures(text: string, dim: number = TEXT_FEATURE_DIM): Float32Array {
+  if (!Number.isInteger(dim) || dim <= 0) throw new RangeError(`textFeatures: dim must be a positive integer, got ${dim}`);
   const tokens = textTokens(text);
   const counts = new Map<number, number>();
   const add = (feature: string) => {
-    const bucket = fnv1a32(feature) % TEXT_FEATURE_DIM;
+    const bucket = fnv1a32(feature) % dim;
     counts.set(bucket, (counts.get(bucket) ?? 0) + 1);
   };
   // Code points, not UTF-16 units, so a CJK extension character or an emoji is one character.
@@ -75,7 +81,7 @@ export function textFeatures(text: string): Float32Array {
   }
   for (const token of tokens) add('w:' + token);
 
-  const features = new Float32Array(TEXT_FEATURE_DIM);
+  const features = new Float32Array(dim);
   let sumSquares = 0;
   for (const [bucket, count] of counts) {
     const value = Math.log1p(count);

@@ -23,10 +23,13 @@ interface IntentResult {
 }
 
 /**
- * A regression floor just under the accuracy the committed model measures on
- * the held-out split (models/text-intent/metrics.json); the product target is 0.90.
+ * Regression floors per language: the accuracy the committed model measures on
+ * the held-out split (models/text-intent/metrics.json: zh 0.9722, en 0.9653,
+ * ja 0.9653) less ~5 points, rounded down to a multiple of 0.05.
  */
-const HELD_OUT_ACCURACY_FLOOR = 0.75;
+const HELD_OUT_ACCURACY_FLOOR = { zh: 0.9, en: 0.9, ja: 0.9 } as const;
+/** The held-out split has 6 sentences for each intent in each language. */
+const HELD_OUT_PER_INTENT = 6;
 
 const heldOut: Sentence[] = readFileSync(path.join(packageRoot, 'models', 'text-intent', 'data', 'test.jsonl'), 'utf8')
   .split('\n')
@@ -53,17 +56,17 @@ test('held-out sentences are classified at or above the accuracy floor in zh, en
   const results = await Promise.all(heldOut.map((s) => classify(s.text)));
   for (const lang of ['zh', 'en', 'ja'] as const) {
     const rows = heldOut.map((s, i) => ({ s, predicted: results[i]!.intent })).filter((r) => r.s.lang === lang);
-    assert.ok(rows.length >= 24 * 4, `${lang}: expected at least 4 held-out sentences for each of 24 intents, found ${rows.length}`);
+    assert.ok(rows.length >= 24 * HELD_OUT_PER_INTENT, `${lang}: expected at least ${HELD_OUT_PER_INTENT} held-out sentences for each of 24 intents, found ${rows.length}`);
     const accuracy = rows.filter((r) => r.predicted === r.s.intent).length / rows.length;
-    assert.ok(accuracy >= HELD_OUT_ACCURACY_FLOOR, `${lang}: held-out accuracy ${accuracy.toFixed(3)} < ${HELD_OUT_ACCURACY_FLOOR}`);
+    assert.ok(accuracy >= HELD_OUT_ACCURACY_FLOOR[lang], `${lang}: held-out accuracy ${accuracy.toFixed(3)} < ${HELD_OUT_ACCURACY_FLOOR[lang]}`);
   }
 });
 
 test('held-out sentences in each language get their intent', async () => {
   const cases: [string, string][] = [
-    ['Could you please process a partial refund for the missing item?', 'refund'],
-    ['周一几点开始接诊', 'opening_hours'],
-    ['いつもの薬をまた薬局に出してもらいたい', 'prescription_refill'],
+    ['How long does it take for the refund to show up on my card?', 'refund'],
+    ['春节期间营业时间有变化吗？', 'opening_hours'],
+    ['血圧の薬をまた処方してほしいんですが', 'prescription_refill'],
   ];
   for (const [text, intent] of cases) {
     assert.ok(heldOut.some((s) => s.text === text && s.intent === intent), `'${text}' is not in the held-out split`);
