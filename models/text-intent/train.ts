@@ -30,6 +30,7 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { TEXT_FEATURE_DIM, textFeatures } from '../../shared/handlers/text-features.js';
 import { packageRoot } from '../../shared/paths.js';
+import { seededRandom } from '../../shared/seeded-random.js';
 import { buildModel, encodeModel, node, tensor, valueInfo } from '../onnx-graph.js';
 
 const modelDir = path.join(packageRoot, 'models', 'text-intent');
@@ -107,18 +108,6 @@ function toExample(sentence: Sentence, labelOf: Map<string, number>, D: number):
   const indices: number[] = [];
   for (let i = 0; i < D; i++) if (dense[i] !== 0) indices.push(i);
   return { ...sentence, label, indices: Int32Array.from(indices), values: Float32Array.from(indices, (i) => dense[i]) };
-}
-
-/** mulberry32: a small, well-mixed 32-bit generator; floats in [0, 1). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function gaussian(random: () => number): number {
