@@ -3,22 +3,31 @@
  * task per modality, each placed by the placement strategy and run
  * concurrently on the local runtime or in the cloud; a cloud failure falls
  * back to the local variant while the deadline allows; the outcomes merge into
- * one response that says where each modality ran and why. MQTT ingress calls
- * `handle`.
+ * one response that says where each modality ran and why. What each site
+ * measured goes to the placement estimators, then to the strategy. MQTT
+ * ingress calls `handle`.
  */
-import type { Catalog } from '../shared/catalog.js';
+import { loadCatalog, type Catalog } from '../shared/catalog.js';
 import { InferError, toInferError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { EdgeConfig } from './config.js';
 import { LocalRuntime } from './local-runtime.js';
-import { OffloadClient, type BreakerOptions, type OffloadStats } from './offload-client.js';
-import { rulesStrategyName } from './policy/rules.js';
-import { createPlacementStrategy, type CloudHealth, type PlacementDecision, type PlacementStrategy } from './policy/strategy.js';
+import { OffloadClient, type BreakerOptions, type ImageShaping, type OffloadStats } from './offload-client.js';
+import { PlacementEstimators } from './policy/estimators.js';
+import { measureInputSize, type InputSize } from './policy/input-size.js';
+import './policy/strategies.js';
+import {
+  createPlacementStrategy,
+  type CloudHealth,
+  type PlacementDecision,
+  type PlacementOutcome,
+  type PlacementStrategy,
+} from './policy/strategy.js';
 import type { AgentRequest, AgentResponse, Modality, Placement, Site, TaskTimings } from './request.js';
 import { mergeOutcomes, splitRequest, taskResult, type Task, type TaskOutcome } from './tasks.js';
 
 export interface EdgeAgentOptions {
-  /** A registered placement strategy; default `rules`. */
+  /** A registered placement strategy; default config `policy.strategy`. */
   placementStrategy?: string;
   breaker?: Partial<BreakerOptions>;
   /** The model catalog; default models/catalog.yaml. */
@@ -49,6 +58,19 @@ interface SiteAnswer {
   transferMs: number;
 }
 
+/** What the sites measured while running one task, for the estimators. */
+type Measurements = Pick<PlacementOutcome, 'localItemComputeMs' | 'cloudItems' | 'cloudTimeoutMs'>;
+
+/** One task on its way: the decision it follows and what it measured so far. */
+interface RunningTask {
+  task: Task;
+  placement: Placement;
+  decision: PlacementDecision;
+  localVariant: string | undefined;
+  inputSize: InputSize;
+  measured: Measurements;
+}
+
 /** Cloud failures that the local variant can make up for; others (bad input, unknown model) would fail locally too. */
 const fallbackCodes = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED']);
 
@@ -65,12 +87,14 @@ export class EdgeAgent {
     private readonly local: LocalRuntime,
     private readonly offload: OffloadClient,
     private readonly strategy: PlacementStrategy,
+    private readonly estimators: PlacementEstimators,
   ) {}
 
   /** Opens and warms the local models and connects to the cloud; an unreachable cloud is not an error (its circuit starts open). */
   static async start(config: EdgeConfig, log: Logger, options: EdgeAgentOptions = {}): Promise<EdgeAgent> {
-    const strategy = createPlacementStrategy(options.placementStrategy ?? rulesStrategyName, config);
-    const local = await LocalRuntime.open(config, log, options.catalog);
+    const strategy = createPlacementStrategy(options.placementStrategy ?? config.policy.strategy, config);
+    const catalog = options.catalog ?? loadCatalog();
+    const local = await LocalRuntime.open(config, log, catalog);
     let offload: OffloadClient;
     try {
       offload = await OffloadClient.connect(config, log, options.breaker);
@@ -78,7 +102,18 @@ export class EdgeAgent {
       await local.close();
       throw err;
     }
-    const agent = new EdgeAgent(config, log, local, offload, strategy);
+    const estimators = await PlacementEstimators.start(
+      config,
+      catalog,
+      {
+        probeRoundTripMs: () => offload.measureRoundTripMs(),
+        localItemsAhead: (modality) => local.itemsAhead(modality),
+        warmups: local.warmupRuns(),
+        cloudReachable: offload.health().state === 'closed',
+      },
+      log,
+    );
+    const agent = new EdgeAgent(config, log, local, offload, strategy, estimators);
     log.info({ cloud: config.cloud, circuit: offload.health().state, strategy: strategy.name, local: agent.localVariants() }, 'edge agent ready');
     return agent;
   }
@@ -113,6 +148,7 @@ export class EdgeAgent {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.estimators.close();
       this.offload.close();
       await this.local.close();
     })();
@@ -132,8 +168,10 @@ export class EdgeAgent {
     const started = performance.now();
     const localVariant = this.local.variantFor(task.modality);
     let decision: PlacementDecision;
+    let inputSize: InputSize;
     try {
-      decision = await this.strategy.decide(task, { cloud: this.offload.health(), localVariant, config: this.config });
+      inputSize = await measureInputSize(task.modality, task.items);
+      decision = await this.strategy.decide(task, { cloud: this.offload.health(), localVariant, config: this.config, estimators: this.estimators, inputSize });
     } catch (err) {
       const message = `placement strategy '${this.strategy.name}' failed for ${task.id}: ${toInferError(err).message}`;
       this.log.error({ task: task.id, err: message }, 'placement failed');
@@ -141,10 +179,11 @@ export class EdgeAgent {
     }
     const placement: Placement = { ran: decision.site, why: decision.why, estimates: { ...decision.estimates } };
     this.log.debug({ task: task.id, placement, payloadBytes: task.payloadBytes }, 'placement');
+    const running: RunningTask = { task, placement, decision, localVariant, inputSize, measured: {} };
     let answer: SiteAnswer | undefined;
     let error: InferError | undefined;
     try {
-      answer = await this.withinDeadline(task, placement, this.execute(task, placement, localVariant));
+      answer = await this.withinDeadline(task, placement, this.execute(running));
     } catch (err) {
       error = this.explain(task, toInferError(err), localVariant);
     }
@@ -155,7 +194,10 @@ export class EdgeAgent {
       transferMs: roundMs(answer?.transferMs ?? 0),
     };
     this.count(task.modality, placement.ran, error !== undefined);
-    this.strategy.observe?.(task, { site: placement.ran, timings, failed: error !== undefined });
+    const outcome: PlacementOutcome = { site: placement.ran, timings, failed: error !== undefined, inputSize, ...running.measured };
+    this.estimators.record(task, outcome, localVariant);
+    this.strategy.observe?.(task, outcome);
+    if (decision.expectedHighMs !== undefined) this.log.debug({ task: task.id, expectedHighMs: decision.expectedHighMs, totalMs: timings.totalMs }, 'placement estimate');
     // A copy: work that lost the deadline race must not edit a response already sent.
     const reported = { ...placement, estimates: { ...placement.estimates } };
     return answer
@@ -164,35 +206,85 @@ export class EdgeAgent {
   }
 
   /** Runs where placed; a cloud failure the local variant can make up for is retried on the edge, and `placement` says so. */
-  private async execute(task: Task, placement: Placement, localVariant: string | undefined): Promise<SiteAnswer> {
-    if (placement.ran === 'edge') return { ...(await this.local.run(task)), transferMs: 0 };
+  private async execute(running: RunningTask): Promise<SiteAnswer> {
+    const { task, placement, decision, localVariant } = running;
+    if (placement.ran === 'edge') return this.escalate(running, await this.runLocally(running));
     const leftMs = task.deadlineAt - performance.now();
-    // Keep time for a local retry: the local service time learned so far, at most half of what is left.
-    const localReserveMs = localVariant ? Math.min(this.local.expectedMs(task), leftMs / 2) : 0;
+    // Keep time for a local retry: the expected local time, at most half of what is left, and never
+    // so much that the cloud loses the time the decision expects it to need.
+    const localExpectedMs = localVariant ? (this.estimators.edge(task, running.inputSize, localVariant)?.expectedMs ?? 0) : 0;
+    const localReserveMs = Math.max(0, Math.min(localExpectedMs, leftMs / 2, leftMs - (decision.expectedHighMs ?? 0)));
     Object.assign(placement.estimates, { cloudBudgetMs: Math.round(leftMs - localReserveMs), localReserveMs: Math.round(localReserveMs) });
     try {
-      return await this.runInCloud(task, leftMs - localReserveMs);
+      return await this.runInCloud(running, leftMs - localReserveMs, decision.shaping);
     } catch (err) {
       const e = toInferError(err);
       if (!localVariant || !fallbackCodes.has(e.code) || performance.now() >= task.deadlineAt) throw e;
       placement.ran = 'edge';
       placement.why += `; the cloud failed (${e.code}: ${e.message}), so it was retried on the edge with the local ${localVariant} variant`;
       this.countFallback(task.modality);
-      return { ...(await this.local.run(task)), transferMs: 0 };
+      return this.runLocally(running);
+    }
+  }
+
+  private async runLocally(running: RunningTask): Promise<SiteAnswer> {
+    const answer = await this.local.run(running.task);
+    running.measured.localItemComputeMs = answer.itemComputeMs;
+    return { ...answer, transferMs: 0 };
+  }
+
+  /**
+   * Hard-example mining (the `confidence` strategy): when the strategy finds
+   * the edge's result doubtful, the cloud runs the task too and its answer
+   * replaces the edge's; if the cloud cannot answer in the time left, the
+   * edge's answer stands.
+   */
+  private async escalate(running: RunningTask, edgeAnswer: SiteAnswer): Promise<SiteAnswer> {
+    const { task, placement } = running;
+    const reason = this.strategy.escalate?.(task, taskResult(task, edgeAnswer.itemResults));
+    if (!reason) return edgeAnswer;
+    const leftMs = task.deadlineAt - performance.now();
+    // A margin so that a late cloud still leaves time to send the edge's answer.
+    const budgetMs = leftMs - Math.max(10, leftMs * 0.05);
+    placement.estimates.escalation = reason;
+    if (budgetMs <= 0) {
+      placement.why += `; ${reason}, but no time is left to ask the cloud`;
+      return edgeAnswer;
+    }
+    try {
+      const cloudAnswer = await this.runInCloud(running, budgetMs, undefined);
+      placement.ran = 'cloud';
+      placement.why += `; ${reason}, so the cloud ran it too and its answer is the one returned`;
+      return {
+        itemResults: cloudAnswer.itemResults,
+        queueMs: edgeAnswer.queueMs + cloudAnswer.queueMs,
+        computeMs: edgeAnswer.computeMs + cloudAnswer.computeMs,
+        transferMs: cloudAnswer.transferMs,
+      };
+    } catch (err) {
+      const e = toInferError(err);
+      placement.why += `; ${reason}, but the cloud failed (${e.code}: ${e.message}), so the edge's answer stands`;
+      return edgeAnswer;
     }
   }
 
   /** Every item on the shared stream at once; a video's timings are sums over its frames. */
-  private async runInCloud(task: Task, budgetMs: number): Promise<SiteAnswer> {
+  private async runInCloud(running: RunningTask, budgetMs: number, shaping: ImageShaping | undefined): Promise<SiteAnswer> {
+    const { task, measured } = running;
     const image = task.modality === 'image' || task.modality === 'video';
+    const started = performance.now();
     const answers = await Promise.all(
       task.items.map((item, i) =>
-        this.offload.infer(task.model, item, { taskId: task.items.length > 1 ? `${task.id}/${i}` : task.id, budgetMs, image }).catch((err: unknown) => {
+        this.offload.infer(task.model, item, { taskId: task.items.length > 1 ? `${task.id}/${i}` : task.id, budgetMs, image, shaping }).catch((err: unknown) => {
           const e = toInferError(err);
           throw task.modality === 'video' ? new InferError(e.code, `video frame ${i}: ${e.message}`, { cause: err }) : e;
         }),
       ),
-    );
+    ).catch((err: unknown) => {
+      if (toInferError(err).code === 'DEADLINE_EXCEEDED') measured.cloudTimeoutMs = performance.now() - started;
+      throw err;
+    });
+    measured.cloudItems = answers;
     const sum = (pick: (a: (typeof answers)[number]) => number) => answers.reduce((n, a) => n + pick(a), 0);
     return {
       itemResults: answers.map((a) => a.result),

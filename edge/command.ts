@@ -16,14 +16,17 @@ options:
   --protocol 5|4       MQTT 5 (default) or 4 = MQTT 3.1.1 (reply address in the payload)
   --device-id ID       names the topics and the MQTT client id (default device-1)
   --cloud HOST:PORT    cloud tier (KServe v2 gRPC); dns:///name:port balances over replicas
+  --policy NAME        placement strategy (config policy.strategy, default rules): rules, adaptive,
+                       always-local, always-cloud, confidence, static-profile
 `;
 
 /** The edge config from a config file and the flags every edge command shares. */
-export function edgeConfigFromFlags(values: { config?: string; broker?: string; protocol?: string; 'device-id'?: string; cloud?: string }): EdgeConfig {
+export function edgeConfigFromFlags(values: { config?: string; broker?: string; protocol?: string; 'device-id'?: string; cloud?: string; policy?: string }): EdgeConfig {
   return loadEdgeConfig(values.config, {
     deviceId: values['device-id'],
     broker: { url: values.broker, protocolVersion: values.protocol === undefined ? undefined : Number(values.protocol) },
     cloud: values.cloud,
+    policy: { strategy: values.policy },
   });
 }
 
@@ -33,6 +36,7 @@ export const edgeFlags = {
   protocol: { type: 'string' },
   'device-id': { type: 'string' },
   cloud: { type: 'string' },
+  policy: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -9,6 +9,52 @@ export interface ModalityConfig {
   localVariant: string;
   /** Where it runs when nothing else decides (the request's prefer and cloud health come first). */
   placement: Site;
+  /**
+   * For the adaptive strategy: '' lets it choose; 'edge' keeps every task of
+   * this modality on the device (nothing leaves it); 'cloud' always offloads,
+   * falling back to the local variant only when the cloud fails.
+   */
+  pin: '' | Site;
+}
+
+/** An offline measurement of one modality, for the `static-profile` strategy. */
+export interface ModalityProfile {
+  edgeMs: number;
+  /** The cloud's queue + compute. */
+  cloudMs: number;
+  payloadBytes: number;
+}
+
+/** Placement strategy and its estimators (edge/policy/). */
+export interface PolicyConfig {
+  /** A registered strategy: rules, adaptive, always-local, always-cloud, confidence, static-profile. */
+  strategy: string;
+  /** Lowest accuracy (1 − the catalog's accuracyCost of a payload-shaping option) the adaptive strategy may pick. */
+  accuracyFloor: number;
+  /** Switch sides only when the other is faster by this share of the current side's expected time. */
+  hysteresis: number;
+  /** Most tasks (as a share of all decided) run on the path not chosen, to keep its estimates fresh. */
+  exploreShare: number;
+  /** Seed of the exploration draws, so a run can be repeated. */
+  seed: number;
+  /** A side whose newest sample is older than this is explored first. */
+  staleAfterMs: number;
+  /** Samples per estimator window (per size bucket for service times). */
+  estimateWindow: number;
+  /** Link and cloud-queue samples older than this are forgotten. */
+  estimateMaxAgeMs: number;
+  /** ServerLive probe when the RTT estimate is older than this. */
+  probeIdleMs: number;
+  /** Offloads at least this big measure uplink bandwidth; smaller ones measure RTT. */
+  minBandwidthPayloadBytes: number;
+  /** How often CPU load (and every 10th time, temperature) is sampled. */
+  loadSampleMs: number;
+  /** At or above it, a lower CPU clock counts as thermal throttling. */
+  throttleTemperatureC: number;
+  /** `confidence` strategy: edge results below it are run again in the cloud. */
+  confidenceThreshold: number;
+  /** `static-profile` strategy: offline measurements at a nominal link. */
+  staticProfile: { uplinkMbps: number; rttMs: number; modalities: Partial<Record<Modality, ModalityProfile>> };
 }
 
 export interface EdgeConfig {
@@ -33,6 +79,7 @@ export interface EdgeConfig {
   telemetryIntervalS: number;
   /** How many recent request ids are remembered to answer a redelivered request once. */
   dedupWindow: number;
+  policy: PolicyConfig;
 }
 
 const modalitySchema = (model: string, localVariant: string, placement: Site) => ({
@@ -43,8 +90,52 @@ const modalitySchema = (model: string, localVariant: string, placement: Site) =>
     model: { type: 'string', default: model },
     localVariant: { type: 'string', default: localVariant },
     placement: { enum: ['edge', 'cloud'], default: placement },
+    pin: { enum: ['', 'edge', 'cloud'], default: '' },
   },
 });
+
+const profileSchema = {
+  type: 'object',
+  required: ['edgeMs', 'cloudMs', 'payloadBytes'],
+  additionalProperties: false,
+  properties: { edgeMs: { type: 'number', minimum: 0 }, cloudMs: { type: 'number', minimum: 0 }, payloadBytes: { type: 'integer', minimum: 0 } },
+};
+
+const policySchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    strategy: { type: 'string', default: 'rules' },
+    accuracyFloor: { type: 'number', minimum: 0, maximum: 1, default: 0.95 },
+    hysteresis: { type: 'number', minimum: 0, maximum: 0.9, default: 0.15 },
+    exploreShare: { type: 'number', minimum: 0, maximum: 0.5, default: 0.05 },
+    seed: { type: 'integer', default: 1 },
+    staleAfterMs: { type: 'integer', minimum: 1, default: 10_000 },
+    estimateWindow: { type: 'integer', minimum: 1, default: 16 },
+    estimateMaxAgeMs: { type: 'integer', minimum: 100, default: 30_000 },
+    probeIdleMs: { type: 'integer', minimum: 100, default: 5_000 },
+    minBandwidthPayloadBytes: { type: 'integer', minimum: 1, default: 4 * 1024 },
+    loadSampleMs: { type: 'integer', minimum: 100, default: 2_000 },
+    throttleTemperatureC: { type: 'number', default: 85 },
+    confidenceThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0.8 },
+    staticProfile: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        uplinkMbps: { type: 'number', exclusiveMinimum: 0, default: 10 },
+        rttMs: { type: 'number', minimum: 0, default: 50 },
+        modalities: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: { text: profileSchema, audio: profileSchema, image: profileSchema, video: profileSchema },
+        },
+      },
+    },
+  },
+};
 
 export const edgeConfigSchema: SchemaObject = {
   type: 'object',
@@ -98,9 +189,16 @@ export const edgeConfigSchema: SchemaObject = {
     },
     telemetryIntervalS: { type: 'number', minimum: 0.1, default: 30 },
     dedupWindow: { type: 'integer', minimum: 1, default: 1000 },
+    policy: policySchema,
   },
 };
 
 export function loadEdgeConfig(file?: string, overrides: Record<string, unknown> = {}): EdgeConfig {
-  return loadConfig<EdgeConfig>(edgeConfigSchema, file, overrides);
+  const config = loadConfig<EdgeConfig>(edgeConfigSchema, file, overrides);
+  for (const [modality, { pin, localVariant }] of Object.entries(config.modalities)) {
+    if (pin === 'edge' && !localVariant) {
+      throw new Error(`config modalities.${modality}.pin is 'edge', but its localVariant is '' — set a local variant to run it on this device, or remove the pin`);
+    }
+  }
+  return config;
 }

@@ -15,8 +15,6 @@ import { modalities, type Task } from './tasks.js';
 
 /** One session chain computes one input at a time on its worker; more would only queue there. */
 const RUNS_PER_MODEL = 1;
-/** Weight of the newest run in the learned per-item service time. */
-const SERVICE_TIME_WEIGHT = 0.2;
 
 export interface LocalAnswer {
   /** One result per task item, in item order. */
@@ -25,6 +23,17 @@ export interface LocalAnswer {
   queueMs: number;
   /** Time inside the model (pre-processing, inference, post-processing). */
   computeMs: number;
+  /** computeMs of each item, in item order: what the local service-time estimator learns from. */
+  itemComputeMs: number[];
+}
+
+/** A timed warm-up run at start: the first sample of a variant's service time. */
+export interface WarmupRun {
+  modality: Modality;
+  model: string;
+  variant: string;
+  input: Uint8Array;
+  ms: number;
 }
 
 /** Bounded concurrency with FIFO waiting; a waiter whose deadline passes leaves the queue with DEADLINE_EXCEEDED. */
@@ -33,6 +42,11 @@ class RunSlots {
   private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly size: number) {}
+
+  /** Items ahead of a new arrival; a running one counts half, being on average half done. */
+  get itemsAhead(): number {
+    return this.busy / 2 + this.waiting.length;
+  }
 
   acquire(deadlineAt: number, what: string): Promise<void> {
     if (this.busy < this.size) {
@@ -62,8 +76,7 @@ class RunSlots {
 interface LocalModel {
   loaded: LoadedModel;
   slots: RunSlots;
-  /** Learned wall time of one item, seeded by a timed run at start. */
-  msPerItem: number;
+  warmup: { input: Uint8Array; ms: number };
 }
 
 export class LocalRuntime {
@@ -107,17 +120,26 @@ export class LocalRuntime {
     return this.byModality.get(modality)?.loaded.variant;
   }
 
-  /** Expected local service time of a task from past runs (0 when there is no local variant). */
-  expectedMs(task: Task): number {
-    const local = this.byModality.get(task.modality);
-    return local ? local.msPerItem * task.items.length : 0;
+  /** Items of this modality's local model waiting or running (image and video share one). */
+  itemsAhead(modality: Modality): number {
+    return this.byModality.get(modality)?.slots.itemsAhead ?? 0;
+  }
+
+  /** One timed warm-up run per modality's local model, to seed its service-time estimate. */
+  warmupRuns(): WarmupRun[] {
+    return [...this.byModality].map(([modality, local]) => ({
+      modality,
+      model: local.loaded.model.id,
+      variant: local.loaded.variant,
+      ...local.warmup,
+    }));
   }
 
   /** Runs every item of a task, one slot at a time; multi-item errors name the item (video frame). */
   async run(task: Task): Promise<LocalAnswer> {
     const local = this.byModality.get(task.modality);
     if (!local) throw new InferError('FAILED_PRECONDITION', `${task.modality} has no local variant on this device (config modalities.${task.modality}.localVariant)`);
-    const answer: LocalAnswer = { itemResults: [], queueMs: 0, computeMs: 0 };
+    const answer: LocalAnswer = { itemResults: [], queueMs: 0, computeMs: 0, itemComputeMs: [] };
     for (const [index, item] of task.items.entries()) {
       const label = task.modality === 'video' ? `video frame ${index}` : task.modality;
       const waitStarted = performance.now();
@@ -134,7 +156,7 @@ export class LocalRuntime {
         local.slots.release();
         const ms = performance.now() - started;
         answer.computeMs += ms;
-        local.msPerItem += SERVICE_TIME_WEIGHT * (ms - local.msPerItem);
+        answer.itemComputeMs.push(ms);
       }
     }
     return answer;
@@ -147,12 +169,15 @@ export class LocalRuntime {
 
 /** Times one more warm-up run: the start-up run pays one-off costs, this one seeds the service-time estimate. */
 async function openLocalModel(loaded: LoadedModel): Promise<LocalModel> {
-  const started = performance.now();
+  let input: Uint8Array;
+  let started: number;
   try {
-    await loaded.run(await loaded.handler.warmupInput());
+    input = await loaded.handler.warmupInput();
+    started = performance.now();
+    await loaded.run(input);
   } catch (err) {
     await loaded.close();
     throw err;
   }
-  return { loaded, slots: new RunSlots(RUNS_PER_MODEL), msPerItem: performance.now() - started };
+  return { loaded, slots: new RunSlots(RUNS_PER_MODEL), warmup: { input, ms: performance.now() - started } };
 }

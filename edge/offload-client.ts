@@ -25,6 +25,12 @@ import { bytesTensor } from '../shared/tensor.js';
 import type { EdgeConfig } from './config.js';
 import type { CloudHealth } from './policy/strategy.js';
 
+/** How an image is shrunk before it crosses the link. */
+export interface ImageShaping {
+  maxSide: number;
+  jpegQuality: number;
+}
+
 export interface OffloadCall {
   /** Names the task; a sequence number is appended so stream ids stay unique even when request ids repeat. */
   taskId: string;
@@ -32,6 +38,17 @@ export interface OffloadCall {
   budgetMs: number;
   /** The input is an encoded image, shrunk before it crosses the link. */
   image: boolean;
+  /** The placement policy's choice; default: config offload.imageMaxSide / offload.jpegQuality. */
+  shaping?: ImageShaping;
+}
+
+/** What shrinking an image did, for the estimators. */
+export interface ShrinkOutcome extends ImageShaping {
+  /** Pixels of the JPEG written (0 when the input did not decode). */
+  outputPixels: number;
+  jpegBytes: number;
+  /** The JPEG was not smaller, so the original was sent. */
+  keptOriginal: boolean;
 }
 
 export interface OffloadAnswer {
@@ -42,7 +59,12 @@ export interface OffloadAnswer {
   computeMs: number;
   /** Everything else: shrinking, the link both ways, (de)serialization. */
   transferMs: number;
+  /** Shrinking the image, before anything was sent. */
+  prepareMs: number;
+  /** From sending to the answer, less the server's queue and compute: what the link estimator learns from. */
+  linkMs: number;
   sentBytes: number;
+  shrink?: ShrinkOutcome;
 }
 
 export interface OffloadStats {
@@ -84,18 +106,22 @@ interface OpenStream {
 }
 
 /** Re-encodes an image as JPEG within maxSide, keeping the original when that is not smaller (or not decodable: the cloud then says why). */
-export async function shrinkImage(input: Uint8Array, maxSide: number, jpegQuality: number): Promise<Uint8Array> {
+export async function shrinkImage(input: Uint8Array, shaping: ImageShaping): Promise<{ payload: Uint8Array; shrink: ShrinkOutcome }> {
   try {
     // autoOrient first: the JPEG is written without the EXIF orientation the original relied on.
-    const out = await sharp(input, { limitInputPixels: maxImagePixels })
+    const { data, info } = await sharp(input, { limitInputPixels: maxImagePixels })
       .autoOrient()
-      .resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true })
+      .resize({ width: shaping.maxSide, height: shaping.maxSide, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: '#ffffff' })
-      .jpeg({ quality: jpegQuality })
-      .toBuffer();
-    return out.length < input.length ? new Uint8Array(out.buffer, out.byteOffset, out.length) : input;
+      .jpeg({ quality: shaping.jpegQuality })
+      .toBuffer({ resolveWithObject: true });
+    const keptOriginal = data.length >= input.length;
+    return {
+      payload: keptOriginal ? input : new Uint8Array(data.buffer, data.byteOffset, data.length),
+      shrink: { ...shaping, outputPixels: info.width * info.height, jpegBytes: data.length, keptOriginal },
+    };
   } catch {
-    return input;
+    return { payload: input, shrink: { ...shaping, outputPixels: 0, jpegBytes: 0, keptOriginal: true } };
   }
 }
 
@@ -158,14 +184,17 @@ export class OffloadClient {
       throw new InferError('UNAVAILABLE', `the cloud tier at ${this.config.cloud} is unavailable (circuit ${this.circuit.state}: ${this.circuit.lastError ?? 'probing'})`);
     }
     const started = performance.now();
-    const payload = call.image ? await shrinkImage(input, this.config.offload.imageMaxSide, this.config.offload.jpegQuality) : input;
+    const shaping = call.shaping ?? { maxSide: this.config.offload.imageMaxSide, jpegQuality: this.config.offload.jpegQuality };
+    const { payload, shrink } = call.image ? await shrinkImage(input, shaping) : { payload: input, shrink: undefined };
+    const sentAt = performance.now();
     this.counters.tasks++;
     this.counters.bytesBeforeShrink += input.length;
     this.counters.bytesSent += payload.length;
-    const budgetMs = Math.round(call.budgetMs - (performance.now() - started));
+    const budgetMs = Math.round(call.budgetMs - (sentAt - started));
     if (budgetMs <= 0) throw new InferError('DEADLINE_EXCEEDED', `${call.taskId}: no time left to offload after preparing the input`);
     const response = await this.send(model, `${call.taskId}#${++this.sequence}`, payload, budgetMs);
-    const totalMs = performance.now() - started;
+    const answeredAt = performance.now();
+    const totalMs = answeredAt - started;
     const resultBytes = decodeInferOutputs(response).result?.data as Uint8Array[] | undefined;
     if (!resultBytes?.[0]) throw new InferError('INTERNAL', `cloud answer for ${call.taskId} has no 'result' output — is ${model} a splitinfer pipeline?`);
     const queueMs = (numberParameter(response.parameters, ParameterNames.queueUs) ?? 0) / 1000;
@@ -176,8 +205,23 @@ export class OffloadClient {
       queueMs,
       computeMs,
       transferMs: Math.max(0, totalMs - queueMs - computeMs),
+      prepareMs: sentAt - started,
+      linkMs: Math.max(0, answeredAt - sentAt - queueMs - computeMs),
       sentBytes: payload.length,
+      shrink,
     };
+  }
+
+  /**
+   * One ServerLive round trip, timed: the link estimator's probe when no
+   * small request refreshed the RTT for a while. Only while the circuit is
+   * closed; the breaker's own probe deals with an unreachable cloud.
+   */
+  async measureRoundTripMs(): Promise<number> {
+    if (this.circuit.state !== 'closed') throw new InferError('UNAVAILABLE', `the cloud tier at ${this.config.cloud} is unavailable (circuit ${this.circuit.state})`);
+    const started = performance.now();
+    await callUnary(this.client, GRPCInferenceService.method.serverLive, {}, { deadline: Date.now() + this.breaker.probeTimeoutMs });
+    return performance.now() - started;
   }
 
   private send(model: string, id: string, payload: Uint8Array, budgetMs: number): Promise<ModelInferResponse> {

@@ -1,0 +1,208 @@
+/**
+ * Every estimator the placement policy reads, in one place, fed on one path:
+ * the agent hands each task's outcome (what the local runtime and the offload
+ * client measured) to `record`, and strategies read completion-time estimates
+ * per path and payload-shaping option through the placement context.
+ *
+ *   edge  = local queue ahead + local service time(input size) × device slowdown
+ *   cloud = shrink + RTT + bytes(option) × upload cost + cloud queue + cloud compute(sent size)
+ *
+ * Each is a mean (to rank paths) and a high estimate, the sum of the parts'
+ * 90th percentiles (to check deadlines, erring on the safe side).
+ */
+import type { Catalog } from '../../shared/catalog.js';
+import type { Logger } from '../../shared/log.js';
+import type { EdgeConfig, PolicyConfig } from '../config.js';
+import type { WarmupRun } from '../local-runtime.js';
+import type { Modality } from '../request.js';
+import type { Task } from '../tasks.js';
+import { CloudEstimator } from './cloud-estimator.js';
+import { DeviceLoadSampler, type DeviceSlowdown } from './device-load.js';
+import { measureInputSize, type InputSize } from './input-size.js';
+import { LinkEstimator } from './link-estimator.js';
+import { localModelKey, LocalEstimator, type EdgeEstimate } from './local-estimator.js';
+import { PayloadEstimator, shapingOptionsOf, type ShapingOption } from './payload-estimator.js';
+import type { PlacementOutcome } from './strategy.js';
+import type { Clock } from './window-stats.js';
+
+/** What the estimators need from the running agent. */
+export interface EstimatorHooks {
+  /** A timed ServerLive round trip. */
+  probeRoundTripMs(): Promise<number>;
+  /** Items waiting or running on this modality's local model. */
+  localItemsAhead(modality: Modality): number;
+  slowdown(): DeviceSlowdown;
+}
+
+export interface EdgeCompletion {
+  expectedMs: number;
+  highMs: number;
+  detail: EdgeEstimate;
+}
+
+export interface CloudCompletion {
+  /** The image shaping applied; undefined for inputs sent as they are (text, audio). */
+  option?: ShapingOption;
+  /** 1 − the option's accuracy cost. */
+  accuracy: number;
+  payloadBytes: number;
+  /** Mean of each part (ms); a part not yet measured is absent and named in `missing`. */
+  parts: { prepareMs: number; rttMs?: number; uploadMs?: number; queueMs?: number; computeMs?: number };
+  expectedMs?: number;
+  highMs?: number;
+  missing: string[];
+  /** 'measured': the cloud has computed inputs of the sizes sent; 'scaled': estimated from other sizes. */
+  basis: 'measured' | 'scaled';
+  /** Time since the cloud last answered this model. */
+  ageMs: number;
+}
+
+/** What the running agent offers the estimators at start. */
+export interface AgentSources extends Omit<EstimatorHooks, 'slowdown'> {
+  /** Timed warm-up runs of the local variants: the first sample of each one's service time. */
+  warmups: readonly WarmupRun[];
+  /** Whether the cloud answered at start (then the RTT is measured once before the first task). */
+  cloudReachable: boolean;
+}
+
+export class PlacementEstimators {
+  readonly link: LinkEstimator;
+  readonly cloud: CloudEstimator;
+  readonly local: LocalEstimator;
+  readonly payload: PayloadEstimator;
+  private readonly shapingByModel = new Map<string, ShapingOption[]>();
+  private loadSampler: DeviceLoadSampler | undefined;
+
+  /** The agent's estimators: device load sampled from systeminformation, local times seeded by warm-ups, the RTT measured once. */
+  static async start(config: EdgeConfig, catalog: Catalog, sources: AgentSources, log: Logger): Promise<PlacementEstimators> {
+    const loadSampler = await DeviceLoadSampler.start({
+      intervalMs: config.policy.loadSampleMs,
+      threads: config.intraOpThreads,
+      throttleTemperatureC: config.policy.throttleTemperatureC,
+      log,
+    });
+    const { imageMaxSide: maxSide, jpegQuality } = config.offload;
+    const defaultShaping = { name: `${maxSide}px q${jpegQuality}`, maxSide, jpegQuality, accuracyCost: 0 };
+    const estimators = new PlacementEstimators(config.policy, catalog, defaultShaping, { ...sources, slowdown: () => loadSampler.current() });
+    estimators.loadSampler = loadSampler;
+    for (const warmup of sources.warmups) {
+      const size = await measureInputSize(warmup.modality, [warmup.input]);
+      estimators.local.record(localModelKey(warmup.model, warmup.variant), size.items[0]!.amount, warmup.ms);
+    }
+    if (sources.cloudReachable) await estimators.refreshLink();
+    return estimators;
+  }
+
+  /** Stops sampling the device load. */
+  close(): void {
+    this.loadSampler?.stop();
+  }
+
+  constructor(
+    policy: PolicyConfig,
+    catalog: Catalog,
+    private readonly defaultShaping: ShapingOption,
+    private readonly hooks: EstimatorHooks,
+    clock?: Clock,
+  ) {
+    const window = policy.estimateWindow;
+    this.link = new LinkEstimator({
+      minBandwidthPayloadBytes: policy.minBandwidthPayloadBytes,
+      windowSize: window,
+      maxAgeMs: policy.estimateMaxAgeMs,
+      probeIdleMs: policy.probeIdleMs,
+      clock,
+    });
+    this.cloud = new CloudEstimator({ windowSize: window, maxAgeMs: policy.estimateMaxAgeMs, clock });
+    this.local = new LocalEstimator({ windowSize: window, slowdown: () => hooks.slowdown(), clock });
+    this.payload = new PayloadEstimator(window, clock);
+    for (const model of catalog.models) this.shapingByModel.set(model.id, shapingOptionsOf(model));
+  }
+
+  /** The options the model allows for an image; the config's offload settings when the catalog declares none. */
+  shapingOptions(task: Task): ShapingOption[] {
+    if (task.modality !== 'image' && task.modality !== 'video') return [];
+    const declared = this.shapingByModel.get(task.model) ?? [];
+    return declared.length > 0 ? declared : [this.defaultShaping];
+  }
+
+  /** Probes the link in the background when its RTT estimate is stale. */
+  refreshLink(): Promise<void> | undefined {
+    return this.link.refreshIfStale(() => this.hooks.probeRoundTripMs());
+  }
+
+  edge(task: Task, size: InputSize, variant: string): EdgeCompletion | undefined {
+    const detail = this.local.estimate(
+      localModelKey(task.model, variant),
+      size.items.map((item) => item.amount),
+      this.hooks.localItemsAhead(task.modality),
+    );
+    if (!detail) return undefined;
+    return { expectedMs: detail.queueMeanMs + detail.computeMeanMs, highMs: detail.queueMeanMs + detail.computeHighMs, detail };
+  }
+
+  /** One estimate per shaping option (one, unshaped, for text and audio). */
+  cloudOptions(task: Task, size: InputSize): CloudCompletion[] {
+    const options = this.shapingOptions(task);
+    return options.length > 0 ? options.map((option) => this.cloudCompletion(task, size, option)) : [this.cloudCompletion(task, size, undefined)];
+  }
+
+  private cloudCompletion(task: Task, size: InputSize, option: ShapingOption | undefined): CloudCompletion {
+    const missing: string[] = [];
+    // What crosses the link, and its size in the model's unit (pixels after resizing, for images).
+    const sent = size.items.map((item) => {
+      if (!option) return { bytes: item.bytes, size: item.amount, prepareMs: 0 };
+      const shaped = this.payload.shape(item, option);
+      return shaped && { bytes: shaped.bytes, size: shaped.pixels, prepareMs: shaped.prepareMs };
+    });
+    if (sent.some((item) => !item || !(item.size > 0))) missing.push('input size');
+    const shaped = sent.filter((item) => item !== undefined);
+    const payloadBytes = shaped.reduce((sum, item) => sum + item.bytes, 0);
+    const prepareMs = shaped.reduce((sum, item) => sum + item.prepareMs, 0);
+    const rtt = this.link.rttEstimate();
+    if (!rtt) missing.push('round-trip time');
+    const upload = this.link.uploadEstimate(payloadBytes);
+    if (!upload) missing.push('uplink bandwidth');
+    const computes = shaped.map((item) => this.cloud.computeEstimate(task.model, item.size));
+    if (computes.length === 0 || computes.some((c) => c === undefined)) missing.push('cloud compute');
+    // No recent queue sample while compute is known: the cloud has been idle for this model.
+    const queue = this.cloud.queueEstimate(task.model) ?? { mean: 0, high: 0 };
+    const compute = missing.includes('cloud compute')
+      ? undefined
+      : computes.reduce((sum, c) => ({ mean: sum.mean + c!.meanMs, high: sum.high + c!.highMs }), { mean: 0, high: 0 });
+    const completion: CloudCompletion = {
+      option,
+      accuracy: 1 - (option?.accuracyCost ?? 0),
+      payloadBytes,
+      parts: { prepareMs, rttMs: rtt?.mean, uploadMs: upload?.meanMs, queueMs: compute ? queue.mean : undefined, computeMs: compute?.mean },
+      missing,
+      basis: computes.every((c) => c?.basis === 'measured') ? 'measured' : 'scaled',
+      ageMs: this.cloud.answerAgeMs(task.model),
+    };
+    if (missing.length === 0) {
+      completion.expectedMs = prepareMs + rtt!.mean + upload!.meanMs + queue.mean + compute!.mean;
+      completion.highMs = prepareMs + rtt!.high + upload!.highMs + queue.high + compute!.high;
+    }
+    return completion;
+  }
+
+  /** Learns from what a task measured; `localVariant` is the one that ran it, if the edge did. */
+  record(task: Task, outcome: PlacementOutcome, localVariant: string | undefined): void {
+    const items = outcome.inputSize?.items;
+    if (!items) return;
+    if (outcome.localItemComputeMs && localVariant) {
+      const key = localModelKey(task.model, localVariant);
+      outcome.localItemComputeMs.forEach((ms, i) => this.local.record(key, items[i]?.amount ?? Number.NaN, ms));
+    }
+    outcome.cloudItems?.forEach((answer, i) => {
+      const inputPixels = items[i]?.amount ?? Number.NaN;
+      const shrink = answer.shrink;
+      this.link.recordRoundTrip(answer.sentBytes, answer.linkMs);
+      this.cloud.recordAnswer(task.model, shrink && !shrink.keptOriginal ? shrink.outputPixels : inputPixels, answer.queueMs, answer.computeMs);
+      if (shrink && shrink.outputPixels > 0) {
+        this.payload.record({ inputPixels, outputPixels: shrink.outputPixels, jpegBytes: shrink.jpegBytes, jpegQuality: shrink.jpegQuality, prepareMs: answer.prepareMs });
+      }
+    });
+    if (outcome.cloudTimeoutMs !== undefined) this.cloud.recordTimeout(task.model, outcome.cloudTimeoutMs);
+  }
+}

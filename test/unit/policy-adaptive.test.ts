@@ -1,0 +1,293 @@
+/**
+ * The `adaptive` placement strategy on fixed estimator inputs and a fixed
+ * clock: link speed decides images, deadlines and the accuracy floor
+ * constrain the choice, hysteresis stops flapping, exploration stays within
+ * its share, stale estimates are refreshed, and constraints (pins, prefer,
+ * circuit, local variant) come first.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { loadEdgeConfig, type EdgeConfig } from '../../edge/config.js';
+import { AdaptiveStrategy } from '../../edge/policy/adaptive.js';
+import { idleDevice, type DeviceSlowdown } from '../../edge/policy/device-load.js';
+import { PlacementEstimators } from '../../edge/policy/estimators.js';
+import type { InputSize } from '../../edge/policy/input-size.js';
+import type { CloudHealth, PlacementDecision } from '../../edge/policy/strategy.js';
+import type { Modality, Site } from '../../edge/request.js';
+import { splitRequest, type Task } from '../../edge/tasks.js';
+import { loadCatalog } from '../../shared/catalog.js';
+
+const catalog = loadCatalog();
+const healthy: CloudHealth = { state: 'closed', consecutiveFailures: 0 };
+const photo = { width: 1600, height: 1200 };
+const photoPixels = photo.width * photo.height;
+const imageSize: InputSize = { unit: 'pixels', items: [{ amount: photoPixels, bytes: 900_000, ...photo }] };
+const textSize: InputSize = { unit: 'text-bytes', items: [{ amount: 18, bytes: 18 }] };
+const pngSignature = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0]);
+
+/** An agent's estimators and an adaptive strategy on one manual clock, with hooks the test controls. */
+function setup(policy: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}) {
+  let now = 1_000_000;
+  const clock = () => now;
+  const config: EdgeConfig = loadEdgeConfig(undefined, { policy: { exploreShare: 0, ...policy }, ...overrides });
+  const state = { slowdown: idleDevice as DeviceSlowdown, probes: 0 };
+  const { imageMaxSide: maxSide, jpegQuality } = config.offload;
+  const estimators = new PlacementEstimators(
+    config.policy,
+    catalog,
+    { name: `${maxSide}px q${jpegQuality}`, maxSide, jpegQuality, accuracyCost: 0 },
+    {
+      probeRoundTripMs: async () => {
+        state.probes++;
+        return 20;
+      },
+      localItemsAhead: () => 0,
+      slowdown: () => state.slowdown,
+    },
+    clock,
+  );
+  const strategy = new AdaptiveStrategy(config.policy, clock);
+
+  /** RTT from probes, uplink from one 200 kB transfer. */
+  const link = (rttMs: number, uplinkMbps: number) => {
+    for (let i = 0; i < 3; i++) estimators.link.recordProbe(rttMs);
+    estimators.link.recordRoundTrip(200_000, rttMs + (200_000 * 0.008) / uplinkMbps);
+  };
+  /** Cloud OCR at msPerMegapixel over every shaping size, plus one shrink (10 ms, typical JPEG size). */
+  const cloudOcr = (msPerMegapixel: number, queueMs: number) => {
+    for (const side of [640, 960, 1280, 1600]) {
+      const pixels = side * side * 0.75;
+      estimators.cloud.recordAnswer('image-ocr', pixels, queueMs, (pixels / 1e6) * msPerMegapixel);
+    }
+    estimators.payload.record({ inputPixels: photoPixels, outputPixels: 960 * 720, jpegBytes: 960 * 720 * 0.15, jpegQuality: 75, prepareMs: 10 });
+  };
+  const edgeOcr = (ms: number) => estimators.local.record('image-ocr@fp32', photoPixels, ms);
+
+  const task = (modality: Modality, deadlineMs = 10_000, prefer?: Site): Task => {
+    const inputs = modality === 'text' ? { text: 'Where is my order?' } : { [modality]: modality === 'video' ? [pngSignature] : pngSignature };
+    return splitRequest({ id: `r${now}`, inputs, deadlineMs, prefer: prefer && { [modality]: prefer } }, config, now).tasks[0]!;
+  };
+  /** `localVariant` null: this modality has none. */
+  const decide = (t: Task, cloud: CloudHealth = healthy, localVariant: string | null = 'fp32'): PlacementDecision =>
+    strategy.decide(t, { cloud, localVariant: localVariant ?? undefined, config, estimators, inputSize: t.modality === 'text' ? textSize : imageSize }) as PlacementDecision;
+
+  return { config, estimators, strategy, state, link, cloudOcr, edgeOcr, task, decide, advance: (ms: number) => (now += ms) };
+}
+
+type CloudRow = { option: string; expectedMs?: number; belowAccuracyFloor?: boolean; meetsDeadline?: boolean };
+const cloudRows = (decision: PlacementDecision) => decision.estimates.cloud as CloudRow[];
+
+describe('adaptive placement: where an image runs', () => {
+  test('on a fast link the image goes to the cloud, at the fastest shaping within the accuracy floor, and why gives the sums', () => {
+    const s = setup();
+    s.link(20, 50);
+    s.cloudOcr(50, 5);
+    s.edgeOcr(900);
+    const decision = s.decide(s.task('image'));
+    assert.equal(decision.site, 'cloud');
+    assert.equal(decision.shaping?.name, '960px q75');
+    assert.match(decision.why, /^cloud at 960px q75 (\d+) ms \(shrink 10 \+ rtt 20 \+ upload 17 \+ queue 5 \+ compute 35\) vs edge 900 ms \(queue 0 \+ compute 900\): cloud is faster$/);
+    const rows = cloudRows(decision);
+    assert.equal(rows.length, 12, 'one estimate per shaping option');
+    const chosen = rows.find((r) => r.option === '960px q75')!;
+    assert.ok(rows.every((r) => r.belowAccuracyFloor || r.expectedMs! >= chosen.expectedMs!), 'nothing allowed is faster');
+    assert.deepEqual((decision.estimates.link as { rttMs: number }).rttMs, 20);
+    assert.equal((decision.estimates.edge as { expectedMs: number }).expectedMs, 900);
+    assert.equal(decision.estimates.chosen, '960px q75');
+  });
+
+  test('on a slow link the same image runs on the edge', () => {
+    const s = setup();
+    s.link(80, 0.5);
+    s.cloudOcr(50, 5);
+    s.edgeOcr(900);
+    const decision = s.decide(s.task('image'));
+    assert.equal(decision.site, 'edge');
+    assert.equal(decision.shaping, undefined);
+    assert.match(decision.why, /^cloud at \S+ q\d+ \d{4,} ms \(shrink 10 \+ rtt 80 \+ upload \d{4,} \+ queue 5 \+ compute \d+\) vs edge 900 ms \(queue 0 \+ compute 900\): edge is faster$/);
+  });
+
+  test('a deadline only the edge is expected to meet sends the task to the edge, although the cloud is faster on average', () => {
+    const s = setup();
+    // A jittery link: mostly 20 ms, sometimes 400 ms.
+    for (const rtt of [20, 20, 20, 20, 20, 20, 20, 20, 400, 400]) s.estimators.link.recordProbe(rtt);
+    s.estimators.link.recordRoundTrip(200_000, 96 + 32);
+    s.cloudOcr(50, 5);
+    s.edgeOcr(300);
+    const relaxed = s.decide(s.task('image', 10_000));
+    assert.equal(relaxed.site, 'cloud');
+    const tight = s.decide(s.task('image', 400));
+    assert.equal(tight.site, 'edge');
+    assert.match(tight.why, /: only the edge is expected to meet the 400 ms deadline \(400 ms left\)$/);
+    assert.ok(cloudRows(tight).every((r) => r.meetsDeadline === false));
+    const impossible = s.decide(s.task('image', 50));
+    assert.match(impossible.why, /neither is expected to meet the 50 ms deadline/);
+  });
+
+  test('the accuracy floor excludes low-quality shaping options even when they would be faster', () => {
+    const strict = setup({ accuracyFloor: 0.95 });
+    const lenient = setup({ accuracyFloor: 0.8 });
+    for (const s of [strict, lenient]) {
+      s.link(20, 50);
+      s.cloudOcr(50, 5);
+      s.edgeOcr(900);
+    }
+    const lenientDecision = lenient.decide(lenient.task('image'));
+    assert.equal(lenientDecision.shaping?.name, '640px q50');
+    const strictDecision = strict.decide(strict.task('image'));
+    assert.equal(strictDecision.site, 'cloud');
+    assert.ok(strictDecision.shaping!.accuracyCost <= 0.05, `${strictDecision.shaping!.name} costs ${strictDecision.shaping!.accuracyCost}`);
+    const excluded = cloudRows(strictDecision).find((r) => r.option === '640px q50')!;
+    assert.equal(excluded.belowAccuracyFloor, true);
+    assert.ok(excluded.expectedMs! < cloudRows(strictDecision).find((r) => r.option === strictDecision.shaping!.name)!.expectedMs!);
+  });
+
+  test('until the cloud has been measured a modality stays where config places it, and says what is missing', () => {
+    const s = setup();
+    s.edgeOcr(900);
+    const image = s.decide(s.task('image'));
+    assert.equal(image.site, 'cloud');
+    assert.match(image.why, /^no cloud at \S+ q\d+ estimate yet \(round-trip time, uplink bandwidth, cloud compute not measured\), so it stays in the cloud$/);
+    const text = s.decide(s.task('text'));
+    assert.equal(text.site, 'edge');
+  });
+
+  test('text: a round trip costs more than the local classifier', () => {
+    const s = setup();
+    s.link(20, 50);
+    s.estimators.cloud.recordAnswer('text-intent', 18, 0, 1);
+    s.estimators.local.record('text-intent@fp32', 18, 2);
+    const decision = s.decide(s.task('text'));
+    assert.equal(decision.site, 'edge');
+    assert.equal(decision.why, 'cloud 21 ms (rtt 20 + upload 0 + queue 0 + compute 1) vs edge 2 ms (queue 0 + compute 2): edge is faster');
+  });
+});
+
+describe('adaptive placement: stability and exploration', () => {
+  test('hysteresis: estimates wobbling around equality never flip the side; a clear difference does, once', () => {
+    const s = setup({ hysteresis: 0.15 });
+    s.link(20, 50);
+    s.cloudOcr(50, 5);
+    const cloudMs = cloudRows(s.decide(s.task('image'))).find((r) => r.option === '960px q75')!.expectedMs!;
+    s.edgeOcr(cloudMs);
+    const sites: Site[] = [];
+    const decideAt = (factor: number) => {
+      s.state.slowdown = { ...idleDevice, factor };
+      const decision = s.decide(s.task('image'));
+      sites.push(decision.site);
+      return decision;
+    };
+    const wobble = () => {
+      for (let i = 0; i < 20; i++) decideAt(i % 2 === 0 ? 0.9 : 1.1);
+    };
+    assert.match(decideAt(0.95).why, /edge is faster, but by less than the 15% hysteresis margin, so it stays in the cloud$/);
+    wobble();
+    assert.ok(sites.every((site) => site === 'cloud'), sites.join(','));
+    assert.equal(decideAt(0.8).site, 'edge', 'edge 20% faster: switch');
+    wobble();
+    assert.equal(decideAt(1.25).site, 'cloud', 'cloud 20% faster: switch back');
+    const switches = sites.filter((site, i) => i > 0 && site !== sites[i - 1]).length;
+    assert.equal(switches, 2, sites.join(','));
+  });
+
+  test('exploration runs the path not chosen for at most its share of 1000 decisions, reproducibly from the seed', () => {
+    const run = (seed: number) => {
+      const s = setup({ exploreShare: 0.05, seed });
+      s.link(20, 50);
+      s.cloudOcr(50, 5);
+      s.edgeOcr(900);
+      const explored = Array.from({ length: 1000 }, () => s.decide(s.task('image'))).filter((d) => d.estimates.explored === true);
+      assert.deepEqual(s.strategy.explorationCounts(), { decided: 1000, explored: explored.length });
+      for (const d of explored) {
+        assert.equal(d.site, 'edge');
+        assert.match(d.why, /^exploring on the edge \(a random 5% share of tasks keeps its estimate fresh\); cloud at 960px q75/);
+      }
+      return explored.length;
+    };
+    const explored = run(7);
+    assert.ok(explored <= 50 && explored >= 20, `explored ${explored} of 1000`);
+    assert.equal(run(7), explored, 'same seed, same explorations');
+  });
+
+  test('exploration never sends a task where its deadline would be missed', () => {
+    const s = setup({ exploreShare: 0.5 });
+    s.link(20, 50);
+    s.cloudOcr(50, 5);
+    s.edgeOcr(900);
+    const decisions = Array.from({ length: 200 }, () => s.decide(s.task('image', 500)));
+    assert.ok(decisions.every((d) => d.site === 'cloud'));
+    assert.equal(s.strategy.explorationCounts().explored, 0);
+  });
+
+  test('a stale estimate is explored first, and a stale RTT starts a ServerLive probe', () => {
+    const s = setup({ exploreShare: 0.05, staleAfterMs: 10_000, probeIdleMs: 5_000 });
+    s.link(20, 50);
+    s.cloudOcr(50, 5);
+    s.edgeOcr(900);
+    for (let i = 0; i < 40; i++) assert.equal(s.decide(s.task('image', 500)).site, 'cloud');
+    assert.equal(s.state.probes, 0, 'the RTT estimate is fresh');
+    s.advance(11_000);
+    const decision = s.decide(s.task('image'));
+    assert.equal(decision.site, 'edge');
+    assert.match(decision.why, /^exploring on the edge \(its newest sample is 11\.0 s old\); /);
+    assert.equal(s.state.probes, 1, 'RTT older than probeIdleMs');
+    s.decide(s.task('image'));
+    assert.equal(s.state.probes, 1, 'the probe refreshed the RTT');
+  });
+});
+
+describe('adaptive placement: constraints come first', () => {
+  const ready = (policy: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}) => {
+    const s = setup(policy, overrides);
+    s.link(20, 50);
+    s.cloudOcr(50, 5);
+    s.edgeOcr(900);
+    return s;
+  };
+  const open: CloudHealth = { state: 'open', consecutiveFailures: 3, lastError: 'unreachable (ECONNREFUSED)' };
+
+  test("a config pin to the edge keeps the modality on the device, over a faster cloud and the request's prefer", () => {
+    const s = ready({}, { modalities: { image: { pin: 'edge' } } });
+    const decision = s.decide(s.task('image', 10_000, 'cloud'));
+    assert.equal(decision.site, 'edge');
+    assert.equal(decision.why, "config pins image to the edge (over the request's preference for the cloud)");
+  });
+
+  test('a pin to the edge without a local variant is refused when the config loads', () => {
+    assert.throws(
+      () => loadEdgeConfig(undefined, { modalities: { audio: { pin: 'edge', localVariant: '' } } }),
+      /modalities\.audio\.pin is 'edge', but its localVariant is '' — set a local variant/,
+    );
+  });
+
+  test('a pin to the cloud offloads, with the fastest shaping, but gives way to an open circuit when a local variant exists', () => {
+    const s = ready({}, { modalities: { image: { pin: 'cloud' } } });
+    s.edgeOcr(10);
+    const decision = s.decide(s.task('image'));
+    assert.equal(decision.site, 'cloud');
+    assert.equal(decision.shaping?.name, '960px q75');
+    assert.match(decision.why, /^config pins image to the cloud; cloud at 960px q75 \d+ ms/);
+    const down = s.decide(s.task('image'), open);
+    assert.equal(down.site, 'edge');
+    assert.match(down.why, /^config pins image to the cloud, but the cloud is unavailable \(circuit open: unreachable \(ECONNREFUSED\)\), so it runs on the edge/);
+  });
+
+  test("the request's prefer is respected either way", () => {
+    const s = ready();
+    assert.equal(s.decide(s.task('image', 10_000, 'edge')).why, 'the request prefers the edge for image (local fp32 variant)');
+    const toCloud = s.decide(s.task('text', 10_000, 'cloud'));
+    assert.equal(toCloud.site, 'cloud');
+    assert.match(toCloud.why, /^the request prefers the cloud for text/);
+  });
+
+  test('an open circuit sends tasks with a local variant to the edge; without one they go to the cloud to fail fast', () => {
+    const s = ready();
+    const decision = s.decide(s.task('image'), open);
+    assert.equal(decision.site, 'edge');
+    assert.equal(decision.why, 'the cloud is unavailable (circuit open: unreachable (ECONNREFUSED)), so it runs on the edge with the local fp32 variant');
+    const noLocal = s.decide(s.task('image'), open, null);
+    assert.equal(noLocal.site, 'cloud');
+    assert.match(noLocal.why, /^image has no local variant, so it runs in the cloud; the cloud is unavailable .*fails fast with UNAVAILABLE$/);
+    assert.equal(s.strategy.explorationCounts().decided, 0, 'constrained tasks are not free decisions');
+  });
+});
