@@ -1,0 +1,119 @@
+/**
+ * From replayed requests to the numbers the benchmark reports: latency
+ * percentiles, deadline-miss rate and uplink bytes per strategy, the
+ * per-request hindsight oracle, and the targets of issue 4.
+ *
+ * A failed request (an error in the reply, or none) counts at least its
+ * deadline in the percentiles: a fast refusal is not a fast answer.
+ */
+import type { RequestRecord, ReplayResult } from './replay.js';
+import type { RequestKind } from './workload.js';
+
+export const strategies = ['adaptive', 'always-local', 'always-cloud', 'confidence', 'static-profile'] as const;
+export type StrategyName = (typeof strategies)[number];
+export const staticStrategies: readonly StrategyName[] = ['always-local', 'always-cloud', 'confidence', 'static-profile'];
+
+export interface PolicyMetrics {
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  deadlineMissRate: number;
+  uplinkBytes: number;
+  requests: number;
+  failed: number;
+  /** Tasks that ran in the cloud, as a share of all. */
+  cloudShare: number;
+}
+
+export const effectiveLatencyMs = (r: RequestRecord): number => (r.failed ? Math.max(r.latencyMs, r.deadlineMs) : r.latencyMs);
+
+/** Linear interpolation between closest ranks. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const position = (sorted.length - 1) * p;
+  const below = Math.floor(position);
+  const above = Math.min(below + 1, sorted.length - 1);
+  return sorted[below]! + (sorted[above]! - sorted[below]!) * (position - below);
+}
+
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+export function metricsOf(records: readonly RequestRecord[], uplinkBytes: number): PolicyMetrics {
+  const latencies = records.map(effectiveLatencyMs);
+  return {
+    p50Ms: round(percentile(latencies, 0.5)),
+    p95Ms: round(percentile(latencies, 0.95)),
+    p99Ms: round(percentile(latencies, 0.99)),
+    deadlineMissRate: round(records.filter((r) => r.missed).length / records.length, 4),
+    uplinkBytes: Math.round(uplinkBytes),
+    requests: records.length,
+    failed: records.filter((r) => r.failed).length,
+    cloudShare: round(records.filter((r) => r.site === 'cloud').length / records.length, 3),
+  };
+}
+
+/**
+ * Per request, the faster of the always-local and always-cloud replays. Its
+ * uplink bytes: the requests it takes from the cloud replay, each counted
+ * at its share of that replay's measured bytes (by payload size).
+ */
+export function oracleOf(local: ReplayResult, cloud: ReplayResult, offloadBytes: Record<RequestKind, number>): { records: RequestRecord[]; uplinkBytes: number } {
+  const sentByCloud = cloud.records.filter((r) => r.site === 'cloud').reduce((sum, r) => sum + offloadBytes[r.kind], 0);
+  const bytesPerPayloadByte = sentByCloud > 0 ? cloud.uplinkBytes / sentByCloud : 0;
+  let uplinkBytes = 0;
+  const records = local.records.map((fromLocal, i) => {
+    const fromCloud = cloud.records[i]!;
+    if (effectiveLatencyMs(fromCloud) >= effectiveLatencyMs(fromLocal)) return fromLocal;
+    if (fromCloud.site === 'cloud') uplinkBytes += offloadBytes[fromCloud.kind] * bytesPerPayloadByte;
+    return fromCloud;
+  });
+  return { records, uplinkBytes };
+}
+
+export interface GroupOutcome {
+  name: string;
+  records: Partial<Record<StrategyName | 'oracle', RequestRecord[]>>;
+  policies: Partial<Record<StrategyName | 'oracle', PolicyMetrics>>;
+}
+
+export interface TargetSummary {
+  adaptiveOverOracleP95: { target: number; worst: number | null; met: boolean; groups: { group: string; ratio: number }[] };
+  adaptiveOverBestStaticP95: { target: number; adaptiveP95Ms: number; bestStatic: string; bestStaticP95Ms: number; ratio: number; met: boolean; allP95Ms: Record<string, number> } | null;
+  adaptiveMissWhereOracleMeetsAll: { target: number; worst: number | null; met: boolean; groups: { group: string; missRate: number }[] };
+}
+
+/** The three benchmark targets of issue 4 (the step-change one is in the step report). */
+export function summarizeTargets(groups: readonly GroupOutcome[]): TargetSummary {
+  const ratios = groups
+    .filter((g) => g.policies.adaptive && g.policies.oracle)
+    .map((g) => ({ group: g.name, ratio: round(g.policies.adaptive!.p95Ms / g.policies.oracle!.p95Ms, 3) }));
+  const worstRatio = ratios.length ? Math.max(...ratios.map((r) => r.ratio)) : null;
+
+  const pooled = (name: StrategyName) => groups.flatMap((g) => g.records[name] ?? []).map(effectiveLatencyMs);
+  const allP95Ms = Object.fromEntries(strategies.filter((s) => pooled(s).length > 0).map((s) => [s, round(percentile(pooled(s), 0.95))]));
+  const statics = staticStrategies.filter((s) => allP95Ms[s] !== undefined).sort((a, b) => allP95Ms[a]! - allP95Ms[b]!);
+  const best = statics[0];
+  const overStatic =
+    best && allP95Ms.adaptive !== undefined
+      ? {
+          target: 0.7,
+          adaptiveP95Ms: allP95Ms.adaptive,
+          bestStatic: best,
+          bestStaticP95Ms: allP95Ms[best]!,
+          ratio: round(allP95Ms.adaptive / allP95Ms[best]!, 3),
+          met: allP95Ms.adaptive <= 0.7 * allP95Ms[best]!,
+          allP95Ms,
+        }
+      : null;
+
+  const missGroups = groups
+    .filter((g) => g.policies.oracle?.deadlineMissRate === 0 && g.policies.adaptive)
+    .map((g) => ({ group: g.name, missRate: g.policies.adaptive!.deadlineMissRate }));
+  const worstMiss = missGroups.length ? Math.max(...missGroups.map((g) => g.missRate)) : null;
+  return {
+    adaptiveOverOracleP95: { target: 1.15, worst: worstRatio, met: worstRatio !== null && worstRatio <= 1.15, groups: ratios },
+    adaptiveOverBestStaticP95: overStatic,
+    adaptiveMissWhereOracleMeetsAll: { target: 0.01, worst: worstMiss, met: worstMiss === null || worstMiss <= 0.01, groups: missGroups },
+  };
+}
