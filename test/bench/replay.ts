@@ -6,10 +6,9 @@
  * offset. Uplink bytes are what the emulator delivered to the cloud between
  * the first request and the last reply (payloads, gRPC framing, probes).
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { WriteStream } from 'node:fs';
 import type { Modality, Site } from '../../edge/request.js';
 import type { BandwidthTrace } from '../helpers/bandwidth-trace.js';
 import { startLinkEmulator, type LinkEmulator } from '../helpers/link-emulator.js';
