@@ -10,26 +10,9 @@
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Aedes } from 'aedes';
 import type { MqttClient } from 'mqtt';
 import { pack } from 'msgpackr';
 import { connectClient, decodeResponse, type AgentReply, type TestBroker } from '../helpers/mqtt.js';
-
-export async function startBenchBroker(): Promise<TestBroker> {
-  const broker = await Aedes.createBroker();
-  const server = net.createServer({ noDelay: true }, broker.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    name: 'aedes (MQTT 3.1.1)',
-    url: `mqtt://127.0.0.1:${port}`,
-    protocolVersion: 4,
-    async stop() {
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 export interface TimedReply {
   reply: AgentReply;

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../../shared/paths.js';
 import { sharedTracesDir } from '../helpers/bandwidth-trace.js';
-import { BenchClient, startBenchBroker } from './bench-client.js';
+import { startAedes } from '../helpers/mqtt.js';
+import { BenchClient } from './bench-client.js';
 import { planGroups, runGroup, throttlePeriodMs, type GroupContext } from './groups.js';
 import { summarizeTargets, type GroupOutcome } from './metrics.js';
 import { killAllChildren, openLog, pinSelf, planCores, realtimeAvailable, startCloudTier } from './processes.js';
@@ -100,7 +101,7 @@ async function main(): Promise<number> {
     const workload = buildWorkload(library, workloadOptions);
     const cloud = await startCloudTier(cores.cloudCore, log);
     stops.unshift(cloud.stop);
-    const broker = await startBenchBroker();
+    const broker = await startAedes();
     stops.unshift(broker.stop);
     const client = await BenchClient.connect(broker, `run${process.pid}`);
     stops.unshift(() => client.close());

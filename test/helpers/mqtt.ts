@@ -95,10 +95,10 @@ export async function startMosquitto(protocolVersion: 4 | 5 = 5): Promise<TestBr
   };
 }
 
-/** The embedded aedes broker (MQTT 3.1.1) on a free loopback port. */
+/** The embedded aedes broker (MQTT 3.1.1) on a free loopback port; Nagle off so latency measurements see no batching delay. */
 export async function startAedes(): Promise<TestBroker> {
   const broker = await Aedes.createBroker();
-  const server = net.createServer(broker.handle);
+  const server = net.createServer({ noDelay: true }, broker.handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
   return {
