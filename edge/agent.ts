@@ -12,9 +12,10 @@ import { InferError, toInferError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { EdgeConfig } from './config.js';
 import { LocalRuntime } from './local-runtime.js';
-import { OffloadClient, type BreakerOptions, type ImageShaping, type OffloadStats } from './offload-client.js';
+import { OffloadClient, type BreakerOptions, type OffloadStats } from './offload-client.js';
 import { PlacementEstimators } from './policy/estimators.js';
 import { measureInputSize, type InputSize } from './policy/input-size.js';
+import type { ShapingOption } from './policy/payload-estimator.js';
 import './policy/strategies.js';
 import {
   createPlacementStrategy,
@@ -80,6 +81,7 @@ export class EdgeAgent {
   private requests = 0;
   private readonly counts: Partial<Record<Modality, ModalityCounts>> = {};
   private closing: Promise<void> | undefined;
+  private readonly stallTimer: NodeJS.Timeout;
 
   private constructor(
     private readonly config: EdgeConfig,
@@ -88,7 +90,11 @@ export class EdgeAgent {
     private readonly offload: OffloadClient,
     private readonly strategy: PlacementStrategy,
     private readonly estimators: PlacementEstimators,
-  ) {}
+  ) {
+    // A tenth of the stall threshold: a stalled link is noticed within ~10% of it.
+    this.stallTimer = setInterval(() => void estimators.checkStall(), Math.max(10, config.policy.stallProbeAfterMs / 10));
+    this.stallTimer.unref();
+  }
 
   /** Opens and warms the local models and connects to the cloud; an unreachable cloud is not an error (its circuit starts open). */
   static async start(config: EdgeConfig, log: Logger, options: EdgeAgentOptions = {}): Promise<EdgeAgent> {
@@ -106,7 +112,8 @@ export class EdgeAgent {
       config,
       catalog,
       {
-        probeRoundTripMs: () => offload.measureRoundTripMs(),
+        probeRoundTripMs: (timeoutMs) => offload.measureRoundTripMs(timeoutMs),
+        linkStalled: (reason) => offload.reportStall(reason),
         localItemsAhead: (modality) => local.itemsAhead(modality),
         warmups: local.warmupRuns(),
         cloudReachable: offload.health().state === 'closed',
@@ -148,6 +155,7 @@ export class EdgeAgent {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      clearInterval(this.stallTimer);
       this.estimators.close();
       this.offload.close();
       await this.local.close();
@@ -216,7 +224,7 @@ export class EdgeAgent {
     const localReserveMs = Math.max(0, Math.min(localExpectedMs, leftMs / 2, leftMs - (decision.expectedHighMs ?? 0)));
     Object.assign(placement.estimates, { cloudBudgetMs: Math.round(leftMs - localReserveMs), localReserveMs: Math.round(localReserveMs) });
     try {
-      return await this.runInCloud(running, leftMs - localReserveMs, decision.shaping);
+      return await this.runInCloud(running, leftMs - localReserveMs, decision.shaping, decision.expectedHighMs);
     } catch (err) {
       const e = toInferError(err);
       if (!localVariant || !fallbackCodes.has(e.code) || performance.now() >= task.deadlineAt) throw e;
@@ -252,7 +260,7 @@ export class EdgeAgent {
       return edgeAnswer;
     }
     try {
-      const cloudAnswer = await this.runInCloud(running, budgetMs, undefined);
+      const cloudAnswer = await this.runInCloud(running, budgetMs, undefined, undefined);
       placement.ran = 'cloud';
       placement.why += `; ${reason}, so the cloud ran it too and its answer is the one returned`;
       return {
@@ -269,10 +277,11 @@ export class EdgeAgent {
   }
 
   /** Every item on the shared stream at once; a video's timings are sums over its frames. */
-  private async runInCloud(running: RunningTask, budgetMs: number, shaping: ImageShaping | undefined): Promise<SiteAnswer> {
+  private async runInCloud(running: RunningTask, budgetMs: number, shaping: ShapingOption | undefined, expectedHighMs: number | undefined): Promise<SiteAnswer> {
     const { task, measured } = running;
     const image = task.modality === 'image' || task.modality === 'video';
     const started = performance.now();
+    const settled = this.estimators.cloudTaskStarted(task, running.inputSize, shaping, expectedHighMs);
     const answers = await Promise.all(
       task.items.map((item, i) =>
         this.offload.infer(task.model, item, { taskId: task.items.length > 1 ? `${task.id}/${i}` : task.id, budgetMs, image, shaping }).catch((err: unknown) => {
@@ -280,10 +289,12 @@ export class EdgeAgent {
           throw task.modality === 'video' ? new InferError(e.code, `video frame ${i}: ${e.message}`, { cause: err }) : e;
         }),
       ),
-    ).catch((err: unknown) => {
-      if (toInferError(err).code === 'DEADLINE_EXCEEDED') measured.cloudTimeoutMs = performance.now() - started;
-      throw err;
-    });
+    )
+      .catch((err: unknown) => {
+        if (toInferError(err).code === 'DEADLINE_EXCEEDED') measured.cloudTimeoutMs = performance.now() - started;
+        throw err;
+      })
+      .finally(settled);
     measured.cloudItems = answers;
     const sum = (pick: (a: (typeof answers)[number]) => number) => answers.reduce((n, a) => n + pick(a), 0);
     return {

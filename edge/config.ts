@@ -45,8 +45,12 @@ export interface PolicyConfig {
   estimateMaxAgeMs: number;
   /** ServerLive probe when the RTT estimate is older than this. */
   probeIdleMs: number;
+  /** Offloads in flight and no answer for this long: probe the link, and stop offloading if the probe is not answered in time. */
+  stallProbeAfterMs: number;
   /** Offloads at least this big measure uplink bandwidth; smaller ones measure RTT. */
   minBandwidthPayloadBytes: number;
+  /** An uplink bandwidth sample's weight halves every this many ms, so a link change shows within a few transfers. */
+  uplinkHalfLifeMs: number;
   /** How often CPU load (and every 10th time, temperature) is sampled. */
   loadSampleMs: number;
   /** At or above it, a lower CPU clock counts as thermal throttling. */
@@ -115,7 +119,9 @@ const policySchema = {
     estimateWindow: { type: 'integer', minimum: 1, default: 16 },
     estimateMaxAgeMs: { type: 'integer', minimum: 100, default: 30_000 },
     probeIdleMs: { type: 'integer', minimum: 100, default: 5_000 },
+    stallProbeAfterMs: { type: 'integer', minimum: 50, default: 500 },
     minBandwidthPayloadBytes: { type: 'integer', minimum: 1, default: 4 * 1024 },
+    uplinkHalfLifeMs: { type: 'integer', minimum: 100, default: 3_000 },
     loadSampleMs: { type: 'integer', minimum: 100, default: 2_000 },
     throttleTemperatureC: { type: 'number', default: 85 },
     confidenceThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0.8 },

@@ -79,13 +79,14 @@ export interface OffloadStats {
 export interface BreakerOptions {
   /** Consecutive failures that open the circuit; an unreachable server opens it at once. */
   failureThreshold: number;
-  /** First wait before a probe; doubles while probes fail, up to maxCoolDownMs. */
+  /** First wait before a probe; doubles while probes fail, up to maxCoolDownMs (also how long such a probe may take). */
   coolDownMs: number;
   maxCoolDownMs: number;
+  /** The probe at start, and the link estimator's RTT probes. */
   probeTimeoutMs: number;
 }
 
-export const defaultBreakerOptions: BreakerOptions = { failureThreshold: 3, coolDownMs: 2_000, maxCoolDownMs: 30_000, probeTimeoutMs: 2_000 };
+export const defaultBreakerOptions: BreakerOptions = { failureThreshold: 3, coolDownMs: 1_000, maxCoolDownMs: 10_000, probeTimeoutMs: 2_000 };
 
 const RECONNECT_INITIAL_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
@@ -217,11 +218,22 @@ export class OffloadClient {
    * small request refreshed the RTT for a while. Only while the circuit is
    * closed; the breaker's own probe deals with an unreachable cloud.
    */
-  async measureRoundTripMs(): Promise<number> {
+  async measureRoundTripMs(timeoutMs = this.breaker.probeTimeoutMs): Promise<number> {
     if (this.circuit.state !== 'closed') throw new InferError('UNAVAILABLE', `the cloud tier at ${this.config.cloud} is unavailable (circuit ${this.circuit.state})`);
     const started = performance.now();
-    await callUnary(this.client, GRPCInferenceService.method.serverLive, {}, { deadline: Date.now() + this.breaker.probeTimeoutMs });
+    await callUnary(this.client, GRPCInferenceService.method.serverLive, {}, { deadline: Date.now() + timeoutMs });
     return performance.now() - started;
+  }
+
+  /**
+   * The placement estimators found the link stalled: opens the circuit, so
+   * new tasks stay on the edge until a probe gets through. Tasks in flight
+   * keep their own deadlines: a slow link may still deliver them.
+   */
+  reportStall(reason: string): void {
+    if (this.closed || this.circuit.state !== 'closed') return;
+    this.circuit.consecutiveFailures++;
+    this.openCircuit(reason);
   }
 
   private send(model: string, id: string, payload: Uint8Array, budgetMs: number): Promise<ModelInferResponse> {
@@ -322,7 +334,8 @@ export class OffloadClient {
     this.circuit.state = 'open';
     this.circuit.lastError = reason;
     this.log.warn({ cloud: this.config.cloud, reason, probeInMs: this.coolDownMs }, 'cloud tier circuit open: not offloading until a probe succeeds');
-    this.probeTimer = setTimeout(() => void this.probe(), this.coolDownMs);
+    // A probe may wait as long as the longest pause between probes: a stalled link answers it the moment it moves again.
+    this.probeTimer = setTimeout(() => void this.probe(this.breaker.maxCoolDownMs), this.coolDownMs);
     this.probeTimer.unref();
     this.coolDownMs = Math.min(this.coolDownMs * 2, this.breaker.maxCoolDownMs);
   }
@@ -331,10 +344,10 @@ export class OffloadClient {
    * Half-open probe. ServerReady rather than ServerLive: a draining replica is
    * live but refuses every request, and the circuit must stay open for it.
    */
-  private async probe(): Promise<void> {
+  private async probe(timeoutMs = this.breaker.probeTimeoutMs): Promise<void> {
     this.circuit.state = 'half-open';
     try {
-      const { ready } = await callUnary(this.client, GRPCInferenceService.method.serverReady, {}, { deadline: Date.now() + this.breaker.probeTimeoutMs });
+      const { ready } = await callUnary(this.client, GRPCInferenceService.method.serverReady, {}, { deadline: Date.now() + timeoutMs });
       if (!ready) throw new Error('ServerReady answered ready=false (the server is draining)');
     } catch (err) {
       const detail = err instanceof Error ? err.message : String(err);

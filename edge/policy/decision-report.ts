@@ -1,7 +1,8 @@
 /**
  * How the adaptive strategy explains itself: the comparison in words for
  * `why` ("cloud at 960px q75 120 ms (rtt 40 + upload 60 + queue 5 + compute
- * 15) vs edge 310 ms (queue 0 + compute 310): cloud is faster"), and the
+ * 15) vs edge 310 ms (queue 0 + compute 310): cloud is faster", with
+ * `uplink wait` and `overdue` parts when they apply), and the
  * numbers per path and option for `estimates`, rounded and JSON-safe (an
  * unknown value is left out, never NaN or Infinity).
  */
@@ -18,9 +19,11 @@ export function cloudLabel(completion: CloudCompletion): string {
 }
 
 export function describeCloud(completion: CloudCompletion): string {
-  const { prepareMs, rttMs = 0, uploadMs = 0, queueMs = 0, computeMs = 0 } = completion.parts;
+  const { prepareMs, rttMs = 0, waitMs, uploadMs = 0, queueMs = 0, computeMs = 0, overdueMs } = completion.parts;
   const parts = [`rtt ${ms(rttMs)}`, `upload ${ms(uploadMs)}`, `queue ${ms(queueMs)}`, `compute ${ms(computeMs)}`];
+  if (waitMs >= 1) parts.splice(1, 0, `uplink wait ${ms(waitMs)}`);
   if (completion.option) parts.unshift(`shrink ${ms(prepareMs)}`);
+  if (overdueMs >= 1) parts.push(`overdue ${ms(overdueMs)}`);
   return `${cloudLabel(completion)} ${ms(completion.expectedMs ?? Number.NaN)} ms (${parts.join(' + ')})`;
 }
 
@@ -74,9 +77,11 @@ export function estimatesReport(inputs: ReportInputs): Record<string, unknown> {
         highMs: round1(c.highMs),
         prepareMs: c.option ? round1(c.parts.prepareMs) : undefined,
         rttMs: round1(c.parts.rttMs),
+        uplinkWaitMs: c.parts.waitMs >= 1 ? round1(c.parts.waitMs) : undefined,
         uploadMs: round1(c.parts.uploadMs),
         queueMs: round1(c.parts.queueMs),
         computeMs: round1(c.parts.computeMs),
+        overdueMs: c.parts.overdueMs >= 1 ? round1(c.parts.overdueMs) : undefined,
         meetsDeadline: c.highMs === undefined ? undefined : c.highMs <= remainingMs,
         missing: c.missing.length > 0 ? c.missing : undefined,
       }),

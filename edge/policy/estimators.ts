@@ -5,7 +5,15 @@
  * per path and payload-shaping option through the placement context.
  *
  *   edge  = local queue ahead + local service time(input size) × device slowdown
- *   cloud = shrink + RTT + bytes(option) × upload cost + cloud queue + cloud compute(sent size)
+ *   cloud = shrink + RTT + uplink wait + bytes(option) × upload cost + cloud queue
+ *           + cloud compute(sent size) + overdue
+ *
+ * The uplink wait is the time behind payloads already on their way out.
+ * Overdue is evidence that arrives before any answer does: when an offload
+ * in flight has been waiting longer than its own high estimate, the path is
+ * slower than the windows say by at least that much (a link that just
+ * slowed down, or stalled), so every new cloud estimate carries it, as
+ * peak-EWMA load balancers count a request's pending time.
  *
  * Each is a mean (to rank paths) and a high estimate, the sum of the parts'
  * 90th percentiles (to check deadlines, erring on the safe side).
@@ -23,12 +31,14 @@ import { LinkEstimator } from './link-estimator.js';
 import { localModelKey, LocalEstimator, type EdgeEstimate } from './local-estimator.js';
 import { PayloadEstimator, shapingOptionsOf, type ShapingOption } from './payload-estimator.js';
 import type { PlacementOutcome } from './strategy.js';
-import type { Clock } from './window-stats.js';
+import { monotonicClock, type Clock } from './window-stats.js';
 
 /** What the estimators need from the running agent. */
 export interface EstimatorHooks {
-  /** A timed ServerLive round trip. */
-  probeRoundTripMs(): Promise<number>;
+  /** A timed ServerLive round trip that fails after `timeoutMs` (default: the breaker's probe timeout). */
+  probeRoundTripMs(timeoutMs?: number): Promise<number>;
+  /** The link to the cloud stopped answering (see `checkStall`): stop offloading new tasks. */
+  linkStalled(reason: string): void;
   /** Items waiting or running on this modality's local model. */
   localItemsAhead(modality: Modality): number;
   slowdown(): DeviceSlowdown;
@@ -47,7 +57,7 @@ export interface CloudCompletion {
   accuracy: number;
   payloadBytes: number;
   /** Mean of each part (ms); a part not yet measured is absent and named in `missing`. */
-  parts: { prepareMs: number; rttMs?: number; uploadMs?: number; queueMs?: number; computeMs?: number };
+  parts: { prepareMs: number; rttMs?: number; waitMs: number; uploadMs?: number; queueMs?: number; computeMs?: number; overdueMs: number };
   expectedMs?: number;
   highMs?: number;
   missing: string[];
@@ -65,12 +75,23 @@ export interface AgentSources extends Omit<EstimatorHooks, 'slowdown'> {
   cloudReachable: boolean;
 }
 
+/** An offload on its way: when it left and the high estimate it was sent with. */
+interface CloudTaskInFlight {
+  startedAt: number;
+  highMs: number;
+}
+
 export class PlacementEstimators {
   readonly link: LinkEstimator;
   readonly cloud: CloudEstimator;
   readonly local: LocalEstimator;
   readonly payload: PayloadEstimator;
   private readonly shapingByModel = new Map<string, ShapingOption[]>();
+  private readonly inFlight = new Set<CloudTaskInFlight>();
+  /** When the cloud last answered anything (a task or a probe). */
+  private lastHeardAt = -Infinity;
+  private stallProbe: Promise<void> | undefined;
+  private readonly clock: Clock;
   private loadSampler: DeviceLoadSampler | undefined;
 
   /** The agent's estimators: device load sampled from systeminformation, local times seeded by warm-ups, the RTT measured once. */
@@ -99,18 +120,20 @@ export class PlacementEstimators {
   }
 
   constructor(
-    policy: PolicyConfig,
+    private readonly policy: PolicyConfig,
     catalog: Catalog,
     private readonly defaultShaping: ShapingOption,
     private readonly hooks: EstimatorHooks,
     clock?: Clock,
   ) {
     const window = policy.estimateWindow;
+    this.clock = clock ?? monotonicClock;
     this.link = new LinkEstimator({
       minBandwidthPayloadBytes: policy.minBandwidthPayloadBytes,
       windowSize: window,
       maxAgeMs: policy.estimateMaxAgeMs,
       probeIdleMs: policy.probeIdleMs,
+      uplinkHalfLifeMs: policy.uplinkHalfLifeMs,
       clock,
     });
     this.cloud = new CloudEstimator({ windowSize: window, maxAgeMs: policy.estimateMaxAgeMs, clock });
@@ -147,14 +170,82 @@ export class PlacementEstimators {
     return options.length > 0 ? options.map((option) => this.cloudCompletion(task, size, option)) : [this.cloudCompletion(task, size, undefined)];
   }
 
-  private cloudCompletion(task: Task, size: InputSize, option: ShapingOption | undefined): CloudCompletion {
-    const missing: string[] = [];
-    // What crosses the link, and its size in the model's unit (pixels after resizing, for images).
-    const sent = size.items.map((item) => {
+  /**
+   * A task is being offloaded with `shaping` (undefined: the config's
+   * default) and the decision's high estimate (undefined: the estimators'
+   * own). Books its bytes on the uplink and watches it for being overdue;
+   * call the returned function once it is answered or has failed.
+   */
+  cloudTaskStarted(task: Task, size: InputSize, shaping: ShapingOption | undefined, highMs?: number): () => void {
+    const option = this.shapingOptions(task).length > 0 ? (shaping ?? this.defaultShaping) : undefined;
+    const place = this.link.reserveUpload(this.sentItems(size, option).reduce((sum, item) => sum + (item?.bytes ?? 0), 0));
+    const expectedHighMs = highMs ?? this.cloudCompletion(task, size, option).highMs;
+    const entry = { startedAt: this.clock(), highMs: expectedHighMs ?? Infinity };
+    this.inFlight.add(entry);
+    return () => {
+      this.inFlight.delete(entry);
+      this.link.uploadDelivered(place);
+    };
+  }
+
+  /**
+   * The fast failure detector, run on a timer by the agent. While offloads
+   * are in flight and nothing has come back for `stallProbeAfterMs`, a
+   * ServerLive probe must return within the time a tiny message needs (the
+   * uplink wait ahead of it + 2 × the RTT's high estimate + that silence);
+   * when it does not, the link has stalled, and `linkStalled` stops new
+   * offloads seconds before the ones in flight reach their deadlines (an
+   * outage would otherwise show only as timeouts). A slow but moving link
+   * answers the probe, whose round trip then refreshes the RTT.
+   */
+  checkStall(): Promise<void> | undefined {
+    if (this.stallProbe || this.inFlight.size === 0) return undefined;
+    const now = this.clock();
+    const oldestStart = Math.min(...[...this.inFlight].map((task) => task.startedAt));
+    const silentMs = now - Math.max(this.lastHeardAt, oldestStart);
+    const { stallProbeAfterMs } = this.policy;
+    if (silentMs < stallProbeAfterMs) return undefined;
+    const timeoutMs = Math.round(this.link.uploadWaitMs() + 2 * (this.link.rttEstimate()?.high ?? 0) + stallProbeAfterMs);
+    const waiting = this.inFlight.size;
+    this.stallProbe = this.hooks
+      .probeRoundTripMs(timeoutMs)
+      .then(
+        (ms) => {
+          this.lastHeardAt = this.clock();
+          this.link.recordProbe(ms);
+        },
+        () => {
+          // Offloads that finished meanwhile answered: the link moved, the probe was just unlucky.
+          if (this.lastHeardAt > now) return;
+          this.hooks.linkStalled(`the link stalled: ${waiting} offload(s) unanswered for ${Math.round(silentMs)} ms and no answer to a ServerLive probe within ${timeoutMs} ms`);
+        },
+      )
+      .finally(() => {
+        this.stallProbe = undefined;
+      });
+    return this.stallProbe;
+  }
+
+  /** How far past its high estimate the most overdue offload in flight is (0: none is). */
+  overdueMs(): number {
+    const now = this.clock();
+    let overdue = 0;
+    for (const task of this.inFlight) overdue = Math.max(overdue, now - task.startedAt - task.highMs);
+    return overdue;
+  }
+
+  /** What crosses the link per item, and its size in the model's unit (pixels after resizing, for images); undefined where unknown. */
+  private sentItems(size: InputSize, option: ShapingOption | undefined) {
+    return size.items.map((item) => {
       if (!option) return { bytes: item.bytes, size: item.amount, prepareMs: 0 };
       const shaped = this.payload.shape(item, option);
       return shaped && { bytes: shaped.bytes, size: shaped.pixels, prepareMs: shaped.prepareMs };
     });
+  }
+
+  private cloudCompletion(task: Task, size: InputSize, option: ShapingOption | undefined): CloudCompletion {
+    const missing: string[] = [];
+    const sent = this.sentItems(size, option);
     if (sent.some((item) => !item || !(item.size > 0))) missing.push('input size');
     const shaped = sent.filter((item) => item !== undefined);
     const payloadBytes = shaped.reduce((sum, item) => sum + item.bytes, 0);
@@ -163,6 +254,9 @@ export class PlacementEstimators {
     if (!rtt) missing.push('round-trip time');
     const upload = this.link.uploadEstimate(payloadBytes);
     if (!upload) missing.push('uplink bandwidth');
+    // Small payloads wait behind big ones too: the link is one FIFO.
+    const waitMs = this.link.uploadWaitMs();
+    const overdueMs = this.overdueMs();
     const computes = shaped.map((item) => this.cloud.computeEstimate(task.model, item.size));
     if (computes.length === 0 || computes.some((c) => c === undefined)) missing.push('cloud compute');
     // No recent queue sample while compute is known: the cloud has been idle for this model.
@@ -174,14 +268,14 @@ export class PlacementEstimators {
       option,
       accuracy: 1 - (option?.accuracyCost ?? 0),
       payloadBytes,
-      parts: { prepareMs, rttMs: rtt?.mean, uploadMs: upload?.meanMs, queueMs: compute ? queue.mean : undefined, computeMs: compute?.mean },
+      parts: { prepareMs, rttMs: rtt?.mean, waitMs, uploadMs: upload?.meanMs, queueMs: compute ? queue.mean : undefined, computeMs: compute?.mean, overdueMs },
       missing,
       basis: computes.every((c) => c?.basis === 'measured') ? 'measured' : 'scaled',
       ageMs: this.cloud.answerAgeMs(task.model),
     };
     if (missing.length === 0) {
-      completion.expectedMs = prepareMs + rtt!.mean + upload!.meanMs + queue.mean + compute!.mean;
-      completion.highMs = prepareMs + rtt!.high + upload!.highMs + queue.high + compute!.high;
+      completion.expectedMs = prepareMs + rtt!.mean + waitMs + upload!.meanMs + queue.mean + compute!.mean + overdueMs;
+      completion.highMs = prepareMs + rtt!.high + waitMs + upload!.highMs + queue.high + compute!.high + overdueMs;
     }
     return completion;
   }
@@ -194,6 +288,7 @@ export class PlacementEstimators {
       const key = localModelKey(task.model, localVariant);
       outcome.localItemComputeMs.forEach((ms, i) => this.local.record(key, items[i]?.amount ?? Number.NaN, ms));
     }
+    if (outcome.cloudItems?.length) this.lastHeardAt = this.clock();
     outcome.cloudItems?.forEach((answer, i) => {
       const inputPixels = items[i]?.amount ?? Number.NaN;
       const shrink = answer.shrink;

@@ -30,17 +30,26 @@ function setup(policy: Record<string, unknown> = {}, overrides: Record<string, u
   let now = 1_000_000;
   const clock = () => now;
   const config: EdgeConfig = loadEdgeConfig(undefined, { policy: { exploreShare: 0, ...policy }, ...overrides });
-  const state = { slowdown: idleDevice as DeviceSlowdown, probes: 0 };
+  const state = {
+    slowdown: idleDevice as DeviceSlowdown,
+    probes: 0,
+    probeTimeouts: [] as (number | undefined)[],
+    /** What a probe does; default: answers in 20 ms. */
+    probe: async (): Promise<number> => 20,
+    stalls: [] as string[],
+  };
   const { imageMaxSide: maxSide, jpegQuality } = config.offload;
   const estimators = new PlacementEstimators(
     config.policy,
     catalog,
     { name: `${maxSide}px q${jpegQuality}`, maxSide, jpegQuality, accuracyCost: 0 },
     {
-      probeRoundTripMs: async () => {
+      probeRoundTripMs: (timeoutMs) => {
         state.probes++;
-        return 20;
+        state.probeTimeouts.push(timeoutMs);
+        return state.probe();
       },
+      linkStalled: (reason) => state.stalls.push(reason),
       localItemsAhead: () => 0,
       slowdown: () => state.slowdown,
     },
@@ -105,6 +114,64 @@ describe('adaptive placement: where an image runs', () => {
     assert.equal(decision.site, 'edge');
     assert.equal(decision.shaping, undefined);
     assert.match(decision.why, /^cloud at \S+ q\d+ \d{4,} ms \(shrink 10 \+ rtt 80 \+ upload \d{4,} \+ queue 5 \+ compute \d+\) vs edge 900 ms \(queue 0 \+ compute 900\): edge is faster$/);
+  });
+
+  test('an offload overdue past its high estimate moves the next image to the edge before any answer arrives, and back once it settles', () => {
+    const s = setup({ hysteresis: 0 });
+    s.link(20, 50);
+    s.cloudOcr(50, 5);
+    s.edgeOcr(900);
+    const first = s.decide(s.task('image'));
+    assert.equal(first.site, 'cloud');
+    const settled = s.estimators.cloudTaskStarted(s.task('image'), imageSize, first.shaping, first.expectedHighMs);
+    s.advance(first.expectedHighMs! + 500);
+    const meanwhile = s.decide(s.task('image'));
+    assert.equal(meanwhile.site, 'cloud', '500 ms overdue: the cloud is still faster than 900 ms on the edge');
+    assert.match(meanwhile.why, / \+ overdue 500\) vs edge/);
+    s.advance(500);
+    const stalled = s.decide(s.task('image'));
+    assert.equal(stalled.site, 'edge', `1000 ms overdue: ${stalled.why}`);
+    settled();
+    assert.equal(s.estimators.overdueMs(), 0);
+    assert.equal(s.decide(s.task('image')).site, 'cloud');
+  });
+
+  test('a silent link with offloads in flight is probed; a probe that times out reports a stall, one that answers does not', async () => {
+    const s = setup({ stallProbeAfterMs: 500 });
+    s.link(40, 20);
+    s.cloudOcr(50, 5);
+    const settled = s.estimators.cloudTaskStarted(s.task('image'), imageSize, undefined);
+    s.advance(400);
+    assert.equal(s.estimators.checkStall(), undefined, 'silent for 400 ms: not yet');
+    s.advance(200);
+    s.state.probe = async () => 45;
+    await s.estimators.checkStall();
+    assert.deepEqual(s.state.stalls, [], 'the probe answered: a slow link, not a stalled one');
+    assert.equal(s.state.probeTimeouts[0], 500 + 2 * 40 + 0, 'silence + 2 × RTT high + no uplink backlog');
+    s.advance(600);
+    s.state.probe = () => Promise.reject(new Error('DEADLINE_EXCEEDED'));
+    await s.estimators.checkStall();
+    assert.equal(s.state.stalls.length, 1);
+    assert.match(s.state.stalls[0]!, /^the link stalled: 1 offload\(s\) unanswered for 600 ms and no answer to a ServerLive probe within \d+ ms$/);
+    settled();
+    s.advance(5_000);
+    assert.equal(s.estimators.checkStall(), undefined, 'nothing in flight: nothing to watch');
+  });
+
+  test('bytes already on their way up count as uplink wait for the next offload', () => {
+    const s = setup();
+    s.link(20, 8);
+    s.cloudOcr(50, 5);
+    s.edgeOcr(5_000);
+    const alone = s.decide(s.task('image'));
+    const chosen = cloudRows(alone).find((r) => r.option === alone.shaping!.name)!;
+    // Three images of 500 kB ahead at 8 Mbit/s: 1.5 s of uplink.
+    for (let i = 0; i < 3; i++) s.estimators.link.reserveUpload(500_000);
+    const behind = s.decide(s.task('image'));
+    const row = cloudRows(behind).find((r) => r.option === alone.shaping!.name)! as CloudRow & { uplinkWaitMs: number };
+    assert.ok(Math.abs(row.uplinkWaitMs - 1500) < 1, `uplink wait ${row.uplinkWaitMs}`);
+    assert.ok(Math.abs(row.expectedMs! - chosen.expectedMs! - 1500) < 1);
+    assert.match(behind.why, /rtt 20 \+ uplink wait 1500 \+ upload/);
   });
 
   test('a deadline only the edge is expected to meet sends the task to the edge, although the cloud is faster on average', () => {

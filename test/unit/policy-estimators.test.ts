@@ -55,7 +55,7 @@ describe('recent-window statistics', () => {
 });
 
 describe('link estimator', () => {
-  const options = { minBandwidthPayloadBytes: 32 * 1024, windowSize: 8, maxAgeMs: 30_000, probeIdleMs: 5_000 };
+  const options = { minBandwidthPayloadBytes: 32 * 1024, windowSize: 8, maxAgeMs: 30_000, probeIdleMs: 5_000, uplinkHalfLifeMs: 3_000, clock: manualClock().clock };
 
   test('small payloads measure RTT; large ones measure uplink as bytes over (link time − RTT)', () => {
     const link = new LinkEstimator(options);
@@ -89,6 +89,43 @@ describe('link estimator', () => {
     // 7 × 40 ms + 1600 ms for 800 kB: 3.4 Mbit/s.
     close(link.snapshot().uplinkMbps, 800_000 / (7 * 40 + 1600) * 0.008, 1e-6);
     close(mbpsFromMsPerByte(0.008 / 3), 3);
+  });
+
+  test('after a step down in rate, recency weights let the new rate dominate within three transfers', () => {
+    const { clock, advance } = manualClock();
+    const link = new LinkEstimator({ ...options, clock });
+    link.recordRoundTrip(100, 10);
+    for (let i = 0; i < 7; i++) {
+      link.recordRoundTrip(100_000, 10 + 100_000 / (20 / 0.008));
+      advance(1_000);
+    }
+    close(link.snapshot().uplinkMbps, 20, 1e-6);
+    const mbpsAfter: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      advance(1_600);
+      link.recordRoundTrip(100_000, 10 + 100_000 / (0.5 / 0.008));
+      mbpsAfter.push(link.snapshot().uplinkMbps!);
+    }
+    // Unweighted pooling would still say 2.0 Mbit/s after the third slow transfer (7 × 40 + 3 × 1600 ms for 1 MB).
+    assert.ok(mbpsAfter[0]! < 2, `after one slow transfer: ${mbpsAfter[0]} Mbit/s`);
+    assert.ok(mbpsAfter[2]! < 0.75, `after three: ${mbpsAfter[2]} Mbit/s`);
+  });
+
+  test('payloads booked on the uplink delay the next one, and the backlog drains at the estimated rate', () => {
+    const { clock, advance } = manualClock();
+    const link = new LinkEstimator({ ...options, clock });
+    assert.equal(link.uploadWaitMs(), 0);
+    link.reserveUpload(200_000);
+    assert.equal(link.uploadWaitMs(), 0, 'no rate known: nothing to wait for');
+    link.recordRoundTrip(100, 20);
+    link.recordRoundTrip(100_000, 20 + 800); // 1 Mbit/s
+    link.reserveUpload(200_000);
+    link.reserveUpload(1_000);
+    close(link.uploadWaitMs(), 1_600, 1e-6);
+    advance(600);
+    close(link.uploadWaitMs(), 1_000, 1e-6);
+    advance(2_000);
+    assert.equal(link.uploadWaitMs(), 0);
   });
 
   test('a stale RTT estimate starts one probe at a time, and its round trip becomes the estimate', async () => {
