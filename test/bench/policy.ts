@@ -20,7 +20,7 @@ import { writeResults, type BenchResults, type GroupResult } from './results.js'
 import { analyzeStep, fullStepPlan, quickStepPlan, stepTraceOf, stepWorkload, type StepPlan, type StepReport } from './step-scenario.js';
 import { buildWorkload, loadInputLibrary, requestMix, type InputLibrary } from './workload.js';
 
-const help = `usage: node dist/test/bench/policy.js [--quick | --step] [--traces DIR] [--out DIR] [--only TEXT] [--seed N]
+const help = `usage: node dist/test/bench/policy.js [--quick | --step] [--traces DIR] [--out DIR] [--only LIST] [--seed N]
 
 Replays one seeded workload (text, audio and images at 640/1280/1920 px,
 Poisson arrivals, per-request deadlines) against a real edge agent and cloud
@@ -29,10 +29,10 @@ set × RTT 20/80/200 ms × edge idle/busy × edge/cloud ratio 4×/8×), plus the
 step-change scenario; writes policy.json, policy.md and policy.svg.
 
   --quick      one trace set, RTT 80 ms, edge idle, 4×, 30 requests, short step scenario (under 5 minutes)
-  --step       only the step-change scenario
+  --step       only the step-change scenario (with --only: those groups and the step scenario)
   --traces DIR a folder of trace sets (folders of trace files) or one set (default ../shared/traces)
   --out DIR    where results go (default test/bench/results; its quick/ and step/ for --quick and --step)
-  --only TEXT  only the groups whose name contains TEXT
+  --only LIST  only the groups whose name contains one of these comma-separated texts
   --seed N     workload, trace and exploration seed (default 1)`;
 
 async function stepScenario(context: GroupContext, library: InputLibrary, plan: StepPlan): Promise<StepReport> {
@@ -66,7 +66,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const started = performance.now();
-  const mode = values.step ? 'step' : values.quick ? 'quick' : 'full';
+  const onlyStep = values.step && !values.only;
+  const mode = onlyStep ? 'step' : values.quick ? 'quick' : 'full';
   const seed = Number(values.seed ?? 1);
   if (!Number.isInteger(seed)) throw new Error(`--seed ${values.seed}: expected an integer`);
   const outDir = path.resolve(values.out ?? path.join(packageRoot, 'test', 'bench', 'results', ...(mode === 'full' ? [] : [mode])));
@@ -88,10 +89,11 @@ async function main(): Promise<number> {
   }
   const workloadOptions = values.quick ? { seed, requests: 30, meanGapMs: 1000 } : { seed, requests: 60, meanGapMs: 1200 };
   const ratios = values.quick ? [4] : [4, 8];
-  const groups = values.step ? [] : planGroups({ tracesDir, quick: Boolean(values.quick), ratios, seed, replayS: (workloadOptions.requests * workloadOptions.meanGapMs) / 1000 + 10 }).filter((g) => !values.only || g.name.includes(values.only));
+  const only = values.only?.split(',').filter((text) => text !== '');
+  const groups = onlyStep ? [] : planGroups({ tracesDir, quick: Boolean(values.quick), ratios, seed, replayS: (workloadOptions.requests * workloadOptions.meanGapMs) / 1000 + 10 }).filter((g) => !only || only.some((text) => g.name.includes(text)));
 
   const log = openLog(`run-${process.pid}`);
-  console.log(`${mode} run: ${groups.length} group(s) × 5 strategies${values.quick || values.step || !values.only ? ' + step scenario' : ''}; child logs in ${log.path}`);
+  console.log(`${mode} run: ${groups.length} group(s) × 5 strategies${values.quick || values.step || !only ? ' + step scenario' : ''}; child logs in ${log.path}`);
   const stops: (() => Promise<void>)[] = [];
   const results: GroupResult[] = [];
   const outcomes: GroupOutcome[] = [];
@@ -118,7 +120,7 @@ async function main(): Promise<number> {
     };
     console.log(`per-request records in ${context.recordsFile}`);
     // The step scenario first: it is short, and a long run cut off later still has it.
-    if (values.step || values.quick || !values.only) {
+    if (values.step || values.quick || !only) {
       const plan = values.quick ? quickStepPlan : fullStepPlan;
       console.log(`step scenario: ${plan.beforeMbps} → ${plan.afterMbps} Mbit/s at ${plan.stepAtS} s${plan.outage ? `, outage at ${plan.outage.startS} s` : ''}`);
       step = await stepScenario(context, library, plan);
