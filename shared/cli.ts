@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
- * The `splitinfer` command. Subcommands live with their tier (cloud/, edge/)
- * and are loaded by path on demand, so shared/ never imports a tier and a
- * cloud host never loads edge code.
+ * The `splitinfer` command. Subcommands live with their tier (cloud/, edge/,
+ * the model toolchain in models/) and are loaded by path on demand, so
+ * shared/ never imports a tier and a cloud host never loads edge code.
  */
 const commands: Record<string, { module: string; summary: string }> = {
   cloud: { module: '../cloud/command.js', summary: 'run the cloud tier: KServe v2 gRPC inference server' },
   edge: { module: '../edge/command.js', summary: 'run the device agent: MQTT requests in, local or cloud inference, answers out' },
   demo: { module: '../edge/demo-command.js', summary: 'start a broker, the cloud tier and an agent on loopback and send real requests' },
   doctor: { module: '../edge/doctor-command.js', summary: 'check the runtime, this device, the broker and the cloud tier' },
+  model: { module: '../models/toolchain/command.js', summary: 'inspect, quantize, prune and evaluate ONNX models' },
 };
 
 function usage(): string {
