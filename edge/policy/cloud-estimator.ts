@@ -3,20 +3,27 @@
  * `queue_us` / `compute_us` parameters of its answers, with no extra calls.
  * Compute follows the size of what was sent (a shrunk image costs less), so
  * it is a service-time curve; queue time follows the cloud's load, not the
- * input, so it is one recent window that forgets an old regime.
+ * input, so it is one recent window that forgets an old regime. A timeout
+ * also counts as queue time, but only for `timeoutMemoryMs`: it says the
+ * path was slow then (often the link, not the cloud), and must not keep the
+ * cloud looking slow long after the link has recovered, when few answers
+ * come back to outvote it.
  */
 import { ServiceTimeCurve, type CurveEstimate } from './service-time-curve.js';
-import { WindowStats, type Clock, type WindowSummary } from './window-stats.js';
+import { pooledSummary, WindowStats, type Clock, type WindowSummary } from './window-stats.js';
 
 export interface CloudEstimatorOptions {
   windowSize: number;
   /** Queue samples older than this are forgotten. */
   maxAgeMs: number;
+  /** Timeouts older than this are forgotten. */
+  timeoutMemoryMs: number;
   clock?: Clock;
 }
 
 interface ModelStats {
   queue: WindowStats;
+  timeouts: WindowStats;
   compute: ServiceTimeCurve;
 }
 
@@ -28,8 +35,12 @@ export class CloudEstimator {
   private statsOf(model: string): ModelStats {
     let stats = this.models.get(model);
     if (!stats) {
-      const { windowSize, maxAgeMs, clock } = this.options;
-      stats = { queue: new WindowStats({ maxSamples: windowSize, maxAgeMs, clock }), compute: new ServiceTimeCurve(windowSize, clock) };
+      const { windowSize, maxAgeMs, timeoutMemoryMs, clock } = this.options;
+      stats = {
+        queue: new WindowStats({ maxSamples: windowSize, maxAgeMs, clock }),
+        timeouts: new WindowStats({ maxSamples: windowSize, maxAgeMs: timeoutMemoryMs, clock }),
+        compute: new ServiceTimeCurve(windowSize, clock),
+      };
       this.models.set(model, stats);
     }
     return stats;
@@ -45,14 +56,15 @@ export class CloudEstimator {
   /**
    * A task the cloud did not answer within its budget. All we know is that it
    * took longer; that counts as queue time, so the cloud looks as slow as it
-   * was until answers say otherwise.
+   * was, until answers say otherwise or `timeoutMemoryMs` has passed.
    */
   recordTimeout(model: string, waitedMs: number): void {
-    this.statsOf(model).queue.add(waitedMs);
+    this.statsOf(model).timeouts.add(waitedMs);
   }
 
   queueEstimate(model: string): WindowSummary | undefined {
-    return this.models.get(model)?.queue.summary();
+    const stats = this.models.get(model);
+    return stats && pooledSummary([stats.queue, stats.timeouts]);
   }
 
   computeEstimate(model: string, sentSize: number): CurveEstimate | undefined {

@@ -136,7 +136,7 @@ export class PlacementEstimators {
       uplinkHalfLifeMs: policy.uplinkHalfLifeMs,
       clock,
     });
-    this.cloud = new CloudEstimator({ windowSize: window, maxAgeMs: policy.estimateMaxAgeMs, clock });
+    this.cloud = new CloudEstimator({ windowSize: window, maxAgeMs: policy.estimateMaxAgeMs, timeoutMemoryMs: policy.staleAfterMs, clock });
     this.local = new LocalEstimator({ windowSize: window, slowdown: () => hooks.slowdown(), clock });
     this.payload = new PayloadEstimator(window, clock);
     for (const model of catalog.models) this.shapingByModel.set(model.id, shapingOptionsOf(model));

@@ -65,6 +65,11 @@ export class WindowStats {
     return this.values;
   }
 
+  /** The samples still inside the window, oldest first. */
+  samples(): readonly number[] {
+    return this.current();
+  }
+
   get count(): number {
     return this.current().length;
   }
@@ -91,4 +96,16 @@ export class WindowStats {
     if (mean === undefined) return undefined;
     return { mean, high: this.percentile(highPercentile)!, count: this.count, ageMs: this.ageMs() };
   }
+}
+
+/** Mean and high percentile of samples pooled from several windows; `ageMs` is the freshest window's. */
+export function pooledSummary(windows: readonly WindowStats[]): WindowSummary | undefined {
+  const values = windows.flatMap((w) => w.samples()).sort((a, b) => a - b);
+  if (values.length === 0) return undefined;
+  return {
+    mean: values.reduce((sum, v) => sum + v, 0) / values.length,
+    high: values[Math.min(values.length - 1, Math.max(0, Math.ceil(highPercentile * values.length) - 1))]!,
+    count: values.length,
+    ageMs: Math.min(...windows.map((w) => w.ageMs())),
+  };
 }

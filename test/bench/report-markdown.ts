@@ -73,7 +73,7 @@ export function stepSection(step: StepReport | null): string[] {
     `A request every ${p.slotMs} ms (image-1280, text, audio in turn), RTT ${p.rttMs} ms; uplink ${p.beforeMbps} Mbit/s, ${p.afterMbps} Mbit/s from ${p.stepAtS} s` +
       `${p.recoverAtS !== undefined ? `, ${p.beforeMbps} Mbit/s again from ${p.recoverAtS} s` : ''}${p.outage ? `, outage ${p.outage.startS}–${p.outage.endS} s` : ''}; ends at ${p.endS} s. ` +
       '"Switched after": when the first request published after the event was placed on the other side than before (by the strategy, not by exploration, and not a cloud task retried on the edge after failing). ' +
-      'The verdict judges in hindsight: the right side is the edge while the cloud is down, otherwise the side whose placements were answered faster (p50, a fallback counting for the cloud) after the event; ' +
+      'The verdict judges in hindsight: the right side is the edge while the cloud is down, otherwise the side whose placements were answered faster (p50, a fallback counting for the cloud) after the event, by more than 15% (the policy\'s hysteresis; less is a tie) and with at least 2 placements on each side; ' +
       'the target fails only on a warranted switch that came late or never.',
     '',
     '| event | modality | side before | switched after | verdict | old side before switch | missed before switch | share on new side after | p50 before → after | p50 after by site | miss after |',

@@ -74,7 +74,10 @@ function eventsOf(plan: StepPlan): LinkEvent[] {
 /**
  * Whether placement did the right thing after an event, in hindsight: the
  * right side is the edge when the cloud went down, otherwise the side whose
- * requests after the event were answered faster (p50), when both were measured.
+ * requests after the event were answered faster (p50), when both were
+ * measured (at least `minSamples` each) and one was faster by more than
+ * `tieShare`, the policy's default hysteresis: a smaller difference is a tie,
+ * which no placement should chase.
  */
 export type Verdict =
   | 'switched in time'
@@ -126,17 +129,26 @@ function majority(records: readonly RequestRecord[]): Site | null {
   return chosen.filter((r) => r.decided === 'cloud').length * 2 >= chosen.length ? 'cloud' : 'edge';
 }
 
-function verdictOf(event: LinkEvent, sideBefore: Site, switchedAfterMs: number | null, bySite: Partial<Record<Site, number>>, targetMs: number): Verdict {
+const tieShare = 0.15;
+const minSamples = 2;
+
+function verdictOf(event: LinkEvent, sideBefore: Site, switchedAfterMs: number | null, bySite: Partial<Record<Site, { p50: number; count: number }>>, targetMs: number): Verdict {
   const other = otherSide(sideBefore);
-  const oldMs = event.cloudDown && sideBefore === 'cloud' ? Infinity : bySite[sideBefore];
-  const otherMs = event.cloudDown && other === 'cloud' ? Infinity : bySite[other];
+  const measured = (site: Site) => {
+    if (event.cloudDown && site === 'cloud') return Infinity;
+    const entry = bySite[site];
+    return entry && entry.count >= minSamples ? entry.p50 : undefined;
+  };
+  const oldMs = measured(sideBefore);
+  const otherMs = measured(other);
+  const otherFaster = oldMs !== undefined && otherMs !== undefined && otherMs < oldMs * (1 - tieShare);
   if (switchedAfterMs !== null) {
     if (oldMs === undefined || otherMs === undefined) return 'switched (the old side was not measured after)';
-    if (otherMs < oldMs) return switchedAfterMs <= targetMs ? 'switched in time' : 'switched late';
+    if (otherFaster) return switchedAfterMs <= targetMs ? 'switched in time' : 'switched late';
     return 'switched, but the old side stayed faster';
   }
   if (otherMs === undefined) return 'stayed (the other side was not measured after)';
-  if (oldMs !== undefined && otherMs < oldMs) return 'stayed, although the other side was faster';
+  if (otherFaster) return 'stayed, although the other side was faster';
   return 'stayed, and the old side stayed faster';
 }
 
@@ -149,16 +161,17 @@ function adaptation(records: readonly RequestRecord[], event: LinkEvent, targetM
   const beforeSwitch = switchIndex >= 0 ? after.slice(0, switchIndex) : after;
   const newSide = switchIndex >= 0 ? after[switchIndex]!.decided! : null;
   const switchedAfterMs = switchIndex >= 0 ? after[switchIndex]!.sentAtMs - atMs : null;
-  const p50AfterBySite = Object.fromEntries(
+  const placedAfter = Object.fromEntries(
     (['edge', 'cloud'] as const).flatMap((site) => {
       const placed = after.filter((r) => r.decided === site);
-      return placed.length ? [[site, p50(placed)!]] : [];
+      return placed.length ? [[site, { p50: p50(placed)!, count: placed.length }]] : [];
     }),
-  ) as Partial<Record<Site, number>>;
+  ) as Partial<Record<Site, { p50: number; count: number }>>;
+  const p50AfterBySite = Object.fromEntries(Object.entries(placedAfter).map(([site, entry]) => [site, entry.p50])) as Partial<Record<Site, number>>;
   return {
     sideBefore,
     switchedAfterMs,
-    verdict: sideBefore ? verdictOf(event, sideBefore, switchedAfterMs, p50AfterBySite, targetMs) : null,
+    verdict: sideBefore ? verdictOf(event, sideBefore, switchedAfterMs, placedAfter, targetMs) : null,
     placedOnOldSideBeforeSwitch: beforeSwitch.filter((r) => r.decided === sideBefore).length,
     missedBeforeSwitch: beforeSwitch.filter((r) => r.missed).length,
     shareOnNewSideAfter: newSide && after.length ? Math.round((after.filter((r) => r.decided === newSide).length / after.length) * 100) / 100 : null,

@@ -163,7 +163,7 @@ describe('link estimator', () => {
 
 describe('cloud estimator', () => {
   test('queue and compute per model from response parameters; compute follows the size sent', () => {
-    const cloud = new CloudEstimator({ windowSize: 8, maxAgeMs: 30_000 });
+    const cloud = new CloudEstimator({ windowSize: 8, maxAgeMs: 30_000, timeoutMemoryMs: 10_000 });
     cloud.recordAnswer('image-ocr', 1_000_000, 4, 50);
     cloud.recordAnswer('image-ocr', 1_000_000, 6, 54);
     cloud.recordAnswer('image-ocr', 250_000, 6, 20);
@@ -176,12 +176,15 @@ describe('cloud estimator', () => {
     assert.equal(cloud.answerAgeMs('audio-vad'), Infinity);
   });
 
-  test('a timeout counts as queue time, so the cloud looks as slow as it was', () => {
-    const cloud = new CloudEstimator({ windowSize: 4, maxAgeMs: 30_000 });
+  test('a timeout counts as queue time, so the cloud looks as slow as it was, but only for timeoutMemoryMs', () => {
+    const { clock, advance } = manualClock();
+    const cloud = new CloudEstimator({ windowSize: 4, maxAgeMs: 30_000, timeoutMemoryMs: 10_000, clock });
     cloud.recordAnswer('image-ocr', 1_000, 0, 30);
     cloud.recordTimeout('image-ocr', 2_000);
     close(cloud.queueEstimate('image-ocr')?.mean, 1_000);
     assert.equal(cloud.queueEstimate('image-ocr')?.high, 2_000);
+    advance(10_001);
+    assert.deepEqual(cloud.queueEstimate('image-ocr'), { mean: 0, high: 0, count: 1, ageMs: 10_001 }, 'the answer is still remembered, the timeout is not');
   });
 });
 
