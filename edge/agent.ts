@@ -60,7 +60,7 @@ interface SiteAnswer {
 }
 
 /** What the sites measured while running one task, for the estimators. */
-type Measurements = Pick<PlacementOutcome, 'localItemComputeMs' | 'cloudItems' | 'cloudTimeoutMs'>;
+type Measurements = Pick<PlacementOutcome, 'localItemComputeMs' | 'cloudItems' | 'cloudTimeoutMs' | 'uplinkWaitMs'>;
 
 /** One task on its way: the decision it follows and what it measured so far. */
 interface RunningTask {
@@ -281,7 +281,8 @@ export class EdgeAgent {
     const { task, measured } = running;
     const image = task.modality === 'image' || task.modality === 'video';
     const started = performance.now();
-    const settled = this.estimators.cloudTaskStarted(task, running.inputSize, shaping, expectedHighMs);
+    const offload = this.estimators.cloudTaskStarted(task, running.inputSize, shaping, expectedHighMs);
+    measured.uplinkWaitMs = offload.uplinkWaitMs;
     const answers = await Promise.all(
       task.items.map((item, i) =>
         this.offload.infer(task.model, item, { taskId: task.items.length > 1 ? `${task.id}/${i}` : task.id, budgetMs, image, shaping }).catch((err: unknown) => {
@@ -294,7 +295,7 @@ export class EdgeAgent {
         if (toInferError(err).code === 'DEADLINE_EXCEEDED') measured.cloudTimeoutMs = performance.now() - started;
         throw err;
       })
-      .finally(settled);
+      .finally(offload.settled);
     measured.cloudItems = answers;
     const sum = (pick: (a: (typeof answers)[number]) => number) => answers.reduce((n, a) => n + pick(a), 0);
     return {

@@ -119,7 +119,7 @@ const policySchema = {
     estimateWindow: { type: 'integer', minimum: 1, default: 16 },
     estimateMaxAgeMs: { type: 'integer', minimum: 100, default: 30_000 },
     probeIdleMs: { type: 'integer', minimum: 100, default: 5_000 },
-    stallProbeAfterMs: { type: 'integer', minimum: 50, default: 500 },
+    stallProbeAfterMs: { type: 'integer', minimum: 50, default: 250 },
     minBandwidthPayloadBytes: { type: 'integer', minimum: 1, default: 4 * 1024 },
     uplinkHalfLifeMs: { type: 'integer', minimum: 100, default: 3_000 },
     loadSampleMs: { type: 'integer', minimum: 100, default: 2_000 },

@@ -226,14 +226,24 @@ export class OffloadClient {
   }
 
   /**
-   * The placement estimators found the link stalled: opens the circuit, so
-   * new tasks stay on the edge until a probe gets through. Tasks in flight
-   * keep their own deadlines: a slow link may still deliver them.
+   * The placement estimators found the link stalled (a probe that should
+   * have come back did not): opens the circuit, so new tasks stay on the
+   * edge until a probe gets through, and fails the tasks in flight with
+   * UNAVAILABLE now, so those with a local variant are retried on the edge
+   * while their deadline still allows it. The stream is dropped with them; a
+   * new one opens when the circuit closes.
    */
   reportStall(reason: string): void {
     if (this.closed || this.circuit.state !== 'closed') return;
     this.circuit.consecutiveFailures++;
     this.openCircuit(reason);
+    const stream = this.stream;
+    if (!stream) return;
+    this.stream = undefined;
+    const failure = new InferError('UNAVAILABLE', `the link to the cloud tier at ${this.config.cloud} stalled (${reason})`);
+    for (const pending of stream.pending.values()) pending.reject(failure);
+    stream.pending.clear();
+    stream.call.cancel();
   }
 
   private send(model: string, id: string, payload: Uint8Array, budgetMs: number): Promise<ModelInferResponse> {

@@ -174,25 +174,32 @@ export class PlacementEstimators {
    * A task is being offloaded with `shaping` (undefined: the config's
    * default) and the decision's high estimate (undefined: the estimators'
    * own). Books its bytes on the uplink and watches it for being overdue;
-   * call the returned function once it is answered or has failed.
+   * `settled` is to be called once it is answered or has failed, and
+   * `uplinkWaitMs` (the wait predicted behind earlier payloads) reported
+   * with its outcome, so that the wait is not learnt as RTT or bandwidth.
    */
-  cloudTaskStarted(task: Task, size: InputSize, shaping: ShapingOption | undefined, highMs?: number): () => void {
+  cloudTaskStarted(task: Task, size: InputSize, shaping: ShapingOption | undefined, highMs?: number): { uplinkWaitMs: number; settled: () => void } {
     const option = this.shapingOptions(task).length > 0 ? (shaping ?? this.defaultShaping) : undefined;
+    const uplinkWaitMs = this.link.uploadWaitMs();
     const place = this.link.reserveUpload(this.sentItems(size, option).reduce((sum, item) => sum + (item?.bytes ?? 0), 0));
     const expectedHighMs = highMs ?? this.cloudCompletion(task, size, option).highMs;
     const entry = { startedAt: this.clock(), highMs: expectedHighMs ?? Infinity };
     this.inFlight.add(entry);
-    return () => {
-      this.inFlight.delete(entry);
-      this.link.uploadDelivered(place);
+    return {
+      uplinkWaitMs,
+      settled: () => {
+        this.inFlight.delete(entry);
+        this.link.uploadDelivered(place);
+      },
     };
   }
 
   /**
    * The fast failure detector, run on a timer by the agent. While offloads
-   * are in flight and nothing has come back for `stallProbeAfterMs`, a
-   * ServerLive probe must return within the time a tiny message needs (the
-   * uplink wait ahead of it + 2 × the RTT's high estimate + that silence);
+   * are in flight and nothing has come back for `stallProbeAfterMs` (and at
+   * least two round trips), a ServerLive probe must return within the time a
+   * tiny message needs (the uplink wait ahead of it + 2 × the RTT's high
+   * estimate, + `stallProbeAfterMs` of slack);
    * when it does not, the link has stalled, and `linkStalled` stops new
    * offloads seconds before the ones in flight reach their deadlines (an
    * outage would otherwise show only as timeouts). A slow but moving link
@@ -203,9 +210,9 @@ export class PlacementEstimators {
     const now = this.clock();
     const oldestStart = Math.min(...[...this.inFlight].map((task) => task.startedAt));
     const silentMs = now - Math.max(this.lastHeardAt, oldestStart);
-    const { stallProbeAfterMs } = this.policy;
-    if (silentMs < stallProbeAfterMs) return undefined;
-    const timeoutMs = Math.round(this.link.uploadWaitMs() + 2 * (this.link.rttEstimate()?.high ?? 0) + stallProbeAfterMs);
+    const rttHighMs = this.link.rttEstimate()?.high ?? 0;
+    if (silentMs < Math.max(this.policy.stallProbeAfterMs, 2 * rttHighMs)) return undefined;
+    const timeoutMs = Math.round(this.link.uploadWaitMs() + 2 * rttHighMs + this.policy.stallProbeAfterMs);
     const waiting = this.inFlight.size;
     this.stallProbe = this.hooks
       .probeRoundTripMs(timeoutMs)
@@ -292,7 +299,7 @@ export class PlacementEstimators {
     outcome.cloudItems?.forEach((answer, i) => {
       const inputPixels = items[i]?.amount ?? Number.NaN;
       const shrink = answer.shrink;
-      this.link.recordRoundTrip(answer.sentBytes, answer.linkMs);
+      this.link.recordRoundTrip(answer.sentBytes, Math.max(0, answer.linkMs - (outcome.uplinkWaitMs ?? 0)));
       this.cloud.recordAnswer(task.model, shrink && !shrink.keptOriginal ? shrink.outputPixels : inputPixels, answer.queueMs, answer.computeMs);
       if (shrink && shrink.outputPixels > 0) {
         this.payload.record({ inputPixels, outputPixels: shrink.outputPixels, jpegBytes: shrink.jpegBytes, jpegQuality: shrink.jpegQuality, prepareMs: answer.prepareMs });

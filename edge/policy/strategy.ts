@@ -62,6 +62,8 @@ export interface PlacementOutcome {
   cloudItems?: CloudItemMeasurement[];
   /** How long the cloud was waited for when it did not answer within its budget. */
   cloudTimeoutMs?: number;
+  /** The uplink wait predicted when the task was sent: part of its link time that is neither RTT nor its own upload. */
+  uplinkWaitMs?: number;
 }
 
 export interface PlacementStrategy {

@@ -1,8 +1,9 @@
 /**
  * Placement strategies in the real agent against a real cloud tier: the
  * adaptive strategy on loopback (images offloaded, estimates reported), when
- * the cloud goes away (local answers within the deadline), and over an
- * emulated slow uplink (images move to the edge once the link is measured);
+ * the cloud goes away (local answers within the deadline), over an
+ * emulated slow uplink (images move to the edge once the link is measured)
+ * and through an emulated outage (the stall is found and tasks run locally);
  * and the confidence strategy's run-locally-then-maybe-in-the-cloud path.
  */
 import assert from 'node:assert/strict';
@@ -151,6 +152,67 @@ describe('adaptive placement over an emulated slow uplink', () => {
     assert.match(last!.placement.image!.why, /^cloud at \S+ q\d+ \d+ ms \(.*upload (\d+) .*\) vs edge \d+ ms .*: edge is faster$/);
     const uplinkMbps = (last!.placement.image!.estimates.link as { uplinkMbps: number }).uplinkMbps;
     assert.ok(uplinkMbps > 0.25 && uplinkMbps < 1, `uplink estimate ${uplinkMbps} Mbit/s over a 0.5 Mbit/s link`);
+  });
+});
+
+describe('adaptive placement when the emulated link stalls', () => {
+  let cloud: { server: CloudServer; address: string };
+  let link: LinkEmulator;
+  let agent: EdgeAgent;
+
+  before(async () => {
+    cloud = await startTestCloud({ models: ['image-ocr'] });
+    link = await startLinkEmulator({ targetPort: Number(cloud.address.split(':')[1]), rttMs: 40, uplink: 20 });
+    // The wide margin keeps images in the cloud while the link is up (both tiers share this CPU).
+    agent = await startAgent(link.address, { strategy: 'adaptive', hysteresis: 0.5, exploreShare: 0, stallProbeAfterMs: 300 });
+  });
+
+  after(async () => {
+    await agent?.close();
+    await link?.close();
+    await cloud?.server.drain(2_000);
+  });
+
+  test('a stall is found by the probe within a second; tasks with a local variant are answered on the edge within their deadline', async () => {
+    const image = readFixture('ocr', 'invoice.png');
+    for (let i = 0; i < 3; i++) {
+      const response = await agent.handle({ id: `up-${i}`, inputs: { image }, deadlineMs: 10_000 });
+      assertNoErrors(response);
+      assert.equal(response.placement.image?.ran, 'cloud', response.placement.image?.why);
+    }
+    // Coverage lost: nothing flows either way, connections stay open.
+    link.setConditions({ outages: [{ startS: 0 }], outageMode: 'stall' });
+    const stalledAt = performance.now();
+    const inFlight = agent.handle({ id: 'caught', inputs: { image }, deadlineMs: 8_000 });
+    while (agent.stats().cloud.state === 'closed' && performance.now() - stalledAt < 5_000) await new Promise((resolve) => setTimeout(resolve, 20));
+    const detectedMs = performance.now() - stalledAt;
+    assert.notEqual(agent.stats().cloud.state, 'closed', 'the circuit opened');
+    assert.ok(detectedMs < 1_500, `stall found after ${Math.round(detectedMs)} ms`);
+    assert.match(agent.stats().cloud.lastError ?? '', /^the link stalled: 1 offload\(s\) unanswered for \d+ ms and no answer to a ServerLive probe within \d+ ms$/);
+
+    const started = performance.now();
+    const during = await agent.handle({ id: 'during', inputs: { image }, deadlineMs: 3_000 });
+    assertNoErrors(during);
+    assert.equal(during.placement.image?.ran, 'edge');
+    assert.match(during.placement.image!.why, /the cloud is unavailable \(circuit (open|half-open): the link stalled/);
+    assert.deepEqual(ocrTexts(during.results.image), expectedTexts('invoice.png'));
+    assert.ok(performance.now() - started < 3_000);
+    // The task caught in flight was retried on the edge as soon as the stall was found, not at its deadline.
+    const caught = await inFlight;
+    assertNoErrors(caught);
+    assert.equal(caught.placement.image?.ran, 'edge', caught.placement.image?.why);
+    assert.match(caught.placement.image!.why, /the cloud failed \(UNAVAILABLE: the link to the cloud tier at \S+ stalled \(the link stalled: /);
+    assert.ok(caught.timings.image!.totalMs < 2_500, `caught task answered after ${caught.timings.image!.totalMs} ms`);
+
+    // The link comes back: the probe waiting on it gets through at once and the cloud answers again.
+    link.setConditions({ outages: [] });
+    const recoveredAt = performance.now();
+    while (agent.stats().cloud.state !== 'closed' && performance.now() - recoveredAt < 5_000) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(agent.stats().cloud.state, 'closed', 'the circuit closed again');
+    assert.ok(performance.now() - recoveredAt < 1_000, `closed ${Math.round(performance.now() - recoveredAt)} ms after the link came back`);
+    const afterwards = await agent.handle({ id: 'after', inputs: { image }, deadlineMs: 10_000, prefer: { image: 'cloud' } });
+    assertNoErrors(afterwards);
+    assert.equal(afterwards.placement.image?.ran, 'cloud', afterwards.placement.image?.why);
   });
 });
 

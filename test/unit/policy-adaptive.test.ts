@@ -123,7 +123,7 @@ describe('adaptive placement: where an image runs', () => {
     s.edgeOcr(900);
     const first = s.decide(s.task('image'));
     assert.equal(first.site, 'cloud');
-    const settled = s.estimators.cloudTaskStarted(s.task('image'), imageSize, first.shaping, first.expectedHighMs);
+    const { settled } = s.estimators.cloudTaskStarted(s.task('image'), imageSize, first.shaping, first.expectedHighMs);
     s.advance(first.expectedHighMs! + 500);
     const meanwhile = s.decide(s.task('image'));
     assert.equal(meanwhile.site, 'cloud', '500 ms overdue: the cloud is still faster than 900 ms on the edge');
@@ -140,14 +140,14 @@ describe('adaptive placement: where an image runs', () => {
     const s = setup({ stallProbeAfterMs: 500 });
     s.link(40, 20);
     s.cloudOcr(50, 5);
-    const settled = s.estimators.cloudTaskStarted(s.task('image'), imageSize, undefined);
+    const { settled } = s.estimators.cloudTaskStarted(s.task('image'), imageSize, undefined);
     s.advance(400);
     assert.equal(s.estimators.checkStall(), undefined, 'silent for 400 ms: not yet');
     s.advance(200);
     s.state.probe = async () => 45;
     await s.estimators.checkStall();
     assert.deepEqual(s.state.stalls, [], 'the probe answered: a slow link, not a stalled one');
-    assert.equal(s.state.probeTimeouts[0], 500 + 2 * 40 + 0, 'silence + 2 × RTT high + no uplink backlog');
+    assert.equal(s.state.probeTimeouts[0], 0 + 2 * 40 + 500, 'no uplink backlog + 2 × RTT high + slack');
     s.advance(600);
     s.state.probe = () => Promise.reject(new Error('DEADLINE_EXCEEDED'));
     await s.estimators.checkStall();
@@ -156,6 +156,15 @@ describe('adaptive placement: where an image runs', () => {
     settled();
     s.advance(5_000);
     assert.equal(s.estimators.checkStall(), undefined, 'nothing in flight: nothing to watch');
+  });
+
+  test('the uplink wait predicted when a task was sent is not learnt as RTT', () => {
+    const s = setup();
+    s.link(40, 8);
+    const t = s.task('text');
+    const answer = { sentBytes: 18, linkMs: 40 + 900, queueMs: 0, computeMs: 1, prepareMs: 0 };
+    s.estimators.record(t, { site: 'cloud', timings: { totalMs: 941, queueMs: 0, computeMs: 1, transferMs: 940 }, failed: false, inputSize: textSize, cloudItems: [answer], uplinkWaitMs: 900 }, undefined);
+    assert.equal(s.estimators.link.rttEstimate()?.high, 40);
   });
 
   test('bytes already on their way up count as uplink wait for the next offload', () => {
