@@ -92,7 +92,7 @@ export class EdgeAgent {
     private readonly estimators: PlacementEstimators,
   ) {
     // A tenth of the stall threshold: a stalled link is noticed within ~10% of it.
-    this.stallTimer = setInterval(() => void estimators.checkStall(), Math.max(10, config.policy.stallProbeAfterMs / 10));
+    this.stallTimer = setInterval(() => void estimators.checkStall(), Math.max(10, config.policy.stallSilenceMs / 10));
     this.stallTimer.unref();
   }
 

@@ -46,7 +46,9 @@ export interface PolicyConfig {
   /** ServerLive probe when the RTT estimate is older than this. */
   probeIdleMs: number;
   /** Offloads in flight and no answer for this long: probe the link, and stop offloading if the probe is not answered in time. */
-  stallProbeAfterMs: number;
+  stallSilenceMs: number;
+  /** What the stall probe may take beyond the uplink wait and two round trips before the link counts as stalled. */
+  stallProbeSlackMs: number;
   /** Offloads at least this big measure uplink bandwidth; smaller ones measure RTT. */
   minBandwidthPayloadBytes: number;
   /** An uplink bandwidth sample's weight halves every this many ms, so a link change shows within a few transfers. */
@@ -119,7 +121,8 @@ const policySchema = {
     estimateWindow: { type: 'integer', minimum: 1, default: 16 },
     estimateMaxAgeMs: { type: 'integer', minimum: 100, default: 30_000 },
     probeIdleMs: { type: 'integer', minimum: 100, default: 5_000 },
-    stallProbeAfterMs: { type: 'integer', minimum: 50, default: 250 },
+    stallSilenceMs: { type: 'integer', minimum: 50, default: 250 },
+    stallProbeSlackMs: { type: 'integer', minimum: 50, default: 1_000 },
     minBandwidthPayloadBytes: { type: 'integer', minimum: 1, default: 4 * 1024 },
     uplinkHalfLifeMs: { type: 'integer', minimum: 100, default: 3_000 },
     loadSampleMs: { type: 'integer', minimum: 100, default: 2_000 },

@@ -196,10 +196,11 @@ export class PlacementEstimators {
 
   /**
    * The fast failure detector, run on a timer by the agent. While offloads
-   * are in flight and nothing has come back for `stallProbeAfterMs` (and at
+   * are in flight and nothing has come back for `stallSilenceMs` (and at
    * least two round trips), a ServerLive probe must return within the time a
    * tiny message needs (the uplink wait ahead of it + 2 × the RTT's high
-   * estimate, + `stallProbeAfterMs` of slack);
+   * estimate) + `stallProbeSlackMs` (a busy server's event loop, a throttled
+   * device's timers);
    * when it does not, the link has stalled, and `linkStalled` stops new
    * offloads seconds before the ones in flight reach their deadlines (an
    * outage would otherwise show only as timeouts). A slow but moving link
@@ -211,8 +212,8 @@ export class PlacementEstimators {
     const oldestStart = Math.min(...[...this.inFlight].map((task) => task.startedAt));
     const silentMs = now - Math.max(this.lastHeardAt, oldestStart);
     const rttHighMs = this.link.rttEstimate()?.high ?? 0;
-    if (silentMs < Math.max(this.policy.stallProbeAfterMs, 2 * rttHighMs)) return undefined;
-    const timeoutMs = Math.round(this.link.uploadWaitMs() + 2 * rttHighMs + this.policy.stallProbeAfterMs);
+    if (silentMs < Math.max(this.policy.stallSilenceMs, 2 * rttHighMs)) return undefined;
+    const timeoutMs = Math.round(this.link.uploadWaitMs() + 2 * rttHighMs + this.policy.stallProbeSlackMs);
     const waiting = this.inFlight.size;
     this.stallProbe = this.hooks
       .probeRoundTripMs(timeoutMs)

@@ -164,7 +164,7 @@ describe('adaptive placement when the emulated link stalls', () => {
     cloud = await startTestCloud({ models: ['image-ocr'] });
     link = await startLinkEmulator({ targetPort: Number(cloud.address.split(':')[1]), rttMs: 40, uplink: 20 });
     // The wide margin keeps images in the cloud while the link is up (both tiers share this CPU).
-    agent = await startAgent(link.address, { strategy: 'adaptive', hysteresis: 0.5, exploreShare: 0, stallProbeAfterMs: 300 });
+    agent = await startAgent(link.address, { strategy: 'adaptive', hysteresis: 0.5, exploreShare: 0, stallSilenceMs: 300 });
   });
 
   after(async () => {

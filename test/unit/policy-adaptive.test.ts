@@ -137,7 +137,7 @@ describe('adaptive placement: where an image runs', () => {
   });
 
   test('a silent link with offloads in flight is probed; a probe that times out reports a stall, one that answers does not', async () => {
-    const s = setup({ stallProbeAfterMs: 500 });
+    const s = setup({ stallSilenceMs: 500, stallProbeSlackMs: 700 });
     s.link(40, 20);
     s.cloudOcr(50, 5);
     const { settled } = s.estimators.cloudTaskStarted(s.task('image'), imageSize, undefined);
@@ -147,7 +147,7 @@ describe('adaptive placement: where an image runs', () => {
     s.state.probe = async () => 45;
     await s.estimators.checkStall();
     assert.deepEqual(s.state.stalls, [], 'the probe answered: a slow link, not a stalled one');
-    assert.equal(s.state.probeTimeouts[0], 0 + 2 * 40 + 500, 'no uplink backlog + 2 × RTT high + slack');
+    assert.equal(s.state.probeTimeouts[0], 0 + 2 * 40 + 700, 'no uplink backlog + 2 × RTT high + slack');
     s.advance(600);
     s.state.probe = () => Promise.reject(new Error('DEADLINE_EXCEEDED'));
     await s.estimators.checkStall();
