@@ -197,8 +197,8 @@ export class PlacementEstimators {
   /**
    * The fast failure detector, run on a timer by the agent. While offloads
    * are in flight and nothing has come back for `stallSilenceMs` (and at
-   * least two round trips), a ServerLive probe must return within the time a
-   * tiny message needs (the uplink wait ahead of it + 2 × the RTT's high
+   * least a round trip), a ServerLive probe must return within the time a
+   * tiny message needs (the uplink wait ahead of it + the RTT's high
    * estimate) + `stallProbeSlackMs` (a busy server's event loop, a throttled
    * device's timers);
    * when it does not, the link has stalled, and `linkStalled` stops new
@@ -212,15 +212,17 @@ export class PlacementEstimators {
     const oldestStart = Math.min(...[...this.inFlight].map((task) => task.startedAt));
     const silentMs = now - Math.max(this.lastHeardAt, oldestStart);
     const rttHighMs = this.link.rttEstimate()?.high ?? 0;
-    if (silentMs < Math.max(this.policy.stallSilenceMs, 2 * rttHighMs)) return undefined;
-    const timeoutMs = Math.round(this.link.uploadWaitMs() + 2 * rttHighMs + this.policy.stallProbeSlackMs);
+    if (silentMs < Math.max(this.policy.stallSilenceMs, rttHighMs)) return undefined;
+    const uplinkWaitMs = this.link.uploadWaitMs();
+    const timeoutMs = Math.round(uplinkWaitMs + rttHighMs + this.policy.stallProbeSlackMs);
     const waiting = this.inFlight.size;
     this.stallProbe = this.hooks
       .probeRoundTripMs(timeoutMs)
       .then(
         (ms) => {
           this.lastHeardAt = this.clock();
-          this.link.recordProbe(ms);
+          // The probe queued behind the payloads in flight; that wait is not RTT.
+          this.link.recordProbe(Math.max(0, ms - uplinkWaitMs));
         },
         () => {
           // Offloads that finished meanwhile answered: the link moved, the probe was just unlucky.
