@@ -21,6 +21,7 @@ import {
   TypeProtoSchema,
   ValueInfoProtoSchema,
   type AttributeProto,
+  type GraphProto,
   type ModelProto,
   type NodeProto,
   type TensorProto,
@@ -29,7 +30,8 @@ import {
 
 export const DEFAULT_OPSET = 17;
 
-export type ElementType = 'float32' | 'uint8' | 'int8' | 'int32' | 'int64';
+/** 'bool' only for graph inputs and outputs: constants are built from typed arrays, which have no bool. */
+export type ElementType = 'float32' | 'uint8' | 'int8' | 'int32' | 'int64' | 'bool';
 export type TensorValues = Float32Array | Uint8Array | Int8Array | Int32Array | BigInt64Array;
 /** A fixed size, or a name for a symbolic dimension (e.g. 'batch'). */
 export type Dim = number | string;
@@ -40,6 +42,7 @@ const dataTypes: Record<ElementType, TensorProto_DataType> = {
   int8: TensorProto_DataType.INT8,
   int32: TensorProto_DataType.INT32,
   int64: TensorProto_DataType.INT64,
+  bool: TensorProto_DataType.BOOL,
 };
 
 function elementTypeOf(data: TensorValues): ElementType {
@@ -64,9 +67,13 @@ export function tensor(name: string, dims: readonly number[], data: TensorValues
   });
 }
 
-/** A graph input or output: element type and shape, with named symbolic dimensions. */
-export function valueInfo(name: string, type: ElementType, shape: readonly Dim[]): ValueInfoProto {
-  const dim = shape.map((d) =>
+/**
+ * A graph input or output: element type and shape, with named symbolic
+ * dimensions. Without a shape the rank is left unknown (an intermediate
+ * tensor exposed as an output, whose shape the runtime infers).
+ */
+export function valueInfo(name: string, type: ElementType, shape?: readonly Dim[]): ValueInfoProto {
+  const dim = (shape ?? []).map((d) =>
     create(TensorShapeProto_DimensionSchema, {
       value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d },
     }),
@@ -76,7 +83,7 @@ export function valueInfo(name: string, type: ElementType, shape: readonly Dim[]
     type: create(TypeProtoSchema, {
       value: {
         case: 'tensorType',
-        value: create(TypeProto_TensorSchema, { elemType: dataTypes[type], shape: create(TensorShapeProtoSchema, { dim }) }),
+        value: create(TypeProto_TensorSchema, { elemType: dataTypes[type], shape: shape ? create(TensorShapeProtoSchema, { dim }) : undefined }),
       },
     }),
   });
@@ -89,7 +96,9 @@ export type AttributeValue =
   | { ints: readonly number[] }
   | { floats: readonly number[] }
   | { string: string }
-  | { tensor: TensorProto };
+  | { tensor: TensorProto }
+  /** A subgraph: an If branch, a Loop or Scan body. */
+  | { graph: GraphProto };
 
 function attribute(name: string, value: AttributeValue): AttributeProto {
   const T = AttributeProto_AttributeType;
@@ -98,33 +107,49 @@ function attribute(name: string, value: AttributeValue): AttributeProto {
   if ('ints' in value) return create(AttributeProtoSchema, { name, type: T.INTS, ints: value.ints.map(BigInt) });
   if ('floats' in value) return create(AttributeProtoSchema, { name, type: T.FLOATS, floats: [...value.floats] });
   if ('string' in value) return create(AttributeProtoSchema, { name, type: T.STRING, s: new TextEncoder().encode(value.string) });
+  if ('graph' in value) return create(AttributeProtoSchema, { name, type: T.GRAPH, g: value.graph });
   return create(AttributeProtoSchema, { name, type: T.TENSOR, t: value.tensor });
 }
 
-/** One operator of the default (ai.onnx) domain; the node is named after its first output. */
+/** The domain of onnxruntime's contrib operators (e.g. per-axis QuantizeLinear before opset 13). */
+export const MS_DOMAIN = 'com.microsoft';
+
+/** One operator, of the default (ai.onnx) domain unless `domain` says otherwise; the node is named after its first output. */
 export function node(
   opType: string,
   inputs: readonly string[],
   outputs: readonly string[],
   attributes: Record<string, AttributeValue> = {},
+  domain = '',
 ): NodeProto {
   return create(NodeProtoSchema, {
     name: `${opType}_${outputs[0]}`,
     opType,
+    domain,
     input: [...inputs],
     output: [...outputs],
     attribute: Object.entries(attributes).map(([name, value]) => attribute(name, value)),
   });
 }
 
-export interface GraphSpec {
+export interface SubgraphSpec {
   /** Graph name (shown by viewers such as Netron). */
   name: string;
   nodes: NodeProto[];
   initializers: TensorProto[];
   inputs: ValueInfoProto[];
   outputs: ValueInfoProto[];
+}
+
+/** A graph on its own, for the { graph } attribute of If, Loop and Scan nodes. */
+export function subgraph(spec: SubgraphSpec): GraphProto {
+  return create(GraphProtoSchema, { name: spec.name, node: spec.nodes, initializer: spec.initializers, input: spec.inputs, output: spec.outputs });
+}
+
+export interface GraphSpec extends SubgraphSpec {
   opset?: number;
+  /** Opsets of further domains the nodes use, e.g. { [MS_DOMAIN]: 1 }. */
+  domainOpsets?: Record<string, number>;
   docString?: string;
   /** Free-form model metadata (ModelProto.metadata_props). */
   metadata?: Record<string, string>;
@@ -141,17 +166,14 @@ export function buildModel(spec: GraphSpec): ModelProto {
   const opset = spec.opset ?? DEFAULT_OPSET;
   return create(ModelProtoSchema, {
     irVersion: irVersionFor(opset),
-    opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opset) })],
+    opsetImport: [
+      create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opset) }),
+      ...Object.entries(spec.domainOpsets ?? {}).map(([domain, version]) => create(OperatorSetIdProtoSchema, { domain, version: BigInt(version) })),
+    ],
     producerName: 'splitinfer',
     docString: spec.docString ?? '',
     metadataProps: Object.entries(spec.metadata ?? {}).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
-    graph: create(GraphProtoSchema, {
-      name: spec.name,
-      node: spec.nodes,
-      initializer: spec.initializers,
-      input: spec.inputs,
-      output: spec.outputs,
-    }),
+    graph: subgraph(spec),
   });
 }
 

@@ -19,25 +19,40 @@
  *   --sweep             --validate for every D in SWEEP.dims × H in SWEEP.hiddens, as a table
  *   --dim N, --hidden N try another input width / hidden size (with --validate; a written
  *                       model must use TEXT_FEATURE_DIM, which the runtime handler feeds it)
+ *   --prune R           the edge's int8-pruned variant, from the committed FP32 model: remove the
+ *                       fraction R of hidden units by saliency (models/toolchain/prune.ts), fine-tune
+ *                       on train.jsonl, quantize (dynamic INT8), check it against FP32 on test.jsonl
+ *                       (size ≤ 30%, accuracy within 1 point), write text-intent.int8-pruned.onnx and
+ *                       metrics.int8-pruned.json
  *
  * Hyper-parameters are chosen with --sweep on the validation split only; the test
  * split is scored once, by the run that writes the model, and never used to choose.
+ * --prune reads it only to hold the variant to its bars, not to pick R or FINE_TUNE.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { TEXT_FEATURE_DIM, textFeatures } from '../../shared/handlers/text-features.js';
+import { createLogger } from '../../shared/log.js';
+import { openSession } from '../../shared/ort/session.js';
 import { packageRoot } from '../../shared/paths.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { buildModel, encodeModel, node, tensor, valueInfo } from '../onnx-graph.js';
+import { compareLatency } from '../toolchain/latency.js';
+import { floatWeight, parseModel, readModel } from '../toolchain/onnx-model.js';
+import { checkRatio, hiddenUnitSaliency, keepColumns, keepRows, unitsToKeep } from '../toolchain/prune.js';
+import { quantizeDynamic } from '../toolchain/quantize-dynamic.js';
+import { assertLoadsInOnnxRuntime } from '../toolchain/verify-model.js';
 
 const modelDir = path.join(packageRoot, 'models', 'text-intent');
 const files = {
   train: path.join(modelDir, 'data', 'train.jsonl'),
   test: path.join(modelDir, 'data', 'test.jsonl'),
   onnx: path.join(modelDir, 'text-intent.fp32.onnx'),
+  int8Pruned: path.join(modelDir, 'text-intent.int8-pruned.onnx'),
+  int8PrunedMetrics: path.join(modelDir, 'metrics.int8-pruned.json'),
   labels: path.join(modelDir, 'labels.json'),
   metrics: path.join(modelDir, 'metrics.json'),
 };
@@ -60,6 +75,15 @@ const config = {
   adamBeta2: 0.999,
   adamEpsilon: 1e-8,
 };
+
+/**
+ * Fine-tuning after --prune: fewer epochs from the trained weights, at a third
+ * of the first learning rate, so the remaining units adapt without relearning.
+ * Set before looking at any result, not tuned on the test split.
+ */
+const FINE_TUNE = { epochs: 10, learningRate: 1e-3 } as const;
+/** What the int8-pruned variant must keep (issue 5): size against the FP32 file, accuracy against FP32's. */
+const INT8_PRUNED_BARS = { maxSizeRatio: 0.3, maxAccuracyDrop: 0.01 } as const;
 
 /** The grid `--sweep` tries; the ONNX file (≈ 4·D·H bytes of fc1.weight) must stay within MAX_ONNX_BYTES. */
 const SWEEP = { dims: [4096, 8192, 16384], hiddens: [128, 256] } as const;
@@ -192,10 +216,18 @@ function adamStep(param: Float32Array, grad: Float32Array, state: AdamState, fro
   }
 }
 
-function train(examples: Example[], classes: number, shape: Shape, quiet = false): Params {
+interface TrainOptions {
+  quiet?: boolean;
+  /** Fine-tuning: start from these weights (copied) instead of a random init. */
+  start?: Params;
+  epochs?: number;
+  learningRate?: number;
+}
+
+function train(examples: Example[], classes: number, shape: Shape, { quiet = false, start, epochs = config.epochs, learningRate = config.learningRate }: TrainOptions = {}): Params {
   const { dim: D, hidden: H } = shape;
   const random = seededRandom(config.seed);
-  const p = initParams(shape, classes, random);
+  const p = start ? { w1: Float32Array.from(start.w1), b1: Float32Array.from(start.b1), w2: Float32Array.from(start.w2), b2: Float32Array.from(start.b2) } : initParams(shape, classes, random);
   const grads: Params = { w1: new Float32Array(D * H), b1: new Float32Array(H), w2: new Float32Array(H * classes), b2: new Float32Array(classes) };
   const states = { w1: adamState(D * H), b1: adamState(H), w2: adamState(H * classes), b2: adamState(classes) };
   const touched = new Uint8Array(D);
@@ -209,12 +241,12 @@ function train(examples: Example[], classes: number, shape: Shape, quiet = false
   const dHidden = new Float32Array(H);
   const order = examples.map((_, i) => i);
   const stepsPerEpoch = Math.ceil(examples.length / config.batchSize);
-  const totalSteps = config.epochs * stepsPerEpoch;
+  const totalSteps = epochs * stepsPerEpoch;
   const keepInput = 1 - config.inputDropout;
   const keepHidden = 1 - config.hiddenDropout;
   let step = 0;
 
-  for (let epoch = 1; epoch <= config.epochs; epoch++) {
+  for (let epoch = 1; epoch <= epochs; epoch++) {
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
       [order[i], order[j]] = [order[j], order[i]];
@@ -281,7 +313,7 @@ function train(examples: Example[], classes: number, shape: Shape, quiet = false
       }
 
       step++;
-      const lr = config.learningRate * 0.5 * (1 + Math.cos((Math.PI * (step - 1)) / totalSteps));
+      const lr = learningRate * 0.5 * (1 + Math.cos((Math.PI * (step - 1)) / totalSteps));
       adamStep(p.b1, grads.b1, states.b1, 0, H, lr, step, false);
       adamStep(p.w2, grads.w2, states.w2, 0, H * classes, lr, step, true);
       adamStep(p.b2, grads.b2, states.b2, 0, classes, lr, step, false);
@@ -291,7 +323,7 @@ function train(examples: Example[], classes: number, shape: Shape, quiet = false
       }
       touchedRows.length = 0;
     }
-    if (!quiet && (epoch === 1 || epoch % 5 === 0)) console.log(`epoch ${epoch}/${config.epochs}: mean training loss ${(lossSum / examples.length).toFixed(4)}`);
+    if (!quiet && (epoch === 1 || epoch % 5 === 0)) console.log(`epoch ${epoch}/${epochs}: mean training loss ${(lossSum / examples.length).toFixed(4)}`);
   }
   return p;
 }
@@ -393,7 +425,7 @@ function validate(sentences: Sentence[], shape: Shape, quiet: boolean): Validati
   const fitSet = fit.map((s) => toExample(s, labelOf, shape.dim));
   const validationSet = validation.map((s) => toExample(s, labelOf, shape.dim));
   if (!quiet) console.log(`D=${shape.dim} H=${shape.hidden}: ${fitSet.length} fit and ${validationSet.length} validation sentences`);
-  const params = train(fitSet, intents.length, shape, quiet);
+  const params = train(fitSet, intents.length, shape, { quiet });
   const seconds = (performance.now() - started) / 1000;
   return {
     ...shape,
@@ -425,6 +457,7 @@ function parseOptions() {
       sweep: { type: 'boolean', default: false },
       dim: { type: 'string' },
       hidden: { type: 'string' },
+      prune: { type: 'string' },
     },
     strict: true,
   });
@@ -441,13 +474,147 @@ function parseOptions() {
       `--dim/--hidden only apply with --validate; to ship D=${shape.dim} H=${shape.hidden}, set TEXT_FEATURE_DIM in shared/handlers/text-features.ts and config.hidden here`,
     );
   }
-  return { validate: values.validate, sweep: values.sweep, shape };
+  let prune: number | undefined;
+  if (values.prune !== undefined) {
+    prune = Number(values.prune);
+    checkRatio(prune);
+    if (values.validate || values.sweep) throw new Error('--prune builds the int8-pruned variant from the committed FP32 model; it does not combine with --validate or --sweep');
+  }
+  return { validate: values.validate, sweep: values.sweep, shape, prune };
+}
+
+/** Overall and per-language accuracy of predicted labels against `rows`. */
+function scoreOf(predicted: number[], rows: Example[]): Record<'overall' | (typeof LANGUAGES)[number], number> {
+  const share = (subset: number[]) => round4(subset.filter((r) => predicted[r] === rows[r]!.label).length / subset.length);
+  const all = rows.map((_, r) => r);
+  return { overall: share(all), ...(Object.fromEntries(LANGUAGES.map((lang) => [lang, share(all.filter((r) => rows[r]!.lang === lang))])) as Record<(typeof LANGUAGES)[number], number>) };
+}
+
+const denseBatch = (rows: Example[], D: number) => {
+  const batch = new Float32Array(rows.length * D);
+  rows.forEach((row, r) => row.indices.forEach((i, k) => (batch[r * D + i] = row.values[k]!)));
+  return batch;
+};
+
+/** The labels onnxruntime predicts for `rows` with a model file (path or bytes): what the edge would answer. */
+async function onnxPredictions(onnx: string | Uint8Array, rows: Example[], D: number): Promise<number[]> {
+  const session = typeof onnx === 'string' ? await ort.InferenceSession.create(onnx) : await ort.InferenceSession.create(onnx);
+  try {
+    const result = await session.run({ features: new ort.Tensor('float32', denseBatch(rows, D), [rows.length, D]) });
+    const probabilities = result.probabilities!.data as Float32Array;
+    const classes = probabilities.length / rows.length;
+    return rows.map((_, r) => argmax(probabilities.subarray(r * classes, (r + 1) * classes)));
+  } finally {
+    await session.release();
+  }
+}
+
+/** The committed FP32 model's weights, read back from its ONNX file, so --prune starts from exactly what ships. */
+function readFp32Params(): Params {
+  const weights = new Map(readModel(files.onnx).graph!.initializer.map((t) => [t.name, floatWeight(t)?.values]));
+  const get = (name: string) => {
+    const values = weights.get(name);
+    if (!values) throw new Error(`${files.onnx} has no float initializer '${name}' — rebuild it with npm run train:text`);
+    return values;
+  };
+  const p = { w1: get('fc1.weight'), b1: get('fc1.bias'), w2: get('fc2.weight'), b2: get('fc2.bias') };
+  if (p.w1.length !== TEXT_FEATURE_DIM * p.b1.length) throw new Error(`${files.onnx} is not D=${TEXT_FEATURE_DIM} wide — rebuild it with npm run train:text`);
+  return p;
+}
+
+/**
+ * --prune R: the edge's int8-pruned variant. Prunes the committed FP32 model's
+ * hidden units, fine-tunes the rest on train.jsonl, quantizes (dynamic INT8),
+ * and writes it only if it meets INT8_PRUNED_BARS against FP32 on test.jsonl.
+ */
+async function buildInt8Pruned(trainSentences: Sentence[], ratio: number): Promise<void> {
+  const intents = [...new Set(trainSentences.map((s) => s.intent))].sort();
+  if (readFileSync(files.labels, 'utf8') !== JSON.stringify(intents, null, 2) + '\n') {
+    throw new Error(`${files.labels} does not list the intents of train.jsonl — rebuild the FP32 model first (npm run train:text)`);
+  }
+  const labelOf = new Map(intents.map((intent, i) => [intent, i]));
+  const D = TEXT_FEATURE_DIM;
+  const trainSet = trainSentences.map((s) => toExample(s, labelOf, D));
+  const testSet = readSplit(files.test).map((s) => toExample(s, labelOf, D));
+  const classes = intents.length;
+
+  const fp32 = readFp32Params();
+  const hidden = fp32.b1.length;
+  const keep = unitsToKeep(hiddenUnitSaliency(fp32.w1, fp32.b1, fp32.w2, hidden), ratio);
+  const pruned: Params = { w1: keepColumns(fp32.w1, hidden, keep), b1: Float32Array.from(keep, (j) => fp32.b1[j]!), w2: keepRows(fp32.w2, classes, keep), b2: fp32.b2 };
+  console.log(`pruned ${hidden} → ${keep.length} hidden units (ratio ${ratio}); fine-tuning ${FINE_TUNE.epochs} epochs at learning rate ${FINE_TUNE.learningRate}`);
+  const tuned = train(trainSet, classes, { dim: D, hidden: keep.length }, { start: pruned, ...FINE_TUNE });
+  const tunedOnnx = toOnnx(tuned, classes);
+  await verifyWithOnnxRuntime(tunedOnnx, tuned, testSet.filter((_, i) => i % 45 === 0));
+
+  const model = parseModel(tunedOnnx, 'the pruned model');
+  const report = quantizeDynamic(model);
+  const int8 = encodeModel(model);
+  await assertLoadsInOnnxRuntime(int8, 'int8-pruned', 'report it: the quantizer produced a graph onnxruntime refuses');
+
+  const accuracy = {
+    fp32: scoreOf(await onnxPredictions(files.onnx, testSet, D), testSet),
+    prunedBeforeFineTune: scoreOf(testSet.map((row) => argmax(predict(pruned, row).probabilities)), testSet),
+    prunedFineTuned: scoreOf(testSet.map((row) => argmax(predict(tuned, row).probabilities)), testSet),
+    int8Pruned: scoreOf(await onnxPredictions(int8, testSet, D), testSet),
+  };
+  const fp32Bytes = statSync(files.onnx).size;
+  const bytes = { fp32: fp32Bytes, pruned: tunedOnnx.length, int8Pruned: int8.length, ratio: round4(int8.length / fp32Bytes) };
+  console.log(`held-out accuracy: fp32 ${accuracy.fp32.overall}, pruned ${accuracy.prunedBeforeFineTune.overall} → fine-tuned ${accuracy.prunedFineTuned.overall}, int8-pruned ${accuracy.int8Pruned.overall}`);
+  console.log(`size: fp32 ${bytes.fp32}, pruned ${bytes.pruned}, int8-pruned ${bytes.int8Pruned} bytes (${(bytes.ratio * 100).toFixed(1)}% of fp32)`);
+  const drop = accuracy.fp32.overall - accuracy.int8Pruned.overall;
+  if (bytes.ratio > INT8_PRUNED_BARS.maxSizeRatio || drop > INT8_PRUNED_BARS.maxAccuracyDrop) {
+    throw new Error(
+      `the int8-pruned model misses its bars (size ≤ ${INT8_PRUNED_BARS.maxSizeRatio * 100}% of FP32: ${(bytes.ratio * 100).toFixed(1)}%; accuracy within ${INT8_PRUNED_BARS.maxAccuracyDrop * 100} point of FP32: ${(drop * 100).toFixed(2)} points lower) — nothing was written; try a smaller --prune ratio`,
+    );
+  }
+  writeFileSync(files.int8Pruned, int8);
+
+  const log = createLogger('train', 'warn');
+  const sessionOptions = { providers: ['cpu'], intraOpThreads: 1 };
+  const [fp32Session, int8Session] = [await openSession(GRAPH_NAME, files.onnx, sessionOptions, log), await openSession(GRAPH_NAME, files.int8Pruned, sessionOptions, log)];
+  const latency = [];
+  try {
+    for (const batch of [1, 16]) {
+      const rows = testSet.slice(0, batch);
+      latency.push(await compareLatency(fp32Session, int8Session, batch, { features: { type: 'float32', dims: [batch, D], data: denseBatch(rows, D) } }));
+    }
+  } finally {
+    await Promise.all([fp32Session.close(), int8Session.close()]);
+  }
+  for (const l of latency) console.log(`batch ${l.batch}: fp32 ${l.baselineUs} µs, int8-pruned ${l.candidateUs} µs per call (fp32/int8 ${l.speedup})`);
+
+  const metrics = {
+    model: 'text-intent',
+    variant: 'int8-pruned',
+    from: path.relative(packageRoot, files.onnx),
+    method: `--prune ${ratio}: hidden units ranked by ||incoming weights and bias|| × ||outgoing weights|| (models/toolchain/prune.ts), the top ${keep.length} of ${hidden} kept, fine-tuned on train.jsonl, then dynamic INT8 (models/toolchain/quantize-dynamic.ts)`,
+    fineTune: { ...FINE_TUNE, batchSize: config.batchSize, weightDecay: config.weightDecay, inputDropout: config.inputDropout, hiddenDropout: config.hiddenDropout, seed: config.seed },
+    hidden: { before: hidden, after: keep.length },
+    bars: INT8_PRUNED_BARS,
+    bytes,
+    heldOutAccuracy: accuracy,
+    quantized: report.quantized,
+    keptFloat: report.keptFloat,
+    latencyUs: {
+      how: 'onnxruntime-node CPU, 1 intra-op thread, held-out sentences as the batch, median over 15 interleaved rounds of 20 runs; fp32 = the committed FP32 file',
+      host: `${process.platform}-${process.arch}`,
+      results: latency.map((l) => ({ batch: l.batch, fp32: l.baselineUs, int8Pruned: l.candidateUs, speedup: l.speedup })),
+    },
+  };
+  writeFileSync(files.int8PrunedMetrics, JSON.stringify(metrics, null, 2) + '\n');
+  console.log(`wrote ${path.relative(packageRoot, files.int8Pruned)} and ${path.basename(files.int8PrunedMetrics)}; sha256 for models/catalog.yaml:`);
+  console.log(`  ${sha256(int8)}  ${path.relative(packageRoot, files.int8Pruned)}`);
 }
 
 async function main(): Promise<void> {
   const options = parseOptions();
   const started = performance.now();
   const trainSentences = readSplit(files.train);
+  if (options.prune !== undefined) {
+    await buildInt8Pruned(trainSentences, options.prune);
+    return;
+  }
 
   if (options.sweep || options.validate) {
     const shapes = options.sweep ? SWEEP.dims.flatMap((dim) => SWEEP.hiddens.map((hidden) => ({ dim, hidden }))) : [options.shape];

@@ -76,8 +76,9 @@ export function tensorBytes(tensor: TensorProto): number {
 }
 
 function copyRaw<T extends DecodedValues>(raw: Uint8Array, Type: { new (buffer: ArrayBuffer): T; BYTES_PER_ELEMENT: number }): T {
-  // A copy: raw_data is not aligned for the element type inside the protobuf buffer.
-  return new Type(raw.slice().buffer as ArrayBuffer);
+  // A copy: raw_data is not aligned for the element type inside the protobuf buffer. Not raw.slice():
+  // read from a file, raw is a Buffer, whose slice() is a view of the whole file.
+  return new Type(new Uint8Array(raw).buffer as ArrayBuffer);
 }
 
 /** The values of a tensor of a numeric type, from raw_data or the typed repeated fields. */
@@ -96,7 +97,7 @@ export function tensorValues(tensor: TensorProto): DecodedValues {
       return raw ? copyRaw(raw, Int8Array) : Int8Array.from(tensor.int32Data);
     case TensorProto_DataType.UINT8:
     case TensorProto_DataType.BOOL:
-      return raw ? raw.slice() : Uint8Array.from(tensor.int32Data);
+      return raw ? new Uint8Array(raw) : Uint8Array.from(tensor.int32Data);
     case TensorProto_DataType.INT32:
       return raw ? copyRaw(raw, Int32Array) : Int32Array.from(tensor.int32Data);
     case TensorProto_DataType.INT64:
@@ -126,6 +127,11 @@ export function allNodes(graph: GraphProto): NodeProto[] {
   };
   walk(graph);
   return nodes;
+}
+
+/** How reports and --exclude name a node: its name, or its op and first output when unnamed. */
+export function nodeLabel(node: NodeProto): string {
+  return node.name || `${node.opType}(${node.output[0] ?? ''})`;
 }
 
 /** The tensor a Constant node holds, when it holds one in its `value` attribute. */

@@ -1,0 +1,230 @@
+/**
+ * Static INT8 quantization (`quantize --mode static`): a conv stack the test
+ * builds, calibrated on its own samples, is rewritten to QDQ, runs in
+ * onnxruntime-node as QLinearConv, and agrees with FP32 within the stated
+ * tolerance; the calibration methods measure what they say; the exact
+ * pre-quantization folds keep the FP32 outputs; and every refusal says what
+ * was wrong.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { clone } from '@bufbuild/protobuf';
+import ort from 'onnxruntime-node';
+import { ModelProtoSchema, type ModelProto } from 'onnx-buf';
+import { buildModel, encodeModel, node, tensor, valueInfo } from '../../models/onnx-graph.js';
+import { calibrationSampleFiles, collectRanges, writeCalibrationSample } from '../../models/toolchain/calibrate.js';
+import { foldAffineOps } from '../../models/toolchain/fold-affine.js';
+import { allNodes, constantsToInitializers, ModelToolError, readModel, tensorValues } from '../../models/toolchain/onnx-model.js';
+import { quantizeStatic } from '../../models/toolchain/quantize-static.js';
+import { float32 } from '../../shared/tensor.js';
+import { seededRandom } from '../../shared/seeded-random.js';
+
+const tmp = (label: string) => mkdtempSync(path.join(os.tmpdir(), `splitinfer-qstatic-${label}-`));
+const shape = [1, 3, 24, 24];
+
+function values(random: () => number, count: number, spread: number): Float32Array {
+  return Float32Array.from({ length: count }, () => (random() * 2 - 1) * spread);
+}
+
+/**
+ * x → Conv 3×3 (bias) → Mul(c) → Add(c) → Relu → Conv 1×1 → HardSwish (as
+ * Paddle exports it: Add, Clip, Mul, Div) → Mul(c) → Conv 1×1 → Conv 3×3
+ * depthwise → y. Weights are Constant nodes, as in PP-OCR.
+ */
+function convStack(opset: number): ModelProto {
+  const random = seededRandom(42);
+  const constant = (name: string, dims: number[], data: Float32Array) => node('Constant', [], [name], { value: { tensor: tensor(name, dims, data) } });
+  const scalar = (name: string, v: number) => constant(name, [1], Float32Array.of(v));
+  const clip = opset >= 11 ? node('Clip', ['h2', 'zero', 'six'], ['h3']) : node('Clip', ['h2'], ['h3'], { min: { float: 0 }, max: { float: 6 } });
+  return buildModel({
+    name: 'conv-stack',
+    opset,
+    nodes: [
+      constant('w1', [8, 3, 3, 3], values(random, 216, 0.4)),
+      constant('b1', [8], values(random, 8, 0.2)),
+      constant('w2', [12, 8, 1, 1], values(random, 96, 0.5)),
+      constant('w3', [8, 12, 1, 1], values(random, 96, 0.5)),
+      constant('w4', [8, 1, 3, 3], values(random, 72, 0.5)),
+      scalar('scale', 1.3),
+      scalar('shift', -0.1),
+      scalar('three', 3),
+      scalar('zero', 0),
+      scalar('six', 6),
+      scalar('gain', 0.8),
+      node('Conv', ['x', 'w1', 'b1'], ['c1'], { pads: { ints: [1, 1, 1, 1] }, kernel_shape: { ints: [3, 3] } }),
+      node('Mul', ['scale', 'c1'], ['a1']),
+      node('Add', ['a1', 'shift'], ['a2']),
+      node('Relu', ['a2'], ['r1']),
+      node('Conv', ['r1', 'w2'], ['c2']),
+      node('Add', ['c2', 'three'], ['h2']),
+      clip,
+      node('Mul', ['c2', 'h3'], ['h4']),
+      node('Div', ['h4', 'six'], ['h5']),
+      node('Mul', ['gain', 'h5'], ['h6']),
+      node('Conv', ['h6', 'w3'], ['c3']),
+      node('Conv', ['c3', 'w4'], ['y'], { pads: { ints: [1, 1, 1, 1] }, group: { int: 8 } }),
+    ],
+    initializers: [],
+    inputs: [valueInfo('x', 'float32', shape)],
+    outputs: [valueInfo('y', 'float32', [1, 8, 24, 24])],
+  });
+}
+
+/** A calibration folder of `count` random inputs shaped like an image batch. */
+function calibrationDir(count: number, seed = 7): string {
+  const dir = tmp('calibration');
+  const random = seededRandom(seed);
+  for (let i = 0; i < count; i++) writeCalibrationSample(dir, `sample-${i}`, { x: float32(shape, values(random, 3 * 24 * 24, 1.5)) });
+  return dir;
+}
+
+async function runModel(model: ModelProto | Uint8Array, input: Float32Array, options: ort.InferenceSession.SessionOptions = {}): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(model instanceof Uint8Array ? model : encodeModel(model), { logSeverityLevel: 3, ...options });
+  const { y } = await session.run({ x: new ort.Tensor('float32', input, shape) });
+  await session.release();
+  return y!.data as Float32Array;
+}
+
+/** Largest |a − b| relative to the range of a (the FP32 output). */
+function relativeMaxError(a: Float32Array, b: Float32Array): number {
+  let range = 0;
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    range = Math.max(range, Math.abs(a[i]!));
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  }
+  return worst / range;
+}
+
+const heldOut = values(seededRandom(99), 3 * 24 * 24, 1.5);
+
+describe('static quantization of a conv stack', () => {
+  for (const method of ['minmax', 'percentile'] as const) {
+    test(`${method}: all four Convs run as QLinearConv and outputs stay within 6% of the FP32 output range`, async () => {
+      const fp32 = convStack(13);
+      const model = clone(ModelProtoSchema, fp32);
+      const report = await quantizeStatic(model, { calibrationDir: calibrationDir(48), method, modelFile: 'conv-stack.onnx' });
+      assert.deepEqual(report.quantized, ['Conv_c1', 'Conv_c2', 'Conv_c3', 'Conv_y']);
+      assert.deepEqual(report.keptFloat, []);
+
+      const int8Weights = model.graph!.initializer.filter((t) => t.name.endsWith('_quantized') && t.dataType === 3);
+      assert.equal(int8Weights.length, 4, 'each Conv weight is stored as int8');
+      for (const w of int8Weights) assert.ok([...tensorValues(w)].every((v) => v >= -127 && v <= 127), `${w.name} stays in [-127, 127]`);
+
+      // Tolerance: uint8 activations at five points and int8 weights, calibrated on 48 random inputs (fewer
+      // leave held-out values outside the measured ranges, and clipping them costs far more than rounding).
+      const error = relativeMaxError(await runModel(fp32, heldOut), await runModel(model, heldOut));
+      assert.ok(error < 0.06, `max error ${(error * 100).toFixed(2)}% of the output range`);
+
+      const optimized = path.join(tmp('optimized'), 'model.onnx');
+      await runModel(model, heldOut, { optimizedModelFilePath: optimized });
+      const ops = allNodes(readModel(optimized).graph!).map((n) => n.opType);
+      assert.equal(ops.filter((op) => op === 'QLinearConv').length, 4, `onnxruntime fused every DQ → Conv → Q (ops: ${[...new Set(ops)].join(', ')})`);
+    });
+  }
+
+  test('before opset 13 the per-channel Q/DQ come from the com.microsoft domain and the model still runs', async () => {
+    const fp32 = convStack(11);
+    const model = clone(ModelProtoSchema, fp32);
+    await quantizeStatic(model, { calibrationDir: calibrationDir(48), method: 'minmax', modelFile: 'conv-stack-11.onnx' });
+    const qdq = model.graph!.node.filter((n) => n.opType === 'DequantizeLinear');
+    assert.ok(qdq.length > 0 && qdq.every((n) => n.domain === 'com.microsoft'));
+    assert.ok(model.opsetImport.some((o) => o.domain === 'com.microsoft'));
+    const error = relativeMaxError(await runModel(fp32, heldOut), await runModel(model, heldOut));
+    assert.ok(error < 0.06, `max error ${(error * 100).toFixed(2)}%`);
+  });
+
+  test('an opset 9 model is raised to opset 10 (Slice attributes become inputs) so that QLinearConv exists', async () => {
+    const random = seededRandom(3);
+    const fp32 = buildModel({
+      name: 'opset9',
+      opset: 9,
+      nodes: [node('Conv', ['x', 'w'], ['c'], { pads: { ints: [1, 1, 1, 1] } }), node('Slice', ['c'], ['y'], { starts: { ints: [2] }, ends: { ints: [22] }, axes: { ints: [3] } })],
+      initializers: [tensor('w', [4, 3, 3, 3], values(random, 108, 0.4))],
+      inputs: [valueInfo('x', 'float32', shape)],
+      outputs: [valueInfo('y', 'float32', [1, 4, 24, 20])],
+    });
+    const model = clone(ModelProtoSchema, fp32);
+    await quantizeStatic(model, { calibrationDir: calibrationDir(16), method: 'minmax', modelFile: 'opset9.onnx' });
+    assert.equal(model.opsetImport.find((o) => o.domain === '')!.version, 10n);
+    const error = relativeMaxError(await runModel(fp32, heldOut), await runModel(model, heldOut));
+    assert.ok(error < 0.03, `max error ${(error * 100).toFixed(2)}%`);
+  });
+
+  test('excluded Convs stay FP32 and are reported with the reason', async () => {
+    const model = convStack(13);
+    const report = await quantizeStatic(model, { calibrationDir: calibrationDir(2), method: 'minmax', exclude: ['Conv_c3'], modelFile: 'm.onnx' });
+    assert.deepEqual(report.quantized, ['Conv_c1', 'Conv_c2', 'Conv_y']);
+    assert.deepEqual(report.keptFloat, [{ node: 'Conv_c3', reason: 'excluded' }]);
+  });
+});
+
+describe('pre-quantization folds', () => {
+  test('BatchNorm/Mul/Add around Convs and HardSwish are rewritten without changing the FP32 output', async () => {
+    const original = convStack(13);
+    const folded = clone(ModelProtoSchema, original);
+    constantsToInitializers(folded);
+    assert.ok(foldAffineOps(folded) >= 4);
+    const ops = folded.graph!.node.map((n) => n.opType);
+    assert.deepEqual(ops, ['Conv', 'Relu', 'Conv', 'HardSigmoid', 'Mul', 'Conv', 'Conv'], 'Mul/Add folded into Convs, HardSwish as HardSigmoid × x');
+    const error = relativeMaxError(await runModel(original, heldOut), await runModel(folded, heldOut));
+    assert.ok(error < 1e-5, `folds are exact up to float rounding (${error})`);
+  });
+});
+
+describe('calibration', () => {
+  /** x → Relu → y, so the range of y is the range of the positive inputs. */
+  const relu = () =>
+    buildModel({ name: 'relu', opset: 13, nodes: [node('Relu', ['x'], ['y'])], initializers: [], inputs: [valueInfo('x', 'float32', shape)], outputs: [valueInfo('y', 'float32', shape)] });
+
+  test('minmax spans every value; percentile drops a lone outlier', async () => {
+    const dir = tmp('outlier');
+    const random = seededRandom(5);
+    // 80 × 1728 values: the kept 99.999% leaves 1.4 values per tail, so one outlier falls outside.
+    for (let i = 0; i < 80; i++) {
+      const data = Float32Array.from({ length: 3 * 24 * 24 }, () => random());
+      if (i === 3) data[100] = 50;
+      writeCalibrationSample(dir, `s${i}`, { x: float32(shape, data) });
+    }
+    const files = calibrationSampleFiles(dir);
+    const minmax = (await collectRanges(relu(), ['y'], files, 'minmax')).get('y')!;
+    const percentile = (await collectRanges(relu(), ['y'], files, 'percentile')).get('y')!;
+    assert.equal(minmax.max, 50);
+    assert.ok(minmax.min >= 0 && minmax.min < 0.001);
+    assert.ok(percentile.max < 1.1 && percentile.max > 0.9, `percentile max ${percentile.max} ignores the outlier`);
+  });
+});
+
+describe('static quantization refuses what it cannot do, saying what to do', () => {
+  const rejects = (promise: Promise<unknown>, pattern: RegExp) =>
+    assert.rejects(promise, (err: unknown) => err instanceof ModelToolError && pattern.test(err.message));
+
+  test('a model without Conv', async () => {
+    const model = buildModel({ name: 'mlp', opset: 13, nodes: [node('Relu', ['x'], ['y'])], initializers: [], inputs: [valueInfo('x', 'float32', shape)], outputs: [valueInfo('y', 'float32', shape)] });
+    await rejects(quantizeStatic(model, { calibrationDir: calibrationDir(1), method: 'minmax', modelFile: 'mlp.onnx' }), /mlp\.onnx: no Conv node to quantize statically .*--mode dynamic/);
+  });
+
+  test('a model that is already quantized', async () => {
+    const model = convStack(13);
+    await quantizeStatic(model, { calibrationDir: calibrationDir(1), method: 'minmax', modelFile: 'm.onnx' });
+    await rejects(quantizeStatic(model, { calibrationDir: calibrationDir(1), method: 'minmax', modelFile: 'm.int8.onnx' }), /already quantized .*quantize the FP32 model/);
+  });
+
+  test('an empty or missing calibration folder', async () => {
+    await rejects(quantizeStatic(convStack(13), { calibrationDir: tmp('empty'), method: 'minmax', modelFile: 'm.onnx' }), /holds no \.pb samples/);
+    await rejects(quantizeStatic(convStack(13), { calibrationDir: '/nonexistent/calibration', method: 'minmax', modelFile: 'm.onnx' }), /cannot read it \(ENOENT\)/);
+  });
+
+  test('samples made for another model', async () => {
+    const dir = tmp('wrong');
+    writeCalibrationSample(dir, 'other', { input_ids: float32([1, 4], new Float32Array(4)) });
+    await rejects(quantizeStatic(convStack(13), { calibrationDir: dir, method: 'minmax', modelFile: 'm.onnx' }), /has inputs \[input_ids\], the model needs \[x\]/);
+  });
+
+  test('an --exclude name that is no node', async () => {
+    await rejects(quantizeStatic(convStack(13), { calibrationDir: calibrationDir(1), method: 'minmax', exclude: ['conv9'], modelFile: 'm.onnx' }), /--exclude names no node called 'conv9'/);
+  });
+});
