@@ -168,11 +168,12 @@ export const edgeConfigSchema: SchemaObject = {
       type: 'object',
       additionalProperties: false,
       default: {},
+      // The edge runs the INT8 variants the toolchain made (models/catalog.yaml); the cloud keeps fp32.
       properties: {
-        text: modalitySchema('text-intent', 'fp32', 'edge'),
-        audio: modalitySchema('audio-vad', 'fp32', 'edge'),
-        image: modalitySchema('image-ocr', 'fp32', 'cloud'),
-        video: modalitySchema('image-ocr', 'fp32', 'cloud'),
+        text: modalitySchema('text-intent', 'int8-pruned', 'edge'),
+        audio: modalitySchema('audio-vad', 'int8', 'edge'),
+        image: modalitySchema('image-ocr', 'int8', 'cloud'),
+        video: modalitySchema('image-ocr', 'int8', 'cloud'),
       },
     },
     intraOpThreads: { type: 'integer', minimum: 1, default: 1 },

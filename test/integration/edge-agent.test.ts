@@ -74,7 +74,7 @@ describe('edge agent with a healthy cloud tier', () => {
     assert.equal(typeof result.intent, 'string');
     assert.ok(result.confidence > 0 && result.confidence <= 1);
     assert.equal(response.placement.text?.ran, 'edge');
-    assert.match(response.placement.text!.why, /^config places text on the edge \(local \w+ variant\)$/);
+    assert.equal(response.placement.text!.why, 'config places text on the edge (local int8-pruned variant)');
   });
 
   test('audio runs on the edge and finds both sentences of the recording', async () => {
@@ -83,8 +83,8 @@ describe('edge agent with a healthy cloud tier', () => {
     assert.equal(speechSegments(response.results.audio).length, 2);
     assert.deepEqual(response.placement.audio, {
       ran: 'edge',
-      why: 'config places audio on the edge (local fp32 variant)',
-      estimates: { rule: 'config', wanted: 'edge', cloudCircuit: 'closed', cloudConsecutiveFailures: 0, localVariant: 'fp32' },
+      why: 'config places audio on the edge (local int8 variant)',
+      estimates: { rule: 'config', wanted: 'edge', cloudCircuit: 'closed', cloudConsecutiveFailures: 0, localVariant: 'int8' },
     });
     const timings = response.timings.audio!;
     assert.equal(timings.transferMs, 0);
@@ -133,7 +133,7 @@ describe('edge agent with a healthy cloud tier', () => {
     assert.equal(response.placement.audio?.ran, 'cloud');
     assert.equal(response.placement.audio?.why, 'the request prefers the cloud for audio');
     assert.equal(response.placement.image?.ran, 'edge');
-    assert.equal(response.placement.image?.why, 'the request prefers the edge for image (local fp32 variant)');
+    assert.equal(response.placement.image?.why, 'the request prefers the edge for image (local int8 variant)');
     assert.equal(speechSegments(response.results.audio).length, 2);
     assert.deepEqual(ocrTexts(response.results.image), expectedTexts('invoice.png'));
   });
@@ -277,7 +277,7 @@ describe('edge agent when the cloud tier stops mid-run', () => {
     }
     const last = afterStop.at(-1)!;
     assert.equal(last.placement.image?.ran, 'edge');
-    assert.match(last.placement.image!.why, /^config places image in the cloud, but the cloud is unavailable \(circuit (open|half-open).*\), so it runs on the edge with the local fp32 variant$/);
+    assert.match(last.placement.image!.why, /^config places image in the cloud, but the cloud is unavailable \(circuit (open|half-open).*\), so it runs on the edge with the local int8 variant$/);
     assert.ok(afterStop.some((r) => r.placement.image?.ran === 'edge'));
     assert.notEqual(withLocalImage.stats().cloud.state, 'closed');
   });
