@@ -23,6 +23,7 @@ import { openSession, type OrtSession } from '../../shared/ort/session.js';
 import { packageRoot } from '../../shared/paths.js';
 import type { Tensor } from '../../shared/tensor.js';
 import { encodeModel } from '../onnx-graph.js';
+import { agreeingFrames } from '../toolchain/evaluate-audio-vad.js';
 import { compareLatency } from '../toolchain/latency.js';
 import { readModel } from '../toolchain/onnx-model.js';
 import { quantizeDynamic } from '../toolchain/quantize-dynamic.js';
@@ -48,11 +49,10 @@ interface FileAgreement {
 async function agreementOn(fp32: OrtSession, int8: OrtSession, wav: Uint8Array): Promise<FileAgreement> {
   const { samples } = decodeAudio(wav);
   const [a, b] = [(await speechProbabilities(fp32, samples)).probabilities, (await speechProbabilities(int8, samples)).probabilities];
-  let agreeing = 0;
+  const agreeing = agreeingFrames(a, b);
   let maxDiff = 0;
   let sumDiff = 0;
   for (let i = 0; i < a.length; i++) {
-    if (a[i]! >= DEFAULT_SEGMENT_OPTIONS.threshold === b[i]! >= DEFAULT_SEGMENT_OPTIONS.threshold) agreeing++;
     const diff = Math.abs(a[i]! - b[i]!);
     maxDiff = Math.max(maxDiff, diff);
     sumDiff += diff;

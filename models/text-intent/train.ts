@@ -45,6 +45,7 @@ import { floatWeight, parseModel, readModel } from '../toolchain/onnx-model.js';
 import { checkRatio, hiddenUnitSaliency, keepColumns, keepRows, unitsToKeep } from '../toolchain/prune.js';
 import { quantizeDynamic } from '../toolchain/quantize-dynamic.js';
 import { assertLoadsInOnnxRuntime } from '../toolchain/verify-model.js';
+import { LANGUAGES, readSentences, type Sentence } from './sentences.js';
 
 const modelDir = path.join(packageRoot, 'models', 'text-intent');
 const files = {
@@ -57,7 +58,6 @@ const files = {
   metrics: path.join(modelDir, 'metrics.json'),
 };
 const GRAPH_NAME = 'text-intent-mlp';
-const LANGUAGES = ['zh', 'en', 'ja'] as const;
 
 const config = {
   seed: 1234,
@@ -99,30 +99,11 @@ const SELECTION = {
   chosen: { featureDim: TEXT_FEATURE_DIM, hidden: config.hidden },
 };
 
-interface Sentence {
-  text: string;
-  lang: (typeof LANGUAGES)[number];
-  intent: string;
-}
-
 /** A sentence as the model sees it: its label and the non-zero entries of its feature vector. */
 interface Example extends Sentence {
   label: number;
   indices: Int32Array;
   values: Float32Array;
-}
-
-function readSplit(file: string): Sentence[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line, i) => {
-      const row = JSON.parse(line) as Partial<Sentence>;
-      if (typeof row.text !== 'string' || typeof row.intent !== 'string' || !LANGUAGES.includes(row.lang as Sentence['lang'])) {
-        throw new Error(`${file}:${i + 1}: expected {"text","lang":"zh|en|ja","intent"}, got ${line}`);
-      }
-      return row as Sentence;
-    });
 }
 
 function toExample(sentence: Sentence, labelOf: Map<string, number>, D: number): Example {
@@ -535,7 +516,7 @@ async function buildInt8Pruned(trainSentences: Sentence[], ratio: number): Promi
   const labelOf = new Map(intents.map((intent, i) => [intent, i]));
   const D = TEXT_FEATURE_DIM;
   const trainSet = trainSentences.map((s) => toExample(s, labelOf, D));
-  const testSet = readSplit(files.test).map((s) => toExample(s, labelOf, D));
+  const testSet = readSentences(files.test).map((s) => toExample(s, labelOf, D));
   const classes = intents.length;
 
   const fp32 = readFp32Params();
@@ -610,7 +591,7 @@ async function buildInt8Pruned(trainSentences: Sentence[], ratio: number): Promi
 async function main(): Promise<void> {
   const options = parseOptions();
   const started = performance.now();
-  const trainSentences = readSplit(files.train);
+  const trainSentences = readSentences(files.train);
   if (options.prune !== undefined) {
     await buildInt8Pruned(trainSentences, options.prune);
     return;
@@ -628,7 +609,7 @@ async function main(): Promise<void> {
   }
 
   const shape: Shape = { dim: TEXT_FEATURE_DIM, hidden: config.hidden };
-  const testSentences = readSplit(files.test);
+  const testSentences = readSentences(files.test);
   const intents = [...new Set(trainSentences.map((s) => s.intent))].sort();
   const labelOf = new Map(intents.map((intent, i) => [intent, i]));
   const trainSet = trainSentences.map((s) => toExample(s, labelOf, shape.dim));

@@ -7,6 +7,7 @@ const subcommands: Record<string, { module: string; summary: string }> = {
   inspect: { module: './inspect-command.js', summary: 'opsets, inputs/outputs, op counts, parameters and bytes by element type' },
   quantize: { module: './quantize-command.js', summary: 'INT8 copy of a model: --mode dynamic (MatMul/Gemm/LSTM) or --mode static (QDQ, calibrated)' },
   prune: { module: './prune-command.js', summary: 'remove the least salient hidden units of MatMul → Relu → MatMul chains' },
+  eval: { module: './eval-command.js', summary: 'quality of a catalog variant against its reference (fp32) on a data set' },
 };
 
 function usage(): string {

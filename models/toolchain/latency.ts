@@ -1,9 +1,10 @@
 /**
- * FP32 vs INT8 latency of two variants of one model, measured in the same
- * process and interleaved round by round (the order flips each round), so a
- * busy machine slows both alike instead of favouring whichever ran second.
+ * Session latency of several variants of one model, measured in the same
+ * process and interleaved round by round (the order reverses each round), so
+ * a busy machine slows all alike instead of favouring whichever ran last.
  * Times are onnxruntime's own (`computeUs`: inside session.run on the
- * session's worker), the figure the edge's estimators learn from.
+ * session's worker), the figure the edge's estimators learn from. Every
+ * timing of FP32 against its variants in the project goes through here.
  */
 import type { OrtSession } from '../../shared/ort/session.js';
 import type { Tensor } from '../../shared/tensor.js';
@@ -11,6 +12,8 @@ import type { Tensor } from '../../shared/tensor.js';
 export interface LatencyOptions {
   rounds?: number;
   runsPerRound?: number;
+  /** Untimed runs of each session first: the first runs allocate and pre-pack weights. */
+  warmupRuns?: number;
 }
 
 export interface LatencyComparison {
@@ -25,24 +28,34 @@ export interface LatencyComparison {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
-export async function compareLatency(
-  baseline: OrtSession,
-  candidate: OrtSession,
-  batch: number,
+/** Median (over rounds) time per run of each session on the same feeds, in µs, in the order given. */
+export async function timeInterleaved(
+  sessions: readonly OrtSession[],
   feeds: Record<string, Tensor>,
-  { rounds = 15, runsPerRound = 20 }: LatencyOptions = {},
-): Promise<LatencyComparison> {
-  const perRound: [number[], number[]] = [[], []];
-  const sessions = [baseline, candidate];
-  // Warm-up: first runs allocate and pre-pack.
-  for (const session of sessions) for (let i = 0; i < 3; i++) await session.run(feeds);
+  { rounds = 15, runsPerRound = 20, warmupRuns = 3 }: LatencyOptions = {},
+): Promise<number[]> {
+  if (rounds < 1 || runsPerRound < 1) throw new Error(`latency: rounds (${rounds}) and runs per round (${runsPerRound}) must be at least 1`);
+  const perRound = sessions.map(() => [] as number[]);
+  for (const session of sessions) for (let i = 0; i < warmupRuns; i++) await session.run(feeds);
+  const forward = sessions.map((_, i) => i);
+  const backward = [...forward].reverse();
   for (let r = 0; r < rounds; r++) {
-    for (const which of r % 2 === 0 ? [0, 1] : [1, 0]) {
+    for (const which of r % 2 === 0 ? forward : backward) {
       let us = 0;
       for (let i = 0; i < runsPerRound; i++) us += (await sessions[which]!.run(feeds)).computeUs;
       perRound[which]!.push(us / runsPerRound);
     }
   }
-  const [baselineUs, candidateUs] = perRound.map(median) as [number, number];
-  return { batch, baselineUs: round1(baselineUs), candidateUs: round1(candidateUs), speedup: Math.round((baselineUs / candidateUs) * 100) / 100 };
+  return perRound.map((times) => round1(median(times)));
+}
+
+export async function compareLatency(
+  baseline: OrtSession,
+  candidate: OrtSession,
+  batch: number,
+  feeds: Record<string, Tensor>,
+  options: LatencyOptions = {},
+): Promise<LatencyComparison> {
+  const [baselineUs, candidateUs] = (await timeInterleaved([baseline, candidate], feeds, options)) as [number, number];
+  return { batch, baselineUs, candidateUs, speedup: Math.round((baselineUs / candidateUs) * 100) / 100 };
 }
