@@ -8,7 +8,9 @@
  * activation, and exports HardSwish as four elementwise ops.
  *
  * Folds (each only where the intermediate value has no other reader):
- * - Conv → BatchNormalization / Mul(c) / Add(c), c scalar or per output channel;
+ * - Conv or ungrouped ConvTranspose → BatchNormalization / Mul(c) / Add(c),
+ *   c scalar or per output channel (PP-OCRv4's detection head adds its
+ *   ConvTranspose biases as separate Adds, each a float pass at full size);
  * - Mul(c) / Add(c) → Conv, c scalar or per input channel, when the Conv has
  *   group 1 and no padding (padding is zeros of the Conv's input, which an
  *   Add before it would have shifted, so a padded Conv cannot absorb one);
@@ -16,7 +18,7 @@
  */
 import type { GraphProto, ModelProto, NodeProto, TensorProto } from 'onnx-buf';
 import { node, tensor } from '../onnx-graph.js';
-import { consumersIn, freshNamer, producersIn } from './graph-edit.js';
+import { consumersIn, freshNamer, producersIn, removeUnused } from './graph-edit.js';
 import { floatWeight } from './onnx-model.js';
 
 interface Rewrite {
@@ -62,10 +64,17 @@ interface ConvWeights {
   bias: Float32Array;
 }
 
+/** Output channels of a Conv (weight axis 0) or ConvTranspose (axis 1; only ungrouped ones, where that is all of them). */
+function outputChannels(conv: NodeProto, weightDims: number[]): number | undefined {
+  if (conv.opType === 'Conv') return weightDims[0];
+  return attributeInt(conv, 'group', 1) === 1 ? weightDims[1] : undefined;
+}
+
 function convWeights(r: Rewrite, conv: NodeProto): ConvWeights | undefined {
   const weight = constant(r, conv.input[1]);
-  if (!weight || weight.dims.length < 3) return undefined;
-  const bias = conv.input[2] ? constant(r, conv.input[2])?.values : new Float32Array(weight.dims[0]!);
+  const channels = weight && weight.dims.length >= 3 ? outputChannels(conv, weight.dims) : undefined;
+  if (!weight || channels === undefined) return undefined;
+  const bias = conv.input[2] ? constant(r, conv.input[2])?.values : new Float32Array(channels);
   return bias ? { weight, bias: Float32Array.from(bias) } : undefined;
 }
 
@@ -80,12 +89,12 @@ function removeNode(r: Rewrite, n: NodeProto): void {
   r.graph.node = r.graph.node.filter((m) => m !== n);
 }
 
-/** Conv → BatchNormalization / Mul(c) / Add(c): scale the weights and shift the bias per output channel. */
+/** Conv / ConvTranspose → BatchNormalization / Mul(c) / Add(c): scale the weights and shift the bias per output channel. */
 function foldAfterConv(r: Rewrite, conv: NodeProto): boolean {
   const next = soleReader(r, conv.output[0]!);
   const w = next && next.domain === '' ? convWeights(r, conv) : undefined;
   if (!next || !w) return false;
-  const channels = w.weight.dims[0]!;
+  const channels = outputChannels(conv, w.weight.dims)!;
   let scale: Float32Array | undefined;
   let shift: Float32Array | undefined;
   if (next.opType === 'BatchNormalization' && next.output.filter(Boolean).length === 1) {
@@ -103,12 +112,11 @@ function foldAfterConv(r: Rewrite, conv: NodeProto): boolean {
   } else {
     return false;
   }
-  const inner = w.weight.values.length / channels;
-  for (let c = 0; c < channels; c++) {
-    const s = scale?.[c] ?? 1;
-    for (let i = c * inner; i < (c + 1) * inner; i++) w.weight.values[i]! *= s;
-    w.bias[c] = w.bias[c]! * s + (shift?.[c] ?? 0);
-  }
+  // A Conv weight is [out, in, k…], a ConvTranspose weight [in, out, k…]; each run of `taps` values shares one (in, out) pair.
+  const taps = w.weight.values.length / (w.weight.dims[0]! * w.weight.dims[1]!);
+  const channelOf = conv.opType === 'Conv' ? (i: number) => Math.floor(i / (taps * w.weight.dims[1]!)) : (i: number) => Math.floor(i / taps) % channels;
+  if (scale) for (let i = 0; i < w.weight.values.length; i++) w.weight.values[i]! *= scale[channelOf(i)]!;
+  for (let c = 0; c < channels; c++) w.bias[c] = w.bias[c]! * (scale?.[c] ?? 1) + (shift?.[c] ?? 0);
   setConvWeights(r, conv, w);
   conv.output = [next.output[0]!];
   removeNode(r, next);
@@ -187,9 +195,16 @@ export function foldAffineOps(model: ModelProto): number {
       fresh,
     };
     const applied = graph.node.find(
-      (n) => (n.opType === 'Conv' && n.domain === '' && (foldAfterConv(r, n) || foldBeforeConv(r, n))) || rewriteHardSwish(r, n),
+      (n) =>
+        (n.opType === 'Conv' && n.domain === '' && (foldAfterConv(r, n) || foldBeforeConv(r, n))) ||
+        (n.opType === 'ConvTranspose' && n.domain === '' && foldAfterConv(r, n)) ||
+        rewriteHardSwish(r, n),
     );
-    if (!applied) return count;
+    if (!applied) {
+      // A chain of folds leaves each intermediate weight behind; onnxruntime warns about every one it finds.
+      if (count > 0) removeUnused(model);
+      return count;
+    }
     count++;
   }
 }

@@ -2,7 +2,8 @@
  * Static INT8 quantization (`quantize --mode static`): a conv stack the test
  * builds, calibrated on its own samples, is rewritten to QDQ, runs in
  * onnxruntime-node as QLinearConv, and agrees with FP32 within the stated
- * tolerance; the calibration methods measure what they say; the exact
+ * tolerance; the elementwise glue between Convs (HardSwish, SE gates,
+ * residual Adds, Resize, Concat) runs on uint8 the same way; the calibration methods measure what they say; the exact
  * pre-quantization folds keep the FP32 outputs; and every refusal says what
  * was wrong.
  */
@@ -107,7 +108,8 @@ describe('static quantization of a conv stack', () => {
       const fp32 = convStack(13);
       const model = clone(ModelProtoSchema, fp32);
       const report = await quantizeStatic(model, { calibrationDir: calibrationDir(48), method, modelFile: 'conv-stack.onnx' });
-      assert.deepEqual(report.quantized, ['Conv_c1', 'Conv_c2', 'Conv_c3', 'Conv_y']);
+      // The Relu after Conv_c1 is absorbed into its uint8 output; the HardSwish after Conv_c2 is quantized.
+      assert.deepEqual(report.quantized, ['Conv_c1', 'Relu_r1', 'Conv_c2', 'HardSigmoid_h5_gate', 'Mul_h5', 'Conv_c3', 'Conv_y']);
       assert.deepEqual(report.keptFloat, []);
 
       const int8Weights = model.graph!.initializer.filter((t) => t.name.endsWith('_quantized') && t.dataType === 3);
@@ -157,8 +159,92 @@ describe('static quantization of a conv stack', () => {
   test('excluded Convs stay FP32 and are reported with the reason', async () => {
     const model = convStack(13);
     const report = await quantizeStatic(model, { calibrationDir: calibrationDir(2), method: 'minmax', exclude: ['Conv_c3'], modelFile: 'm.onnx' });
-    assert.deepEqual(report.quantized, ['Conv_c1', 'Conv_c2', 'Conv_y']);
+    assert.deepEqual(report.quantized, ['Conv_c1', 'Relu_r1', 'Conv_c2', 'HardSigmoid_h5_gate', 'Mul_h5', 'Conv_y']);
     assert.deepEqual(report.keptFloat, [{ node: 'Conv_c3', reason: 'excluded' }]);
+  });
+});
+
+/**
+ * The glue PP-OCRv4 puts between its Convs: x → Conv → HardSwish → Mul(c) →
+ * Add(c) → depthwise Conv (padded) → SE gate (GlobalAveragePool → Conv →
+ * Relu → Conv → HardSigmoid, times the features) → residual Add → Resize ×2
+ * (nearest) → Concat with a Conv of itself → Conv → y, all float.
+ */
+function glueStack(): ModelProto {
+  const random = seededRandom(11);
+  const weight = (name: string, dims: number[], spread: number) => tensor(name, dims, values(random, dims.reduce((a, b) => a * b, 1), spread));
+  const scalar = (name: string, v: number) => tensor(name, [], Float32Array.of(v));
+  return buildModel({
+    name: 'glue-stack',
+    opset: 13,
+    nodes: [
+      node('Conv', ['x', 'w1', 'b1'], ['c1'], { pads: { ints: [1, 1, 1, 1] } }),
+      node('HardSigmoid', ['c1'], ['g1'], { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }),
+      node('Mul', ['c1', 'g1'], ['hs1']),
+      node('Mul', ['hs1', 'gain'], ['a1']),
+      node('Add', ['a1', 'shift'], ['a2']),
+      node('Conv', ['a2', 'w2'], ['c2'], { pads: { ints: [1, 1, 1, 1] }, group: { int: 8 } }),
+      node('GlobalAveragePool', ['c2'], ['pool']),
+      node('Conv', ['pool', 'w3', 'b3'], ['squeeze']),
+      node('Relu', ['squeeze'], ['squeeze_relu']),
+      node('Conv', ['squeeze_relu', 'w4', 'b4'], ['excite']),
+      node('HardSigmoid', ['excite'], ['gate'], { alpha: { float: 0.2 }, beta: { float: 0.5 } }),
+      node('Mul', ['c2', 'gate'], ['scaled']),
+      node('Add', ['c2', 'scaled'], ['residual']),
+      node('Resize', ['residual', '', 'scales'], ['up'], { mode: { string: 'nearest' } }),
+      node('Conv', ['up', 'w5'], ['side']),
+      node('Concat', ['up', 'side'], ['joined'], { axis: { int: 1 } }),
+      node('Conv', ['joined', 'w6'], ['y']),
+    ],
+    initializers: [
+      weight('w1', [8, 3, 3, 3], 0.4),
+      weight('b1', [8], 0.2),
+      weight('w2', [8, 1, 3, 3], 0.5),
+      weight('w3', [4, 8, 1, 1], 0.5),
+      weight('b3', [4], 0.2),
+      weight('w4', [8, 4, 1, 1], 0.5),
+      weight('b4', [8], 0.2),
+      weight('w5', [8, 8, 1, 1], 0.4),
+      weight('w6', [4, 16, 1, 1], 0.4),
+      scalar('gain', 1.2),
+      scalar('shift', -0.3),
+      tensor('scales', [4], Float32Array.of(1, 1, 2, 2)),
+    ],
+    inputs: [valueInfo('x', 'float32', shape)],
+    outputs: [valueInfo('y', 'float32', [1, 4, 48, 48])],
+  });
+}
+
+describe('static quantization of the elementwise glue between Convs', () => {
+  test('HardSwish, SE gate, scalar affine, residual Add, Resize and Concat run on uint8 and stay within 6% of FP32', async () => {
+    const fp32 = glueStack();
+    const model = clone(ModelProtoSchema, fp32);
+    const report = await quantizeStatic(model, { calibrationDir: calibrationDir(48), method: 'minmax', modelFile: 'glue-stack.onnx' });
+    const quantizedOps = report.quantized.map((label) => label.split('_')[0]);
+    assert.deepEqual(
+      [...new Set(quantizedOps)].sort(),
+      ['Add', 'Concat', 'Conv', 'GlobalAveragePool', 'HardSigmoid', 'Mul', 'Relu', 'Resize'],
+      `every node is quantized (${report.quantized.join(', ')})`,
+    );
+
+    // Tolerance as for the conv stack: uint8 at every value between the Convs adds rounding, not clipping.
+    const error = relativeMaxError(await runModel(fp32, heldOut), await runModel(model, heldOut));
+    assert.ok(error < 0.06, `max error ${(error * 100).toFixed(2)}% of the output range`);
+
+    const optimized = path.join(tmp('optimized-glue'), 'model.onnx');
+    await runModel(model, heldOut, { optimizedModelFilePath: optimized });
+    const ops = allNodes(readModel(optimized).graph!).map((n) => n.opType);
+    const count = (op: string) => ops.filter((o) => o === op).length;
+    const seen = `ops: ${ops.join(', ')}`;
+    assert.equal(count('QLinearConv'), 6, seen);
+    // Two HardSigmoids (as QLinearAdd), the shift and the residual; the HardSwish and SE products (the gain is a rescaling DQ).
+    assert.equal(count('QLinearAdd'), 4, seen);
+    assert.equal(count('QLinearMul'), 2, seen);
+    assert.equal(count('QLinearGlobalAveragePool'), 1, seen);
+    assert.equal(count('QLinearConcat'), 1, seen);
+    for (const op of ['HardSigmoid', 'Add', 'Mul', 'Concat', 'Relu']) assert.equal(count(op), 0, `no float ${op} is left (${seen})`);
+    // uint8 from the input's Q to the output's DQ: nothing between (Resize included) runs on float.
+    assert.ok(count('DequantizeLinear') === 1 && count('QuantizeLinear') === 1, seen);
   });
 });
 
@@ -170,6 +256,36 @@ describe('pre-quantization folds', () => {
     assert.ok(foldAffineOps(folded) >= 4);
     const ops = folded.graph!.node.map((n) => n.opType);
     assert.deepEqual(ops, ['Conv', 'Relu', 'Conv', 'HardSigmoid', 'Mul', 'Conv', 'Conv'], 'Mul/Add folded into Convs, HardSwish as HardSigmoid × x');
+    const error = relativeMaxError(await runModel(original, heldOut), await runModel(folded, heldOut));
+    assert.ok(error < 1e-5, `folds are exact up to float rounding (${error})`);
+  });
+
+  test('a ConvTranspose takes the bias Add and BatchNormalization after it, as in the PP-OCRv4 detection head', async () => {
+    const random = seededRandom(21);
+    const channels = 4;
+    const perChannel = (spread: number, offset = 0) => Float32Array.from({ length: channels }, () => offset + (random() * 2 - 1) * spread);
+    const original = buildModel({
+      name: 'head',
+      opset: 13,
+      nodes: [
+        node('ConvTranspose', ['x', 'w'], ['up'], { kernel_shape: { ints: [2, 2] }, strides: { ints: [2, 2] } }),
+        node('Add', ['up', 'bias'], ['biased']),
+        node('BatchNormalization', ['biased', 'gamma', 'beta', 'mean', 'variance'], ['y']),
+      ],
+      initializers: [
+        tensor('w', [3, channels, 2, 2], values(random, 3 * channels * 4, 0.5)),
+        tensor('bias', [1, channels, 1, 1], perChannel(0.3)),
+        tensor('gamma', [channels], perChannel(0.3, 1)),
+        tensor('beta', [channels], perChannel(0.2)),
+        tensor('mean', [channels], perChannel(0.2)),
+        tensor('variance', [channels], perChannel(0.2, 1)),
+      ],
+      inputs: [valueInfo('x', 'float32', shape)],
+      outputs: [valueInfo('y', 'float32', [1, channels, 48, 48])],
+    });
+    const folded = clone(ModelProtoSchema, original);
+    assert.equal(foldAffineOps(folded), 2);
+    assert.deepEqual(folded.graph!.node.map((n) => n.opType), ['ConvTranspose']);
     const error = relativeMaxError(await runModel(original, heldOut), await runModel(folded, heldOut));
     assert.ok(error < 1e-5, `folds are exact up to float rounding (${error})`);
   });
