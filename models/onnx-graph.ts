@@ -125,7 +125,8 @@ export function node(
   return create(NodeProtoSchema, {
     name: `${opType}_${outputs[0]}`,
     opType,
-    domain,
+    // onnx.proto is proto2: an explicit '' would be written out; leaving it unset keeps files byte-identical to before.
+    ...(domain ? { domain } : {}),
     input: [...inputs],
     output: [...outputs],
     attribute: Object.entries(attributes).map(([name, value]) => attribute(name, value)),
