@@ -31,6 +31,11 @@ export interface WindowSummary {
 /** The percentile deadline checks use: most tasks finish within it, a few outliers do not dominate. */
 export const highPercentile = 0.9;
 
+/** The nearest-rank `p` percentile of ascending, non-empty `sorted`. */
+function nearestRank(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
 export class WindowStats {
   private readonly values: number[] = [];
   private readonly times: number[] = [];
@@ -87,8 +92,7 @@ export class WindowStats {
   percentile(p: number): number | undefined {
     const values = this.current();
     if (values.length === 0) return undefined;
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+    return nearestRank([...values].sort((a, b) => a - b), p);
   }
 
   summary(): WindowSummary | undefined {
@@ -104,7 +108,7 @@ export function pooledSummary(windows: readonly WindowStats[]): WindowSummary | 
   if (values.length === 0) return undefined;
   return {
     mean: values.reduce((sum, v) => sum + v, 0) / values.length,
-    high: values[Math.min(values.length - 1, Math.max(0, Math.ceil(highPercentile * values.length) - 1))]!,
+    high: nearestRank(values, highPercentile),
     count: values.length,
     ageMs: Math.min(...windows.map((w) => w.ageMs())),
   };

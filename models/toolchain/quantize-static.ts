@@ -11,7 +11,6 @@
  * is changed in place; the caller writes it.
  */
 import { clone } from '@bufbuild/protobuf';
-import ort from 'onnxruntime-node';
 import { ModelProtoSchema, type ModelProto, type NodeProto } from 'onnx-buf';
 import { encodeModel } from '../onnx-graph.js';
 import { calibrationSampleFiles, collectRanges, feedNames, readCalibrationSample, type CalibrationMethod } from './calibrate.js';
@@ -22,6 +21,7 @@ import { constantsToInitializers, ModelToolError, nodeLabel } from './onnx-model
 import { upgradeToOpset10 } from './opset-upgrade.js';
 import { activationInputs, hardSigmoidCoefficients, insertQdq, isFloatInitializer, quantizableOps, tensorsToCalibrate } from './qdq-insert.js';
 import { findQuantizedNode, type QuantizeReport } from './quantize-weights.js';
+import { assertLoadsInOnnxRuntime } from './verify-model.js';
 
 export interface StaticQuantizeOptions {
   /** Folder of calibration samples (see calibrate.ts for what it holds). */
@@ -124,18 +124,8 @@ function absorbRelus(model: ModelProto, relus: readonly NodeProto[]): void {
 
 /** Loads and runs the rewritten model once, so a model that would not run is never written. */
 async function checkRuns(model: ModelProto, sampleFile: string, modelFile: string): Promise<void> {
-  let session: ort.InferenceSession | undefined;
-  try {
-    session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
-    await session.run(readCalibrationSample(sampleFile, feedNames(model)));
-  } catch (err) {
-    if (err instanceof ModelToolError) throw err;
-    throw new ModelToolError(
-      `${modelFile}: the quantized model does not run in onnxruntime-node (${(err as Error).message}) — leave the node it names in FP32 with --exclude, and report the model`,
-    );
-  } finally {
-    await session?.release();
-  }
+  const feeds = readCalibrationSample(sampleFile, feedNames(model));
+  await assertLoadsInOnnxRuntime(encodeModel(model), `quantized ${modelFile}`, 'leave the node it names in FP32 with --exclude, and report the model', feeds);
 }
 
 export async function quantizeStatic(model: ModelProto, options: StaticQuantizeOptions): Promise<QuantizeReport> {
