@@ -6,14 +6,10 @@ import {
 } from '../shared/gen/inference/grpc_service_pb.js';
 import { InferError } from '../shared/errors.js';
 import { int64Parameter, numberParameter, ParameterNames } from '../shared/infer-parameters.js';
+import { pipelineInput, pipelineResult } from '../shared/pipeline-wire.js';
 import { decodeInferInputs, encodeInferOutputs, toV2Datatype } from '../shared/tensor-codec.js';
 import { elementCount, utf8Tensor, type Tensor, type TensorMeta } from '../shared/tensor.js';
 import type { ModelRepository, ServedModel } from './repository.js';
-
-/** The single input a pipeline model takes: media bytes or UTF-8 text, one element. */
-export const PIPELINE_INPUT: TensorMeta = { name: 'input', type: 'bytes', shape: [1] };
-/** The JSON result every pipeline returns besides its typed outputs. */
-export const PIPELINE_RESULT: TensorMeta = { name: 'result', type: 'bytes', shape: [1] };
 
 export interface InferOutcome {
   response: ModelInferResponse;
@@ -30,8 +26,8 @@ export async function infer(repository: ModelRepository, request: ModelInferRequ
   const timed =
     served.kind === 'pipeline'
       ? await served.scheduler.run(async () => {
-          const out = await served.loaded.run(pipelineInput(served.name, inputs));
-          return { ...out.tensors, [PIPELINE_RESULT.name]: utf8Tensor(JSON.stringify(out.result)) };
+          const out = await served.loaded.run(pipelineInputBytes(served.name, inputs));
+          return { ...out.tensors, [pipelineResult.name]: utf8Tensor(JSON.stringify(out.result)) };
         }, deadlineMs)
       : await served.scheduler.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadlineMs);
   const outputs = selectOutputs(served.name, timed.value, request.outputs.map((o) => o.name));
@@ -45,14 +41,14 @@ export async function infer(repository: ModelRepository, request: ModelInferRequ
   return { response, served, queueUs: timed.queueUs, computeUs: timed.computeUs };
 }
 
-function pipelineInput(model: string, inputs: Record<string, Tensor>): Uint8Array {
+function pipelineInputBytes(model: string, inputs: Record<string, Tensor>): Uint8Array {
   const entries = Object.entries(inputs);
   const [name, tensor] = entries[0] ?? [];
   if (entries.length !== 1 || !tensor) {
-    throw new InferError('INVALID_ARGUMENT', `model ${model}: expected exactly one input '${PIPELINE_INPUT.name}' (BYTES, shape [1]), got ${entries.length} inputs`);
+    throw new InferError('INVALID_ARGUMENT', `model ${model}: expected exactly one input '${pipelineInput.name}' (BYTES, shape [1]), got ${entries.length} inputs`);
   }
-  if (name !== PIPELINE_INPUT.name) {
-    throw new InferError('INVALID_ARGUMENT', `model ${model}: unknown input '${name}'; a pipeline takes one input '${PIPELINE_INPUT.name}' (BYTES, shape [1])`);
+  if (name !== pipelineInput.name) {
+    throw new InferError('INVALID_ARGUMENT', `model ${model}: unknown input '${name}'; a pipeline takes one input '${pipelineInput.name}' (BYTES, shape [1])`);
   }
   if (tensor.type !== 'bytes' || elementCount(tensor.dims) !== 1) {
     throw new InferError(

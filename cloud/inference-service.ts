@@ -1,19 +1,15 @@
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
-import {
-  GRPCInferenceService,
-  ModelInferResponseSchema,
-  ModelStreamInferResponseSchema,
-  type ModelInferRequest,
-} from '../shared/gen/inference/grpc_service_pb.js';
+import { GRPCInferenceService, ModelStreamInferResponseSchema, type ModelInferRequest } from '../shared/gen/inference/grpc_service_pb.js';
 import { addService } from '../shared/grpc-service.js';
 import { InferError, toInferError } from '../shared/errors.js';
 import { stringParameterValue, ParameterNames } from '../shared/infer-parameters.js';
 import type { Logger } from '../shared/log.js';
 import type { InferenceMetrics } from '../shared/metrics.js';
+import { pipelineInput, pipelineResult, streamFailure } from '../shared/pipeline-wire.js';
 import { toV2Datatype } from '../shared/tensor-codec.js';
 import type { TensorMeta } from '../shared/tensor.js';
-import { infer, PIPELINE_INPUT, PIPELINE_RESULT } from './infer.js';
+import { infer } from './infer.js';
 import type { ModelRepository } from './repository.js';
 
 export const SERVER_NAME = 'splitinfer';
@@ -101,8 +97,8 @@ export function addInferenceService(
           name: served.name,
           versions: [served.version],
           platform: pipeline ? 'splitinfer_pipeline' : 'onnxruntime_onnx',
-          inputs: (pipeline ? [PIPELINE_INPUT] : served.session.inputs).map(tensorMetadata),
-          outputs: (pipeline ? [...served.loaded.handler.outputs, PIPELINE_RESULT] : served.session.outputs).map(tensorMetadata),
+          inputs: (pipeline ? [pipelineInput] : served.session.inputs).map(tensorMetadata),
+          outputs: (pipeline ? [...served.loaded.handler.outputs, pipelineResult] : served.session.outputs).map(tensorMetadata),
         });
       } catch (err) {
         callback(toServiceError(err));
@@ -116,7 +112,7 @@ export function addInferenceService(
     },
     modelStreamInfer: (call) => {
       // Each request is answered as soon as it is done, in completion order; a
-      // failed request is reported in error_message (with its id) and the stream stays open.
+      // failed request is answered in-stream (pipeline-wire.ts) and the stream stays open.
       let pending = 0;
       let clientDone = false;
       const maybeEnd = () => {
@@ -127,15 +123,7 @@ export function addInferenceService(
         serve(request)
           .then(
             (inferResponse) => call.write(create(ModelStreamInferResponseSchema, { inferResponse })),
-            (err) => {
-              const e = toInferError(err);
-              call.write(
-                create(ModelStreamInferResponseSchema, {
-                  errorMessage: `${e.code}: ${e.message}`,
-                  inferResponse: create(ModelInferResponseSchema, { modelName: request.modelName, modelVersion: request.modelVersion, id: request.id }),
-                }),
-              );
-            },
+            (err) => call.write(streamFailure(request, err)),
           )
           .finally(() => {
             pending--;

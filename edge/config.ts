@@ -10,9 +10,10 @@ export interface ModalityConfig {
   /** Where it runs when nothing else decides (the request's prefer and cloud health come first). */
   placement: Site;
   /**
-   * For the adaptive strategy: '' lets it choose; 'edge' keeps every task of
-   * this modality on the device (nothing leaves it); 'cloud' always offloads,
-   * falling back to the local variant only when the cloud fails.
+   * For every strategy (the constraint step, policy/constraints.ts): '' lets
+   * the strategy choose; 'edge' keeps every task of this modality on the
+   * device (nothing leaves it); 'cloud' always offloads, running the local
+   * variant only while the cloud is down or when it fails.
    */
   pin: '' | Site;
 }

@@ -1,8 +1,9 @@
 import type { ErrorCode } from '../shared/errors.js';
 import type { Modality } from '../shared/handlers/handler.js';
+import type { ReasonCode } from './policy/reasons.js';
+import type { Site } from './site.js';
 
-export type { Modality };
-export type Site = 'edge' | 'cloud';
+export type { Modality, Site };
 
 /** A request as published on `splitinfer/v1/<deviceId>/req` (msgpack or JSON; binary fields base64 in JSON). */
 export interface AgentRequest {
@@ -21,11 +22,22 @@ export interface AgentRequest {
   prefer?: Partial<Record<Modality, Site>>;
 }
 
+/** Where a task ran and why: built once, when the task is done, and never changed after. */
 export interface Placement {
-  ran: Site;
-  why: string;
-  /** The numbers the decision used (estimated ms per option, link state, ...). */
-  estimates: Record<string, unknown>;
+  /** Where placement put the task. */
+  readonly decided: Site;
+  /** Where the answer came from; null when the task never ran anywhere (the cloud was down and there is no local variant). */
+  readonly ran: Site | null;
+  /** Why, as codes (policy/reasons.ts), in the order they applied. */
+  readonly reasons: readonly ReasonCode[];
+  /** The reasons as a sentence. */
+  readonly why: string;
+  /** The numbers the decision used (estimated ms per option, link state, the cloud's budget, ...). */
+  readonly estimates: Readonly<Record<string, unknown>>;
+  /** Placed in the cloud, which failed with this; the edge's local variant answered instead. */
+  readonly fallback?: { code: ErrorCode; message: string };
+  /** The strategy found the edge's answer unsure and asked the cloud too (the `confidence` strategy). */
+  readonly escalation?: { outcome: 'cloud-answered' | 'cloud-failed' | 'no-time'; error?: { code: string; message: string } };
 }
 
 export interface TaskTimings {

@@ -10,7 +10,9 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'DEADLINE_EXCEEDED'
   | 'FAILED_PRECONDITION'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  /** A failure the other side reported without a code (e.g. free text from a foreign KServe/Triton server). */
+  | 'UNKNOWN';
 
 export class InferError extends Error {
   readonly code: ErrorCode;

@@ -5,13 +5,15 @@ import { InferParameterSchema, type InferParameter } from './gen/inference/grpc_
  * Request/response `parameters` conventions on top of KServe v2 (see the
  * architecture): requests carry tenant and deadline_ms; responses carry the
  * server's queue_us and compute_us so the edge learns the cloud's load from
- * ordinary traffic.
+ * ordinary traffic, and an in-stream failure carries its error_code.
  */
 export const ParameterNames = {
   tenant: 'tenant',
   deadlineMs: 'deadline_ms',
   queueUs: 'queue_us',
   computeUs: 'compute_us',
+  /** On a failed ModelStreamInfer answer: the gRPC status name of the failure (see pipeline-wire.ts). */
+  errorCode: 'error_code',
 } as const;
 
 export function int64Parameter(value: number): InferParameter {

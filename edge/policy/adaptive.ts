@@ -3,8 +3,10 @@
  * edge against the cloud for each payload-shaping option of its model, from
  * the estimators (estimators.ts has the formula).
  *
- * 1. Constraints first: a config pin, the request's `prefer`, a missing local
- *    variant, or a cloud whose circuit is not closed decide outright.
+ * 1. Constraints first (constraints.ts): a config pin, the request's
+ *    `prefer`, a missing local variant, or a cloud whose circuit is not
+ *    closed decide the side; a task sent to the cloud that way still gets the
+ *    fastest shaping option (`planCloud`).
  * 2. Cloud options below `accuracyFloor` are out; of the rest, the fastest
  *    (mean) among those whose high estimate meets the deadline, else the
  *    fastest.
@@ -21,19 +23,19 @@
  *    when the deadline leaves room for a retry on the edge.
  */
 import { seededRandom } from '../../shared/seeded-random.js';
-import type { PolicyConfig } from '../config.js';
+import type { EdgeConfig, PolicyConfig } from '../config.js';
 import type { Modality, Site } from '../request.js';
 import type { Task } from '../tasks.js';
 import { cloudLabel, describeCloud, describeEdge, estimatesReport } from './decision-report.js';
 import type { CloudCompletion, EdgeCompletion } from './estimators.js';
-import { registerPlacementStrategy, type PlacementContext, type PlacementDecision, type PlacementStrategy } from './strategy.js';
+import { reason, where, type Reason } from './reasons.js';
+import { registerPlacementStrategy, type CloudPlan, type PlacementContext, type PlacementStrategy, type StrategyChoice } from './strategy.js';
 import { monotonicClock, type Clock } from './window-stats.js';
 
 export const adaptiveStrategyName = 'adaptive';
 
 export type AdaptiveSettings = Pick<PolicyConfig, 'accuracyFloor' | 'hysteresis' | 'exploreShare' | 'staleAfterMs' | 'seed'>;
 
-const where = (site: Site) => (site === 'edge' ? 'on the edge' : 'in the cloud');
 const percent = (share: number) => `${Math.round(share * 100)}%`;
 
 /** Fastest by mean among options meeting the deadline, else fastest overall; undefined while none has an estimate. */
@@ -51,6 +53,8 @@ export class AdaptiveStrategy implements PlacementStrategy {
 
   constructor(
     private readonly settings: AdaptiveSettings,
+    /** Where each modality starts, before any estimate (config `modalities.<m>.placement`). */
+    private readonly placementOf: (modality: Modality) => Site,
     private readonly clock: Clock = monotonicClock,
   ) {
     this.random = seededRandom(settings.seed);
@@ -61,11 +65,45 @@ export class AdaptiveStrategy implements PlacementStrategy {
     return { decided: this.decided, explored: this.explored };
   }
 
-  decide(task: Task, context: PlacementContext): PlacementDecision {
-    const { estimators, inputSize, config, cloud, localVariant } = context;
-    if (!estimators || !inputSize) throw new Error(`the ${this.name} strategy needs the agent's estimators and the task's input size in its context`);
-    if (cloud.state === 'closed') void estimators.refreshLink();
+  /** For a task the constraints sent to the cloud: the fastest shaping within the accuracy floor. */
+  planCloud(task: Task, context: PlacementContext): CloudPlan & { estimates: Record<string, unknown>; reasons: Reason[] } {
+    const { cloudChoice, bestCloud, estimates } = this.assess(task, context);
+    return {
+      shaping: cloudChoice.option,
+      expectedHighMs: cloudChoice.highMs,
+      estimates: { ...estimates, chosen: cloudChoice.option?.name ?? 'cloud' },
+      reasons: bestCloud ? [reason.estimated('shaped', describeCloud(bestCloud))] : [],
+    };
+  }
+
+  choose(task: Task, context: PlacementContext): StrategyChoice {
+    const { edge, bestCloud, cloudChoice, estimates, remainingMs } = this.assess(task, context);
+    const choice = (site: Site, reasons: Reason[], extra: Record<string, unknown>): StrategyChoice => {
+      const chosen = site === 'cloud' ? cloudChoice : edge;
+      return {
+        site,
+        reasons,
+        estimates: { ...estimates, ...extra, chosen: site === 'cloud' ? (cloudChoice.option?.name ?? 'cloud') : 'edge' },
+        shaping: site === 'cloud' ? cloudChoice.option : undefined,
+        expectedHighMs: chosen?.highMs,
+      };
+    };
     const modality = task.modality;
+    this.decided++;
+    const previous = this.lastSite.get(modality) ?? this.placementOf(modality);
+    const { site, reason: compared } = this.compare(task, previous, edge, bestCloud, cloudChoice, remainingMs);
+    this.lastSite.set(modality, site);
+    const other: Site = site === 'edge' ? 'cloud' : 'edge';
+    const exploring = this.explorationReason(other, edge, bestCloud, remainingMs);
+    if (!exploring) return choice(site, [compared], { previous, explored: false });
+    this.explored++;
+    return choice(other, [reason.estimated('exploring', `exploring ${where(other)} (${exploring})`), compared], { previous, explored: true });
+  }
+
+  /** The estimates of both paths for this task, and the cloud option to use. */
+  private assess(task: Task, context: PlacementContext) {
+    const { estimators, inputSize, cloud, localVariant } = context;
+    if (cloud.state === 'closed') void estimators.refreshLink();
     const remainingMs = task.deadlineAt - this.clock();
     const edge = localVariant ? estimators.edge(task, inputSize, localVariant) : undefined;
     const cloudOptions = estimators.cloudOptions(task, inputSize);
@@ -86,49 +124,7 @@ export class AdaptiveStrategy implements PlacementStrategy {
       link: estimators.link.snapshot(),
       cloudCircuit: cloud.state,
     });
-    const decision = (site: Site, why: string, extra: Record<string, unknown> = {}): PlacementDecision => {
-      const chosen = site === 'cloud' ? cloudChoice : edge;
-      return {
-        site,
-        why,
-        estimates: { ...estimates, ...extra, chosen: site === 'cloud' ? (cloudChoice.option?.name ?? 'cloud') : 'edge' },
-        shaping: site === 'cloud' ? cloudChoice.option : undefined,
-        expectedHighMs: chosen?.highMs,
-      };
-    };
-
-    const cloudProblem = `the cloud is unavailable (circuit ${cloud.state}${cloud.lastError ? `: ${cloud.lastError}` : ''})`;
-    const pin = config.modalities[modality].pin;
-    if (pin === 'edge') {
-      const overrides = task.prefer === 'cloud' ? " (over the request's preference for the cloud)" : '';
-      return decision('edge', `config pins ${modality} to the edge${overrides}`);
-    }
-    const wanted = pin || task.prefer;
-    if (wanted) {
-      const reason = pin ? `config pins ${modality} to the cloud` : `the request prefers the ${wanted} for ${modality}`;
-      if (wanted === 'edge') {
-        return localVariant
-          ? decision('edge', `${reason} (local ${localVariant} variant)`)
-          : decision('cloud', `${reason}, but ${modality} has no local variant, so it runs in the cloud`);
-      }
-      if (cloud.state !== 'closed' && localVariant) return decision('edge', `${reason}, but ${cloudProblem}, so it runs on the edge with the local ${localVariant} variant`);
-      return decision('cloud', bestCloud ? `${reason}; ${describeCloud(bestCloud)}` : reason);
-    }
-    if (!localVariant) {
-      const down = cloud.state === 'closed' ? '' : `; ${cloudProblem}, so it fails fast with UNAVAILABLE`;
-      return decision('cloud', `${modality} has no local variant, so it runs in the cloud${down}`);
-    }
-    if (cloud.state !== 'closed') return decision('edge', `${cloudProblem}, so it runs on the edge with the local ${localVariant} variant`);
-
-    this.decided++;
-    const previous = this.lastSite.get(modality) ?? config.modalities[modality].placement;
-    const { site, reason } = this.compare(task, previous, edge, bestCloud, cloudChoice, remainingMs);
-    this.lastSite.set(modality, site);
-    const other: Site = site === 'edge' ? 'cloud' : 'edge';
-    const exploring = this.explorationReason(other, edge, bestCloud, remainingMs);
-    if (!exploring) return decision(site, reason, { previous, explored: false });
-    this.explored++;
-    return decision(other, `exploring ${where(other)} (${exploring}); ${reason}`, { previous, explored: true });
+    return { edge, bestCloud, cloudChoice, estimates, remainingMs };
   }
 
   /** Steps 3 of the header: deadline, then speed with hysteresis against where the modality ran last. */
@@ -139,25 +135,30 @@ export class AdaptiveStrategy implements PlacementStrategy {
     bestCloud: CloudCompletion | undefined,
     cloudChoice: CloudCompletion,
     remainingMs: number,
-  ): { site: Site; reason: string } {
-    if (!edge) return { site: previous, reason: `no edge estimate for this input yet, so it stays ${where(previous)}` };
-    if (!bestCloud) return { site: previous, reason: `no ${cloudLabel(cloudChoice)} estimate yet (${cloudChoice.missing.join(', ')} not measured), so it stays ${where(previous)}` };
+  ): { site: Site; reason: Reason } {
+    if (!edge) return { site: previous, reason: reason.estimated('no-estimate', `no edge estimate for this input yet, so it stays ${where(previous)}`) };
+    if (!bestCloud) {
+      return { site: previous, reason: reason.estimated('no-estimate', `no ${cloudLabel(cloudChoice)} estimate yet (${cloudChoice.missing.join(', ')} not measured), so it stays ${where(previous)}`) };
+    }
     const comparison = `${describeCloud(bestCloud)} vs ${describeEdge(edge)}`;
     const edgeMeets = edge.highMs <= remainingMs;
     const cloudMeets = bestCloud.highMs! <= remainingMs;
     const deadline = `the ${task.deadlineMs} ms deadline (${Math.round(remainingMs)} ms left)`;
     if (edgeMeets !== cloudMeets) {
       const site: Site = edgeMeets ? 'edge' : 'cloud';
-      return { site, reason: `${comparison}: only the ${site} is expected to meet ${deadline}` };
+      return { site, reason: reason.estimated('only-meets-deadline', `${comparison}: only the ${site} is expected to meet ${deadline}`) };
     }
     const neither = edgeMeets ? '' : `; neither is expected to meet ${deadline}`;
     const faster: Site = bestCloud.expectedMs! < edge.expectedMs ? 'cloud' : 'edge';
-    if (faster === previous) return { site: faster, reason: `${comparison}: ${faster} is faster${neither}` };
+    if (faster === previous) return { site: faster, reason: reason.estimated('faster', `${comparison}: ${faster} is faster${neither}`) };
     const [fasterMs, previousMs] = faster === 'cloud' ? [bestCloud.expectedMs!, edge.expectedMs] : [edge.expectedMs, bestCloud.expectedMs!];
-    if (fasterMs <= previousMs * (1 - this.settings.hysteresis)) return { site: faster, reason: `${comparison}: ${faster} is faster${neither}` };
+    if (fasterMs <= previousMs * (1 - this.settings.hysteresis)) return { site: faster, reason: reason.estimated('faster', `${comparison}: ${faster} is faster${neither}`) };
     return {
       site: previous,
-      reason: `${comparison}: ${faster} is faster, but by less than the ${percent(this.settings.hysteresis)} hysteresis margin, so it stays ${where(previous)}${neither}`,
+      reason: reason.estimated(
+        'within-hysteresis',
+        `${comparison}: ${faster} is faster, but by less than the ${percent(this.settings.hysteresis)} hysteresis margin, so it stays ${where(previous)}${neither}`,
+      ),
     };
   }
 
@@ -181,4 +182,4 @@ export class AdaptiveStrategy implements PlacementStrategy {
   }
 }
 
-registerPlacementStrategy(adaptiveStrategyName, (config) => new AdaptiveStrategy(config.policy));
+registerPlacementStrategy(adaptiveStrategyName, (config: EdgeConfig) => new AdaptiveStrategy(config.policy, (modality) => config.modalities[modality].placement));

@@ -1,8 +1,9 @@
 /**
  * The `confidence` baseline, after Sedna's joint inference (hard-example
- * mining): every task with a local variant runs on the edge first; when the
- * edge result's confidence is under `policy.confidenceThreshold`, the agent
- * runs it in the cloud as well and answers with the cloud's result.
+ * mining): every free task runs on the edge first; when the edge result's
+ * confidence is under `policy.confidenceThreshold`, the cloud runs it as
+ * well and its result is the answer; if the cloud cannot answer in the time
+ * left, the edge's answer stands.
  *
  * Confidence, in [0, 1], per model family:
  * - text intent: the classifier's own confidence (top probability);
@@ -11,8 +12,10 @@
  * - VAD: how far the highest speech probability is from the undecided 0.5,
  *   scaled to [0, 1] (clear speech or clear silence are both confident).
  */
+import { toInferError } from '../../shared/errors.js';
 import type { Modality } from '../request.js';
-import { registerPlacementStrategy, type PlacementStrategy } from './strategy.js';
+import { reason } from './reasons.js';
+import { registerPlacementStrategy, type PlacementStrategy, type Review } from './strategy.js';
 
 export const confidenceStrategyName = 'confidence';
 
@@ -45,14 +48,26 @@ registerPlacementStrategy(confidenceStrategyName, (config): PlacementStrategy =>
   const threshold = config.policy.confidenceThreshold;
   return {
     name: confidenceStrategyName,
-    decide: (task, { localVariant }) =>
-      localVariant
-        ? { site: 'edge', why: `confidence runs ${task.modality} on the edge first (local ${localVariant} variant)`, estimates: { confidenceThreshold: threshold } }
-        : { site: 'cloud', why: `confidence, but ${task.modality} has no local variant, so it runs in the cloud`, estimates: { confidenceThreshold: threshold } },
-    escalate(task, edgeResult) {
-      const confidence = edgeConfidence(task.modality, edgeResult);
+    choose: (task, { localVariant }) => ({
+      site: 'edge',
+      reasons: [reason.fixedSide(`${confidenceStrategyName} (edge first)`, task.modality, 'edge', localVariant)],
+      estimates: { confidenceThreshold: threshold },
+    }),
+    async review(task, edge, askCloud): Promise<Review | undefined> {
+      const confidence = edgeConfidence(task.modality, edge.result);
       if (confidence === undefined || confidence >= threshold) return undefined;
-      return `the edge result's confidence ${confidence.toFixed(2)} is under the ${threshold} threshold (a hard example)`;
+      const why = `the edge result's confidence ${confidence.toFixed(2)} is under the ${threshold} threshold (a hard example)`;
+      const leftMs = task.deadlineAt - performance.now();
+      // A margin so that a late cloud still leaves time to send the edge's answer.
+      const budgetMs = leftMs - Math.max(10, leftMs * 0.05);
+      if (budgetMs <= 0) return { reason: reason.escalated(why, 'but no time is left to ask the cloud'), outcome: 'no-time' };
+      try {
+        await askCloud(budgetMs);
+        return { reason: reason.escalated(why, 'so the cloud ran it too and its answer is the one returned'), outcome: 'cloud-answered' };
+      } catch (err) {
+        const { code, message } = toInferError(err);
+        return { reason: reason.escalated(why, `but the cloud failed (${code}: ${message}), so the edge's answer stands`), outcome: 'cloud-failed', error: { code, message } };
+      }
     },
   };
 });

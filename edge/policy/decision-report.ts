@@ -6,7 +6,7 @@
  * numbers per path and option for `estimates`, rounded and JSON-safe (an
  * unknown value is left out, never NaN or Infinity).
  */
-import type { CircuitState } from './strategy.js';
+import type { CircuitState } from '../offload/circuit-breaker.js';
 import type { CloudCompletion, EdgeCompletion } from './estimators.js';
 import type { InputSize } from './input-size.js';
 import type { LinkSnapshot } from './link-estimator.js';

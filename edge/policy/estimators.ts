@@ -29,16 +29,15 @@ import { DeviceLoadSampler, type DeviceSlowdown } from './device-load.js';
 import { measureInputSize, type InputSize } from './input-size.js';
 import { LinkEstimator } from './link-estimator.js';
 import { localModelKey, LocalEstimator, type EdgeEstimate } from './local-estimator.js';
-import { PayloadEstimator, shapingOptionsOf, type ShapingOption } from './payload-estimator.js';
-import type { PlacementOutcome } from './strategy.js';
+import { defaultShaping, shapingOptionsOf, type ShapingOption } from '../offload/image-shaping.js';
+import type { PlacementOutcome } from './outcome.js';
+import { PayloadEstimator } from './payload-estimator.js';
 import { monotonicClock, type Clock } from './window-stats.js';
 
 /** What the estimators need from the running agent. */
 export interface EstimatorHooks {
   /** A timed ServerLive round trip that fails after `timeoutMs` (default: the breaker's probe timeout). */
   probeRoundTripMs(timeoutMs?: number): Promise<number>;
-  /** The link to the cloud stopped answering (see `checkStall`): stop offloading new tasks. */
-  linkStalled(reason: string): void;
   /** Items waiting or running on this modality's local model. */
   localItemsAhead(modality: Modality): number;
   slowdown(): DeviceSlowdown;
@@ -88,9 +87,6 @@ export class PlacementEstimators {
   readonly payload: PayloadEstimator;
   private readonly shapingByModel = new Map<string, ShapingOption[]>();
   private readonly inFlight = new Set<CloudTaskInFlight>();
-  /** When the cloud last answered anything (a task or a probe). */
-  private lastHeardAt = -Infinity;
-  private stallProbe: Promise<void> | undefined;
   private readonly clock: Clock;
   private loadSampler: DeviceLoadSampler | undefined;
 
@@ -102,9 +98,7 @@ export class PlacementEstimators {
       throttleTemperatureC: config.policy.throttleTemperatureC,
       log,
     });
-    const { imageMaxSide: maxSide, jpegQuality } = config.offload;
-    const defaultShaping = { name: `${maxSide}px q${jpegQuality}`, maxSide, jpegQuality, accuracyCost: 0 };
-    const estimators = new PlacementEstimators(config.policy, catalog, defaultShaping, { ...sources, slowdown: () => loadSampler.current() });
+    const estimators = new PlacementEstimators(config.policy, catalog, defaultShaping(config.offload), { ...sources, slowdown: () => loadSampler.current() });
     estimators.loadSampler = loadSampler;
     for (const warmup of sources.warmups) {
       const size = await measureInputSize(warmup.modality, [warmup.input]);
@@ -120,7 +114,7 @@ export class PlacementEstimators {
   }
 
   constructor(
-    private readonly policy: PolicyConfig,
+    policy: PolicyConfig,
     catalog: Catalog,
     private readonly defaultShaping: ShapingOption,
     private readonly hooks: EstimatorHooks,
@@ -194,48 +188,6 @@ export class PlacementEstimators {
     };
   }
 
-  /**
-   * The fast failure detector, run on a timer by the agent. While offloads
-   * are in flight and nothing has come back for `stallSilenceMs` (and at
-   * least a round trip), a ServerLive probe must return within the time a
-   * tiny message needs (the uplink wait ahead of it + the RTT's high
-   * estimate) + `stallProbeSlackMs` (a busy server's event loop, a throttled
-   * device's timers);
-   * when it does not, the link has stalled, and `linkStalled` stops new
-   * offloads seconds before the ones in flight reach their deadlines (an
-   * outage would otherwise show only as timeouts). A slow but moving link
-   * answers the probe, whose round trip then refreshes the RTT.
-   */
-  checkStall(): Promise<void> | undefined {
-    if (this.stallProbe || this.inFlight.size === 0) return undefined;
-    const now = this.clock();
-    const oldestStart = Math.min(...[...this.inFlight].map((task) => task.startedAt));
-    const silentMs = now - Math.max(this.lastHeardAt, oldestStart);
-    const rttHighMs = this.link.rttEstimate()?.high ?? 0;
-    if (silentMs < Math.max(this.policy.stallSilenceMs, rttHighMs)) return undefined;
-    const uplinkWaitMs = this.link.uploadWaitMs();
-    const timeoutMs = Math.round(uplinkWaitMs + rttHighMs + this.policy.stallProbeSlackMs);
-    const waiting = this.inFlight.size;
-    this.stallProbe = this.hooks
-      .probeRoundTripMs(timeoutMs)
-      .then(
-        (ms) => {
-          this.lastHeardAt = this.clock();
-          // The probe queued behind the payloads in flight; that wait is not RTT.
-          this.link.recordProbe(Math.max(0, ms - uplinkWaitMs));
-        },
-        () => {
-          // Offloads that finished meanwhile answered: the link moved, the probe was just unlucky.
-          if (this.lastHeardAt > now) return;
-          this.hooks.linkStalled(`the link stalled: ${waiting} offload(s) unanswered for ${Math.round(silentMs)} ms and no answer to a ServerLive probe within ${timeoutMs} ms`);
-        },
-      )
-      .finally(() => {
-        this.stallProbe = undefined;
-      });
-    return this.stallProbe;
-  }
-
   /** How far past its high estimate the most overdue offload in flight is (0: none is). */
   overdueMs(): number {
     const now = this.clock();
@@ -292,21 +244,17 @@ export class PlacementEstimators {
 
   /** Learns from what a task measured; `localVariant` is the one that ran it, if the edge did. */
   record(task: Task, outcome: PlacementOutcome, localVariant: string | undefined): void {
-    const items = outcome.inputSize?.items;
-    if (!items) return;
+    const items = outcome.inputSize.items;
     if (outcome.localItemComputeMs && localVariant) {
       const key = localModelKey(task.model, localVariant);
       outcome.localItemComputeMs.forEach((ms, i) => this.local.record(key, items[i]?.amount ?? Number.NaN, ms));
     }
-    if (outcome.cloudItems?.length) this.lastHeardAt = this.clock();
     outcome.cloudItems?.forEach((answer, i) => {
       const inputPixels = items[i]?.amount ?? Number.NaN;
-      const shrink = answer.shrink;
+      const shaped = answer.shaped;
       this.link.recordRoundTrip(answer.sentBytes, Math.max(0, answer.linkMs - (outcome.uplinkWaitMs ?? 0)));
-      this.cloud.recordAnswer(task.model, shrink && !shrink.keptOriginal ? shrink.outputPixels : inputPixels, answer.queueMs, answer.computeMs);
-      if (shrink && shrink.outputPixels > 0) {
-        this.payload.record({ inputPixels, outputPixels: shrink.outputPixels, jpegBytes: shrink.jpegBytes, jpegQuality: shrink.jpegQuality, prepareMs: answer.prepareMs });
-      }
+      this.cloud.recordAnswer(task.model, shaped && !shaped.keptOriginal ? shaped.outputPixels : inputPixels, answer.queueMs, answer.computeMs);
+      if (shaped && shaped.outputPixels > 0) this.payload.record(shaped, inputPixels);
     });
     if (outcome.cloudTimeoutMs !== undefined) this.cloud.recordTimeout(task.model, outcome.cloudTimeoutMs);
   }

@@ -9,41 +9,9 @@
  * offload client keeps the original when the JPEG is not smaller, and so
  * does the prediction.
  */
-import type { CatalogModel } from '../../shared/catalog.js';
+import type { ShapedImage, ShapingOption } from '../offload/image-shaping.js';
 import type { ItemSize } from './input-size.js';
 import { WindowStats, type Clock } from './window-stats.js';
-
-export interface ShapingOption {
-  /** e.g. `960px q75`. */
-  name: string;
-  maxSide: number;
-  jpegQuality: number;
-  /** Sum of the two levels' costs. */
-  accuracyCost: number;
-}
-
-/** Every combination of the model's shaping levels; none for a model without payloadShaping. */
-export function shapingOptionsOf(model: CatalogModel | undefined): ShapingOption[] {
-  const shaping = model?.payloadShaping;
-  if (!shaping) return [];
-  return shaping.maxSide.flatMap((side) =>
-    shaping.jpegQuality.map((quality) => ({
-      name: `${side.value}px q${quality.value}`,
-      maxSide: side.value,
-      jpegQuality: quality.value,
-      accuracyCost: Math.round((side.accuracyCost + quality.accuracyCost) * 1e4) / 1e4,
-    })),
-  );
-}
-
-/** What one shrink did, as the offload client reports it. */
-export interface ShrinkReport {
-  inputPixels: number;
-  outputPixels: number;
-  jpegBytes: number;
-  jpegQuality: number;
-  prepareMs: number;
-}
 
 export interface ShapedItem {
   /** What is sent: the JPEG, or the original where the JPEG would not be smaller. */
@@ -93,11 +61,12 @@ export class PayloadEstimator {
     this.prepareMsPerMegapixel = new WindowStats({ maxSamples: windowSize, clock });
   }
 
-  record(shrink: ShrinkReport): void {
-    if (shrink.outputPixels > 0) {
-      this.contentFactor.add(shrink.jpegBytes / (shrink.outputPixels * BYTES_PER_PIXEL_AT_Q75 * relativeJpegSize(shrink.jpegQuality)));
+  /** Learns from one image the offload client shaped; `inputPixels` is the original's size (NaN when unknown). */
+  record(shaped: ShapedImage, inputPixels: number): void {
+    if (shaped.outputPixels > 0) {
+      this.contentFactor.add(shaped.jpegBytes / (shaped.outputPixels * BYTES_PER_PIXEL_AT_Q75 * relativeJpegSize(shaped.option.jpegQuality)));
     }
-    if (shrink.inputPixels > 0) this.prepareMsPerMegapixel.add(shrink.prepareMs / (shrink.inputPixels / 1e6));
+    if (inputPixels > 0) this.prepareMsPerMegapixel.add(shaped.prepareMs / (inputPixels / 1e6));
   }
 
   /** The item as it would be sent with `option`; undefined when the image's dimensions are unknown. */

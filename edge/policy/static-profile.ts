@@ -5,41 +5,39 @@
  * whatever the link or the load do later. A modality without a profile goes
  * where config places it.
  */
-import type { Modality, Site } from '../request.js';
-import { registerPlacementStrategy, type PlacementDecision, type PlacementStrategy } from './strategy.js';
+import type { Modality } from '../request.js';
+import { reason } from './reasons.js';
+import { registerPlacementStrategy, type PlacementStrategy, type StrategyChoice } from './strategy.js';
 
 export const staticProfileStrategyName = 'static-profile';
 
 registerPlacementStrategy(staticProfileStrategyName, (config): PlacementStrategy => {
   const { uplinkMbps, rttMs, modalities } = config.policy.staticProfile;
-  const decided = new Map<Modality, { site: Site; why: string; estimates: Record<string, unknown> }>();
+  const decided = new Map<Modality, StrategyChoice>();
 
-  const decideOnce = (modality: Modality): { site: Site; why: string; estimates: Record<string, unknown> } => {
+  const decideOnce = (modality: Modality): StrategyChoice => {
     const profile = modalities[modality];
     if (!profile) {
       const site = config.modalities[modality].placement;
-      return { site, why: `static-profile has no offline profile for ${modality}, so it runs where config places it (${site})`, estimates: {} };
+      return { site, reasons: [reason.profiled(`static-profile has no offline profile for ${modality}, so it runs where config places it (${site})`)], estimates: {} };
     }
     const uploadMs = (profile.payloadBytes * 8) / (uplinkMbps * 1000);
     const cloudMs = rttMs + uploadMs + profile.cloudMs;
-    const site: Site = cloudMs < profile.edgeMs ? 'cloud' : 'edge';
+    const site = cloudMs < profile.edgeMs ? 'cloud' : 'edge';
     const comparison = `cloud ${Math.round(cloudMs)} ms (rtt ${rttMs} + upload ${Math.round(uploadMs)} + compute ${profile.cloudMs}) vs edge ${profile.edgeMs} ms`;
     return {
       site,
-      why: `static-profile placed ${modality} once from its offline profile at ${uplinkMbps} Mbit/s: ${comparison}`,
+      reasons: [reason.profiled(`static-profile placed ${modality} once from its offline profile at ${uplinkMbps} Mbit/s: ${comparison}`)],
       estimates: { profile: { ...profile }, nominalUplinkMbps: uplinkMbps, nominalRttMs: rttMs, cloudMs, edgeMs: profile.edgeMs },
     };
   };
 
   return {
     name: staticProfileStrategyName,
-    decide(task, { localVariant }): PlacementDecision {
+    choose(task): StrategyChoice {
       let placed = decided.get(task.modality);
       if (!placed) decided.set(task.modality, (placed = decideOnce(task.modality)));
-      if (placed.site === 'edge' && !localVariant) {
-        return { site: 'cloud', why: `${placed.why}, but ${task.modality} has no local variant, so it runs in the cloud`, estimates: placed.estimates };
-      }
-      return { ...placed, estimates: { ...placed.estimates } };
+      return { ...placed, reasons: [...placed.reasons], estimates: { ...placed.estimates } };
     },
   };
 });

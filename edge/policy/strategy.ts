@@ -1,80 +1,70 @@
 /**
- * The placement interface: a strategy decides, per task, whether it runs on the
- * edge or in the cloud, and says why. Strategies register by name (as grpc-js
- * load balancers do), so the latency-aware policy drops in next to `rules`
- * without a central switch.
+ * The placement interface. The constraint step (constraints.ts) runs first
+ * for every strategy: pins, the request's `prefer`, a cloud that is down and
+ * a missing local variant decide outright. A strategy decides only the tasks
+ * left free, and says why in reason codes (reasons.ts). Strategies register
+ * by name (as grpc-js load balancers do) and get the config once, from their
+ * factory.
  */
 import type { EdgeConfig } from '../config.js';
-import type { OffloadAnswer } from '../offload-client.js';
-import type { Site, TaskTimings } from '../request.js';
+import type { CloudHealth } from '../offload/circuit-breaker.js';
+import type { ShapingOption } from '../offload/image-shaping.js';
+import type { Site } from '../request.js';
 import type { Task } from '../tasks.js';
 import type { PlacementEstimators } from './estimators.js';
 import type { InputSize } from './input-size.js';
-import type { ShapingOption } from './payload-estimator.js';
-
-/** Circuit-breaker view of the cloud tier (closed: offload; open/half-open: do not count on it). */
-export type CircuitState = 'closed' | 'open' | 'half-open';
-
-export interface CloudHealth {
-  state: CircuitState;
-  consecutiveFailures: number;
-  /** Why the circuit is not closed (or the last failure), for `why` sentences. */
-  lastError?: string;
-}
+import type { PlacementOutcome } from './outcome.js';
+import type { Reason } from './reasons.js';
 
 export interface PlacementContext {
   cloud: CloudHealth;
   /** The variant the edge runs locally for this task's modality; undefined when there is none. */
   localVariant: string | undefined;
-  config: EdgeConfig;
-  /** What latency-aware strategies estimate from; the agent always sets both. */
-  estimators?: PlacementEstimators;
-  inputSize?: InputSize;
+  estimators: PlacementEstimators;
+  inputSize: InputSize;
 }
 
-export interface PlacementDecision {
-  site: Site;
-  /** A readable sentence, reported in the response's placement. */
-  why: string;
-  /** The inputs the decision used. */
-  estimates: Record<string, unknown>;
-  /** How to shrink an image offloaded to the cloud; default: config offload.imageMaxSide / jpegQuality. */
+/** How to run a task in the cloud, beyond the site. */
+export interface CloudPlan {
+  /** How to shape an image offloaded to the cloud; default: config offload.imageMaxSide / jpegQuality. */
   shaping?: ShapingOption;
-  /** The decision's high estimate of the chosen path (ms): the agent leaves the cloud at least this much of the deadline. */
+  /** The high estimate of the cloud path (ms): the runner leaves the cloud at least this much of the deadline. */
   expectedHighMs?: number;
 }
 
-/** What the offload client measured for one answered item. */
-export type CloudItemMeasurement = Pick<OffloadAnswer, 'sentBytes' | 'linkMs' | 'queueMs' | 'computeMs' | 'prepareMs' | 'shrink'>;
-
-/**
- * What happened to a placed task, with what each site measured: the
- * estimators learn from it, then the strategy's `observe` sees it.
- */
-export interface PlacementOutcome {
+export interface StrategyChoice extends CloudPlan {
   site: Site;
-  timings: TaskTimings;
-  failed: boolean;
-  inputSize?: InputSize;
-  /** Per item, time inside the local model, when the edge ran the task. */
-  localItemComputeMs?: number[];
-  /** Per item, when the cloud answered. */
-  cloudItems?: CloudItemMeasurement[];
-  /** How long the cloud was waited for when it did not answer within its budget. */
-  cloudTimeoutMs?: number;
-  /** The uplink wait predicted when the task was sent: part of its link time that is neither RTT nor its own upload. */
-  uplinkWaitMs?: number;
+  reasons: Reason[];
+  /** The inputs the decision used. */
+  estimates: Record<string, unknown>;
+}
+
+/** What the edge answered, for a strategy that reviews it. */
+export interface EdgeAnswer {
+  result: unknown;
+}
+
+/** Runs the task in the cloud within `budgetMs` and answers its result (the runner's, for `review`). */
+export type AskCloud = (budgetMs: number) => Promise<{ result: unknown }>;
+
+/** What a review did: the reason it asked the cloud, and the cloud's result when it replaces the edge's. */
+export interface Review {
+  reason: Reason;
+  outcome: 'cloud-answered' | 'cloud-failed' | 'no-time';
+  /** The cloud's failure, when it failed. */
+  error?: { code: string; message: string };
+  cloudResult?: unknown;
 }
 
 export interface PlacementStrategy {
   readonly name: string;
-  decide(task: Task, context: PlacementContext): PlacementDecision | Promise<PlacementDecision>;
+  /** Places a task no constraint decided. */
+  choose(task: Task, context: PlacementContext): StrategyChoice;
+  /** For a task the constraints sent to the cloud: how to shape it, and the estimates behind that. */
+  planCloud?(task: Task, context: PlacementContext): CloudPlan & { estimates: Record<string, unknown>; reasons: Reason[] };
+  /** After the edge answered a freely placed task: whether to ask the cloud too, whose answer then replaces the edge's. */
+  review?(task: Task, edge: EdgeAnswer, askCloud: AskCloud): Promise<Review | undefined>;
   observe?(task: Task, outcome: PlacementOutcome): void;
-  /**
-   * After a task ran on the edge: a reason to run it in the cloud as well
-   * (whose answer then replaces the edge's), or undefined to keep the edge's.
-   */
-  escalate?(task: Task, edgeResult: unknown): string | undefined;
 }
 
 export type PlacementStrategyFactory = (config: EdgeConfig) => PlacementStrategy;

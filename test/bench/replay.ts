@@ -98,9 +98,7 @@ function record(request: WorkloadRequest, startMs: number, timed: TimedReply | u
   const error = reply.errors?.[request.modality] ?? reply.errors?.request;
   const latencyMs = timed.receivedAtMs - timed.sentAtMs;
   const chosen = placement?.estimates?.chosen;
-  const site = placement?.ran as Site | undefined;
-  // The agent's own words for a cloud task retried locally (agent.ts, execute).
-  const fellBack = site === 'edge' && /so it was retried on the edge/.test(placement?.why ?? '');
+  const site = placement?.ran ?? undefined;
   return {
     ...base,
     latencyMs: Math.round(latencyMs * 10) / 10,
@@ -108,7 +106,7 @@ function record(request: WorkloadRequest, startMs: number, timed: TimedReply | u
     lost: false,
     missed: error !== undefined || latencyMs > request.deadlineMs,
     site,
-    decided: fellBack ? 'cloud' : site,
+    decided: placement?.decided,
     chosen: typeof chosen === 'string' ? chosen : undefined,
     why: placement?.why,
     explored: placement?.estimates?.explored === true || undefined,

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Aedes } from 'aedes';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { pack, unpack } from 'msgpackr';
+import type { Placement } from '../../edge/request.js';
 
 export interface TestBroker {
   name: string;
@@ -187,7 +188,7 @@ export interface AgentReply {
   id?: string;
   correlationId?: string;
   results: Record<string, any>;
-  placement: Record<string, { ran: string; why: string; estimates: Record<string, unknown> }>;
+  placement: Record<string, Placement>;
   timings: Record<string, { totalMs: number; queueMs: number; computeMs: number; transferMs: number }>;
   errors?: Record<string, { code: string; message: string }>;
 }

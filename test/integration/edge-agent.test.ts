@@ -74,7 +74,7 @@ describe('edge agent with a healthy cloud tier', () => {
     assert.equal(typeof result.intent, 'string');
     assert.ok(result.confidence > 0 && result.confidence <= 1);
     assert.equal(response.placement.text?.ran, 'edge');
-    assert.equal(response.placement.text!.why, 'config places text on the edge (local int8-pruned variant)');
+    assert.deepEqual(response.placement.text!.reasons, ['configured']);
   });
 
   test('audio runs on the edge and finds both sentences of the recording', async () => {
@@ -82,10 +82,13 @@ describe('edge agent with a healthy cloud tier', () => {
     assertNoErrors(response);
     assert.equal(speechSegments(response.results.audio).length, 2);
     assert.deepEqual(response.placement.audio, {
+      decided: 'edge',
       ran: 'edge',
+      reasons: ['configured'],
       why: 'config places audio on the edge (local int8 variant)',
-      estimates: { rule: 'config', wanted: 'edge', cloudCircuit: 'closed', cloudConsecutiveFailures: 0, localVariant: 'int8' },
+      estimates: { rule: 'config', wanted: 'edge', localVariant: 'int8' },
     });
+    assert.ok(Object.isFrozen(response.placement.audio), 'the record cannot change once built');
     const timings = response.timings.audio!;
     assert.equal(timings.transferMs, 0);
     assert.ok(timings.computeMs > 0 && timings.totalMs >= timings.computeMs);
@@ -96,7 +99,7 @@ describe('edge agent with a healthy cloud tier', () => {
     assertNoErrors(response);
     assert.deepEqual(ocrTexts(response.results.image), expectedTexts('invoice.png'));
     assert.equal(response.placement.image?.ran, 'cloud');
-    assert.equal(response.placement.image?.why, 'config places image in the cloud');
+    assert.deepEqual(response.placement.image?.reasons, ['configured']);
     const { totalMs, queueMs, computeMs, transferMs } = response.timings.image!;
     assert.ok(computeMs > 0, `computeMs ${computeMs}`);
     assert.ok(transferMs > 0, `transferMs ${transferMs}`);
@@ -123,7 +126,7 @@ describe('edge agent with a healthy cloud tier', () => {
       Object.fromEntries(Object.entries(response.placement).map(([m, p]) => [m, p.ran])),
       { ...(textIntentInCatalog ? { text: 'edge' } : {}), audio: 'edge', image: 'cloud', video: 'cloud' },
     );
-    for (const placement of Object.values(response.placement)) assert.match(placement.why, /^config places \w+ (on the edge|in the cloud)/);
+    for (const placement of Object.values(response.placement)) assert.deepEqual(placement.reasons, ['configured']);
     assert.deepEqual(ocrTexts(response.results.image), expectedTexts('invoice.png'));
   });
 
@@ -131,9 +134,9 @@ describe('edge agent with a healthy cloud tier', () => {
     const response = await agent.handle({ id: 'prefer-1', inputs: { audio: speech, image: invoice }, prefer: { audio: 'cloud', image: 'edge' } });
     assertNoErrors(response);
     assert.equal(response.placement.audio?.ran, 'cloud');
-    assert.equal(response.placement.audio?.why, 'the request prefers the cloud for audio');
+    assert.deepEqual(response.placement.audio?.reasons, ['preferred']);
     assert.equal(response.placement.image?.ran, 'edge');
-    assert.equal(response.placement.image?.why, 'the request prefers the edge for image (local int8 variant)');
+    assert.deepEqual(response.placement.image?.reasons, ['preferred']);
     assert.equal(speechSegments(response.results.audio).length, 2);
     assert.deepEqual(ocrTexts(response.results.image), expectedTexts('invoice.png'));
   });
@@ -277,7 +280,7 @@ describe('edge agent when the cloud tier stops mid-run', () => {
     }
     const last = afterStop.at(-1)!;
     assert.equal(last.placement.image?.ran, 'edge');
-    assert.match(last.placement.image!.why, /^config places image in the cloud, but the cloud is unavailable \(circuit (open|half-open).*\), so it runs on the edge with the local int8 variant$/);
+    assert.deepEqual(last.placement.image!.reasons, ['cloud-down']);
     assert.ok(afterStop.some((r) => r.placement.image?.ran === 'edge'));
     assert.notEqual(withLocalImage.stats().cloud.state, 'closed');
   });
@@ -306,7 +309,7 @@ describe('edge agent when the cloud tier stops mid-run', () => {
     const response = await withLocalImage.handle({ id: 'cloud-back', inputs: { image: invoice } });
     assertNoErrors(response);
     assert.equal(response.placement.image?.ran, 'cloud');
-    assert.equal(response.placement.image?.why, 'config places image in the cloud');
+    assert.deepEqual(response.placement.image?.reasons, ['configured']);
     assert.equal(withLocalImage.stats().offload.streamsOpened, 2);
   });
 });
@@ -333,7 +336,10 @@ describe('edge agent started while the cloud tier is unreachable', () => {
     const response = await agent.handle({ id: 'offline', inputs: { image: invoice, audio: speech, video: [readFixture('ocr', 'shipped-zh.jpg')] }, deadlineMs: 5_000 });
     assert.deepEqual(ocrTexts(response.results.image), expectedTexts('invoice.png'));
     assert.equal(response.placement.image?.ran, 'edge');
-    assert.match(response.placement.image!.why, /^config places image in the cloud, but the cloud is unavailable \(circuit (open|half-open): unreachable/);
+    assert.deepEqual(response.placement.image!.reasons, ['cloud-down']);
+    assert.match(response.placement.image!.why, /^the cloud is unavailable \(circuit (open|half-open): unreachable/);
+    // Video has nowhere to run: placed in the cloud, it never left the device.
+    assert.deepEqual([response.placement.video?.decided, response.placement.video?.ran, response.placement.video?.reasons], ['cloud', null, ['no-local-variant', 'cloud-down']]);
     assert.equal(speechSegments(response.results.audio).length, 2);
     assert.deepEqual(Object.keys(response.errors ?? {}), ['video']);
     assert.equal(response.errors!.video!.code, 'UNAVAILABLE');

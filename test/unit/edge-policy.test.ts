@@ -1,113 +1,108 @@
 /**
- * The `rules` placement strategy on fixed inputs, and the strategy registry
- * that lets the latency-aware policy drop in beside it.
+ * The constraint step every strategy shares (pins, prefer, a cloud that is
+ * down, a missing local variant), the `rules` strategy, reason codes and the
+ * strategy registry, on fixed inputs.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadEdgeConfig } from '../../edge/config.js';
-import { decideByRules, rulesStrategyName } from '../../edge/policy/rules.js';
-import { createPlacementStrategy, registerPlacementStrategy, type CloudHealth, type PlacementContext } from '../../edge/policy/strategy.js';
-import type { Modality, Site } from '../../edge/request.js';
-import { splitRequest, type Task } from '../../edge/tasks.js';
+import { renderWhy } from '../../edge/policy/reasons.js';
+import { rulesStrategyName } from '../../edge/policy/rules.js';
+import { createPlacementStrategy, registerPlacementStrategy } from '../../edge/policy/strategy.js';
+import { codesOf, placer, unreachableCloud } from '../helpers/placement.js';
 
-const config = loadEdgeConfig();
-const healthy: CloudHealth = { state: 'closed', consecutiveFailures: 0 };
-const unreachable: CloudHealth = { state: 'open', consecutiveFailures: 3, lastError: 'unreachable (UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:9)' };
+const strategies = ['rules', 'adaptive', 'always-local', 'always-cloud', 'confidence', 'static-profile'];
+const pinned = (modality: string, pin: string) => ({ modalities: { [modality]: { pin } } });
 
-const inputs = {
-  text: 'where is my parcel',
-  audio: new Uint8Array([1, 2, 3, 4]),
-  image: new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0]),
-  video: [new Uint8Array([0xff, 0xd8, 0xff, 0xe0])],
-};
+describe('the constraint step, under every strategy', () => {
+  for (const name of strategies) {
+    test(`${name}: a pin to the edge keeps the task on the device, over the request's preference and a healthy cloud`, () => {
+      const { place } = placer(name, pinned('image', 'edge'));
+      const decision = place('image', { prefer: 'cloud' });
+      assert.equal(decision.site, 'edge');
+      assert.deepEqual(codesOf(decision), ['pinned']);
+      assert.equal(decision.constrained, true);
+    });
 
-function task(modality: Modality, prefer?: Site): Task {
-  const { tasks } = splitRequest({ id: 'r1', inputs: { [modality]: inputs[modality] }, prefer: prefer && { [modality]: prefer } }, config);
-  assert.equal(tasks.length, 1);
-  return tasks[0]!;
-}
+    test(`${name}: a pin to the cloud offloads, and gives way to a down cloud only when a local variant exists`, () => {
+      const { place } = placer(name, pinned('text', 'cloud'));
+      assert.equal(place('text').site, 'cloud');
+      assert.deepEqual(codesOf(place('text')).slice(0, 1), ['pinned']);
+      const down = place('text', { cloud: unreachableCloud });
+      assert.deepEqual([down.site, codesOf(down)], ['edge', ['pinned', 'cloud-down']]);
+      const nowhere = place('text', { cloud: unreachableCloud, localVariant: null });
+      assert.deepEqual([nowhere.site, codesOf(nowhere)], ['cloud', ['pinned', 'cloud-down']]);
+    });
 
-const context = (cloud: CloudHealth, localVariant: string | undefined): PlacementContext => ({ cloud, localVariant, config });
+    test(`${name}: the request's prefer decides the side; the edge needs a local variant`, () => {
+      const { place } = placer(name);
+      assert.deepEqual([place('text', { prefer: 'cloud' }).site, codesOf(place('text', { prefer: 'cloud' }))[0]], ['cloud', 'preferred']);
+      assert.deepEqual([place('image', { prefer: 'edge' }).site, codesOf(place('image', { prefer: 'edge' }))], ['edge', ['preferred']]);
+      const noLocal = place('image', { prefer: 'edge', localVariant: null });
+      assert.deepEqual([noLocal.site, codesOf(noLocal)], ['cloud', ['preferred', 'no-local-variant']]);
+      const down = place('audio', { prefer: 'cloud', cloud: unreachableCloud });
+      assert.deepEqual([down.site, codesOf(down)], ['edge', ['preferred', 'cloud-down']]);
+    });
+
+    test(`${name}: without a local variant the task goes to the cloud; with the cloud down it runs on the edge`, () => {
+      const { place } = placer(name);
+      const noLocal = place('text', { localVariant: null });
+      assert.deepEqual([noLocal.site, codesOf(noLocal)], ['cloud', ['no-local-variant']]);
+      const down = place('image', { cloud: { state: 'half-open', consecutiveFailures: 3 } });
+      assert.deepEqual([down.site, codesOf(down)], ['edge', ['cloud-down']]);
+      const nowhere = place('image', { cloud: unreachableCloud, localVariant: null });
+      assert.deepEqual([nowhere.site, codesOf(nowhere)], ['cloud', ['no-local-variant', 'cloud-down']]);
+    });
+  }
+
+  test('a constrained decision is frozen and names the strategy and the circuit in its estimates', () => {
+    const decision = placer('rules').place('image', { cloud: unreachableCloud });
+    assert.ok(Object.isFrozen(decision) && Object.isFrozen(decision.reasons) && Object.isFrozen(decision.estimates));
+    assert.deepEqual(decision.estimates, { strategy: 'rules', cloudCircuit: 'open', localVariant: 'fp32' });
+  });
+
+  test('pinning a modality to the edge without a local variant is a config error', () => {
+    assert.throws(() => loadEdgeConfig(undefined, { modalities: { image: { pin: 'edge', localVariant: '' } } }), /modalities\.image\.pin is 'edge', but its localVariant is ''/);
+  });
+});
 
 describe('rules placement', () => {
-  test('with a healthy cloud and no preference, config decides: text and audio on the edge, image and video in the cloud', () => {
-    for (const modality of ['text', 'audio'] as const) {
-      const decision = decideByRules(task(modality), context(healthy, 'fp32'));
-      assert.equal(decision.site, 'edge', modality);
-      assert.equal(decision.why, `config places ${modality} on the edge (local fp32 variant)`);
-      assert.equal(decision.estimates.rule, 'config');
-    }
-    for (const modality of ['image', 'video'] as const) {
-      const decision = decideByRules(task(modality), context(healthy, 'fp32'));
-      assert.equal(decision.site, 'cloud', modality);
-      assert.equal(decision.why, `config places ${modality} in the cloud`);
+  test('config decides a free task: text and audio on the edge, image and video in the cloud', () => {
+    const { place } = placer('rules');
+    for (const [modality, site] of [['text', 'edge'], ['audio', 'edge'], ['image', 'cloud'], ['video', 'cloud']] as const) {
+      const decision = place(modality);
+      assert.deepEqual([decision.site, codesOf(decision), decision.constrained], [site, ['configured'], false], modality);
     }
   });
 
-  test("the request's prefer overrides config either way", () => {
-    const toCloud = decideByRules(task('text', 'cloud'), context(healthy, 'fp32'));
-    assert.equal(toCloud.site, 'cloud');
-    assert.equal(toCloud.why, 'the request prefers the cloud for text');
-    assert.equal(toCloud.estimates.rule, 'prefer');
-    const toEdge = decideByRules(task('image', 'edge'), context(healthy, 'fp32'));
-    assert.equal(toEdge.site, 'edge');
-    assert.equal(toEdge.why, 'the request prefers the edge for image (local fp32 variant)');
-  });
-
-  test('a cloud-placed task runs on the edge when the circuit is open and a local variant exists, and says why', () => {
-    const decision = decideByRules(task('image'), context(unreachable, 'fp32'));
-    assert.equal(decision.site, 'edge');
-    assert.match(decision.why, /^config places image in the cloud, but the cloud is unavailable \(circuit open: unreachable .*ECONNREFUSED.*\), so it runs on the edge with the local fp32 variant$/);
-    assert.equal(decision.estimates.cloudCircuit, 'open');
-  });
-
-  test('a half-open circuit (probe in flight) counts as unavailable too', () => {
-    const decision = decideByRules(task('video'), context({ state: 'half-open', consecutiveFailures: 3 }, 'fp32'));
-    assert.equal(decision.site, 'edge');
-    assert.match(decision.why, /circuit half-open/);
-  });
-
-  test('without a local variant a cloud-placed task still goes to the cloud when the circuit is open, to fail fast', () => {
-    const decision = decideByRules(task('image'), context(unreachable, undefined));
-    assert.equal(decision.site, 'cloud');
-    assert.match(decision.why, /the cloud is unavailable .* and image has no local variant, so it fails fast with UNAVAILABLE$/);
-    assert.equal(decision.estimates.localVariant, null);
-  });
-
-  test('an edge-placed task without a local variant runs in the cloud', () => {
-    const decision = decideByRules(task('text'), context(healthy, undefined));
-    assert.equal(decision.site, 'cloud');
-    assert.equal(decision.why, 'config places text on the edge, but text has no local variant, so it runs in the cloud');
-    const down = decideByRules(task('audio', 'edge'), context(unreachable, undefined));
-    assert.equal(down.site, 'cloud');
-    assert.match(down.why, /has no local variant and the cloud is unavailable .*fail fast with UNAVAILABLE$/);
-  });
-
-  test('a preference for the cloud gives way to an open circuit when the edge can run it', () => {
-    const decision = decideByRules(task('audio', 'cloud'), context(unreachable, 'fp32'));
-    assert.equal(decision.site, 'edge');
-    assert.match(decision.why, /^the request prefers the cloud for audio, but the cloud is unavailable/);
+  test('why is rendered from the reasons, in order', () => {
+    const { place } = placer('rules');
+    assert.equal(renderWhy(place('text').reasons), 'config places text on the edge (local fp32 variant)');
+    const down = place('image', { prefer: 'cloud', cloud: unreachableCloud });
+    assert.match(
+      renderWhy(down.reasons),
+      /^the request prefers the cloud for image; the cloud is unavailable \(circuit open: unreachable .*ECONNREFUSED.*\), so it runs on the edge with the local fp32 variant$/,
+    );
+    const nowhere = place('image', { cloud: unreachableCloud, localVariant: null });
+    assert.match(renderWhy(nowhere.reasons), /^image has no local variant, so it runs in the cloud; the cloud is unavailable .*, so it fails fast with UNAVAILABLE$/);
   });
 });
 
 describe('placement strategy registry', () => {
-  test("'rules' is registered and creates a strategy that decides like decideByRules", async () => {
-    const strategy = createPlacementStrategy(rulesStrategyName, config);
-    assert.equal(strategy.name, 'rules');
-    assert.deepEqual(await strategy.decide(task('image'), context(healthy, 'fp32')), decideByRules(task('image'), context(healthy, 'fp32')));
-  });
-
   test('a strategy registered by name is created with the config; names are unique', () => {
     registerPlacementStrategy('always-edge-test', (cfg) => ({
       name: 'always-edge-test',
-      decide: () => ({ site: 'edge', why: `always the edge on ${cfg.deviceId}`, estimates: {} }),
+      choose: () => ({ site: 'edge', reasons: [{ code: 'fixed-side', text: `always the edge on ${cfg.deviceId}` }], estimates: {} }),
     }));
+    const config = loadEdgeConfig();
     const strategy = createPlacementStrategy('always-edge-test', config);
-    assert.deepEqual(strategy.decide(task('image'), context(healthy, 'fp32')), { site: 'edge', why: 'always the edge on device-1', estimates: {} });
+    assert.equal(strategy.name, 'always-edge-test');
+    assert.deepEqual(codesOf(placer('always-edge-test').place('image')), ['fixed-side']);
     assert.throws(() => registerPlacementStrategy('always-edge-test', () => strategy), /registered twice/);
+    assert.equal(createPlacementStrategy(rulesStrategyName, config).name, 'rules');
   });
 
   test('an unknown strategy name fails with the registered names', () => {
-    assert.throws(() => createPlacementStrategy('latency-aware-typo', config), /unknown placement strategy 'latency-aware-typo' \(registered: .*rules/);
+    assert.throws(() => createPlacementStrategy('latency-aware-typo', loadEdgeConfig()), /unknown placement strategy 'latency-aware-typo' \(registered: .*rules/);
   });
 });

@@ -12,7 +12,9 @@ import { AdaptiveStrategy } from '../../edge/policy/adaptive.js';
 import { idleDevice, type DeviceSlowdown } from '../../edge/policy/device-load.js';
 import { PlacementEstimators } from '../../edge/policy/estimators.js';
 import type { InputSize } from '../../edge/policy/input-size.js';
-import type { CloudHealth, PlacementDecision } from '../../edge/policy/strategy.js';
+import type { CloudHealth } from '../../edge/offload/circuit-breaker.js';
+import { decidePlacement, type PlacementDecision } from '../../edge/policy/constraints.js';
+import { renderWhy, type ReasonCode } from '../../edge/policy/reasons.js';
 import type { Modality, Site } from '../../edge/request.js';
 import { splitRequest, type Task } from '../../edge/tasks.js';
 import { loadCatalog } from '../../shared/catalog.js';
@@ -36,7 +38,6 @@ function setup(policy: Record<string, unknown> = {}, overrides: Record<string, u
     probeTimeouts: [] as (number | undefined)[],
     /** What a probe does; default: answers in 20 ms. */
     probe: async (): Promise<number> => 20,
-    stalls: [] as string[],
   };
   const { imageMaxSide: maxSide, jpegQuality } = config.offload;
   const estimators = new PlacementEstimators(
@@ -49,13 +50,12 @@ function setup(policy: Record<string, unknown> = {}, overrides: Record<string, u
         state.probeTimeouts.push(timeoutMs);
         return state.probe();
       },
-      linkStalled: (reason) => state.stalls.push(reason),
       localItemsAhead: () => 0,
       slowdown: () => state.slowdown,
     },
     clock,
   );
-  const strategy = new AdaptiveStrategy(config.policy, clock);
+  const strategy = new AdaptiveStrategy(config.policy, (modality) => config.modalities[modality].placement, clock);
 
   /** RTT from probes, uplink from one 200 kB transfer. */
   const link = (rttMs: number, uplinkMbps: number) => {
@@ -68,7 +68,8 @@ function setup(policy: Record<string, unknown> = {}, overrides: Record<string, u
       const pixels = side * side * 0.75;
       estimators.cloud.recordAnswer('image-ocr', pixels, queueMs, (pixels / 1e6) * msPerMegapixel);
     }
-    estimators.payload.record({ inputPixels: photoPixels, outputPixels: 960 * 720, jpegBytes: 960 * 720 * 0.15, jpegQuality: 75, prepareMs: 10 });
+    const option = { name: '960px q75', maxSide: 960, jpegQuality: 75, accuracyCost: 0 };
+    estimators.payload.record({ option, outputPixels: 960 * 720, jpegBytes: 960 * 720 * 0.15, keptOriginal: false, prepareMs: 10 }, photoPixels);
   };
   const edgeOcr = (ms: number) => estimators.local.record('image-ocr@fp32', photoPixels, ms);
 
@@ -76,13 +77,16 @@ function setup(policy: Record<string, unknown> = {}, overrides: Record<string, u
     const inputs = modality === 'text' ? { text: 'Where is my order?' } : { [modality]: modality === 'video' ? [pngSignature] : pngSignature };
     return splitRequest({ id: `r${now}`, inputs, deadlineMs, prefer: prefer && { [modality]: prefer } }, config, now).tasks[0]!;
   };
-  /** `localVariant` null: this modality has none. */
-  const decide = (t: Task, cloud: CloudHealth = healthy, localVariant: string | null = 'fp32'): PlacementDecision =>
-    strategy.decide(t, { cloud, localVariant: localVariant ?? undefined, config, estimators, inputSize: t.modality === 'text' ? textSize : imageSize }) as PlacementDecision;
+  /** As the task runner decides (constraints, then the strategy); `localVariant` null: this modality has none. `why` renders the reasons, `codes` lists them. */
+  const decide = (t: Task, cloud: CloudHealth = healthy, localVariant: string | null = 'fp32'): Decided => {
+    const decision = decidePlacement(strategy, config, t, { cloud, localVariant: localVariant ?? undefined, estimators, inputSize: t.modality === 'text' ? textSize : imageSize });
+    return { ...decision, why: renderWhy(decision.reasons), codes: decision.reasons.map((r) => r.code) };
+  };
 
   return { config, estimators, strategy, state, link, cloudOcr, edgeOcr, task, decide, advance: (ms: number) => (now += ms) };
 }
 
+type Decided = PlacementDecision & { why: string; codes: ReasonCode[] };
 type CloudRow = { option: string; expectedMs?: number; belowAccuracyFloor?: boolean; meetsDeadline?: boolean };
 const cloudRows = (decision: PlacementDecision) => decision.estimates.cloud as CloudRow[];
 
@@ -95,6 +99,7 @@ describe('adaptive placement: where an image runs', () => {
     const decision = s.decide(s.task('image'));
     assert.equal(decision.site, 'cloud');
     assert.equal(decision.shaping?.name, '960px q75');
+    assert.deepEqual(decision.codes, ['faster']);
     assert.match(decision.why, /^cloud at 960px q75 (\d+) ms \(shrink 10 \+ rtt 20 \+ upload 17 \+ queue 5 \+ compute 35\) vs edge 900 ms \(queue 0 \+ compute 900\): cloud is faster$/);
     const rows = cloudRows(decision);
     assert.equal(rows.length, 12, 'one estimate per shaping option');
@@ -113,7 +118,7 @@ describe('adaptive placement: where an image runs', () => {
     const decision = s.decide(s.task('image'));
     assert.equal(decision.site, 'edge');
     assert.equal(decision.shaping, undefined);
-    assert.match(decision.why, /^cloud at \S+ q\d+ \d{4,} ms \(shrink 10 \+ rtt 80 \+ upload \d{4,} \+ queue 5 \+ compute \d+\) vs edge 900 ms \(queue 0 \+ compute 900\): edge is faster$/);
+    assert.deepEqual(decision.codes, ['faster']);
   });
 
   test('an offload overdue past its high estimate moves the next image to the edge before any answer arrives, and back once it settles', () => {
@@ -134,28 +139,6 @@ describe('adaptive placement: where an image runs', () => {
     settled();
     assert.equal(s.estimators.overdueMs(), 0);
     assert.equal(s.decide(s.task('image')).site, 'cloud');
-  });
-
-  test('a silent link with offloads in flight is probed; a probe that times out reports a stall, one that answers does not', async () => {
-    const s = setup({ stallSilenceMs: 500, stallProbeSlackMs: 700 });
-    s.link(40, 20);
-    s.cloudOcr(50, 5);
-    const { settled } = s.estimators.cloudTaskStarted(s.task('image'), imageSize, undefined);
-    s.advance(400);
-    assert.equal(s.estimators.checkStall(), undefined, 'silent for 400 ms: not yet');
-    s.advance(200);
-    s.state.probe = async () => 45;
-    await s.estimators.checkStall();
-    assert.deepEqual(s.state.stalls, [], 'the probe answered: a slow link, not a stalled one');
-    assert.equal(s.state.probeTimeouts[0], 0 + 40 + 700, 'no uplink backlog + RTT high + slack');
-    s.advance(600);
-    s.state.probe = () => Promise.reject(new Error('DEADLINE_EXCEEDED'));
-    await s.estimators.checkStall();
-    assert.equal(s.state.stalls.length, 1);
-    assert.match(s.state.stalls[0]!, /^the link stalled: 1 offload\(s\) unanswered for 600 ms and no answer to a ServerLive probe within \d+ ms$/);
-    settled();
-    s.advance(5_000);
-    assert.equal(s.estimators.checkStall(), undefined, 'nothing in flight: nothing to watch');
   });
 
   test('the uplink wait predicted when a task was sent is not learnt as RTT', () => {
@@ -194,9 +177,10 @@ describe('adaptive placement: where an image runs', () => {
     assert.equal(relaxed.site, 'cloud');
     const tight = s.decide(s.task('image', 400));
     assert.equal(tight.site, 'edge');
-    assert.match(tight.why, /: only the edge is expected to meet the 400 ms deadline \(400 ms left\)$/);
+    assert.deepEqual(tight.codes, ['only-meets-deadline']);
     assert.ok(cloudRows(tight).every((r) => r.meetsDeadline === false));
     const impossible = s.decide(s.task('image', 50));
+    assert.deepEqual(impossible.codes, ['faster']);
     assert.match(impossible.why, /neither is expected to meet the 50 ms deadline/);
   });
 
@@ -223,7 +207,8 @@ describe('adaptive placement: where an image runs', () => {
     s.edgeOcr(900);
     const image = s.decide(s.task('image'));
     assert.equal(image.site, 'cloud');
-    assert.match(image.why, /^no cloud at \S+ q\d+ estimate yet \(round-trip time, uplink bandwidth, cloud compute not measured\), so it stays in the cloud$/);
+    assert.deepEqual(image.codes, ['no-estimate']);
+    assert.match(image.why, /\(round-trip time, uplink bandwidth, cloud compute not measured\)/);
     const text = s.decide(s.task('text'));
     assert.equal(text.site, 'edge');
   });
@@ -235,7 +220,8 @@ describe('adaptive placement: where an image runs', () => {
     s.estimators.local.record('text-intent@fp32', 18, 2);
     const decision = s.decide(s.task('text'));
     assert.equal(decision.site, 'edge');
-    assert.equal(decision.why, 'cloud 21 ms (rtt 20 + upload 0 + queue 0 + compute 1) vs edge 2 ms (queue 0 + compute 2): edge is faster');
+    assert.deepEqual(decision.codes, ['faster']);
+    assert.deepEqual([(decision.estimates.edge as { expectedMs: number }).expectedMs, (decision.estimates.cloud as CloudRow[])[0]!.expectedMs], [2, 21]);
   });
 });
 
@@ -256,7 +242,7 @@ describe('adaptive placement: stability and exploration', () => {
     const wobble = () => {
       for (let i = 0; i < 20; i++) decideAt(i % 2 === 0 ? 0.9 : 1.1);
     };
-    assert.match(decideAt(0.95).why, /edge is faster, but by less than the 15% hysteresis margin, so it stays in the cloud$/);
+    assert.deepEqual(decideAt(0.95).codes, ['within-hysteresis']);
     wobble();
     assert.ok(sites.every((site) => site === 'cloud'), sites.join(','));
     assert.equal(decideAt(0.8).site, 'edge', 'edge 20% faster: switch');
@@ -276,7 +262,8 @@ describe('adaptive placement: stability and exploration', () => {
       assert.deepEqual(s.strategy.explorationCounts(), { decided: 1000, explored: explored.length });
       for (const d of explored) {
         assert.equal(d.site, 'edge');
-        assert.match(d.why, /^exploring on the edge \(a random 5% share of tasks keeps its estimate fresh\); cloud at 960px q75/);
+        assert.deepEqual(d.codes, ['exploring', 'faster']);
+        assert.match(d.why, /^exploring on the edge \(a random 5% share of tasks keeps its estimate fresh\); /);
       }
       return explored.length;
     };
@@ -305,6 +292,7 @@ describe('adaptive placement: stability and exploration', () => {
     s.advance(11_000);
     const decision = s.decide(s.task('image'));
     assert.equal(decision.site, 'edge');
+    assert.deepEqual(decision.codes, ['exploring', 'faster']);
     assert.match(decision.why, /^exploring on the edge \(its newest sample is 11\.0 s old\); /);
     assert.equal(s.state.probes, 1, 'RTT older than probeIdleMs');
     s.decide(s.task('image'));
@@ -326,7 +314,7 @@ describe('adaptive placement: constraints come first', () => {
     const s = ready({}, { modalities: { image: { pin: 'edge' } } });
     const decision = s.decide(s.task('image', 10_000, 'cloud'));
     assert.equal(decision.site, 'edge');
-    assert.equal(decision.why, "config pins image to the edge (over the request's preference for the cloud)");
+    assert.deepEqual(decision.codes, ['pinned']);
   });
 
   test('a pin to the edge without a local variant is refused when the config loads', () => {
@@ -342,28 +330,28 @@ describe('adaptive placement: constraints come first', () => {
     const decision = s.decide(s.task('image'));
     assert.equal(decision.site, 'cloud');
     assert.equal(decision.shaping?.name, '960px q75');
-    assert.match(decision.why, /^config pins image to the cloud; cloud at 960px q75 \d+ ms/);
+    assert.deepEqual(decision.codes, ['pinned', 'shaped']);
     const down = s.decide(s.task('image'), open);
     assert.equal(down.site, 'edge');
-    assert.match(down.why, /^config pins image to the cloud, but the cloud is unavailable \(circuit open: unreachable \(ECONNREFUSED\)\), so it runs on the edge/);
+    assert.deepEqual(down.codes, ['pinned', 'cloud-down']);
   });
 
   test("the request's prefer is respected either way", () => {
     const s = ready();
-    assert.equal(s.decide(s.task('image', 10_000, 'edge')).why, 'the request prefers the edge for image (local fp32 variant)');
+    assert.deepEqual(s.decide(s.task('image', 10_000, 'edge')).codes, ['preferred']);
     const toCloud = s.decide(s.task('text', 10_000, 'cloud'));
     assert.equal(toCloud.site, 'cloud');
-    assert.match(toCloud.why, /^the request prefers the cloud for text/);
+    assert.deepEqual(toCloud.codes, ['preferred'], 'no cloud estimate for text yet, so no shaping sentence');
   });
 
   test('an open circuit sends tasks with a local variant to the edge; without one they go to the cloud to fail fast', () => {
     const s = ready();
     const decision = s.decide(s.task('image'), open);
     assert.equal(decision.site, 'edge');
-    assert.equal(decision.why, 'the cloud is unavailable (circuit open: unreachable (ECONNREFUSED)), so it runs on the edge with the local fp32 variant');
+    assert.deepEqual(decision.codes, ['cloud-down']);
     const noLocal = s.decide(s.task('image'), open, null);
     assert.equal(noLocal.site, 'cloud');
-    assert.match(noLocal.why, /^image has no local variant, so it runs in the cloud; the cloud is unavailable .*fails fast with UNAVAILABLE$/);
+    assert.deepEqual(noLocal.codes, ['no-local-variant', 'cloud-down']);
     assert.equal(s.strategy.explorationCounts().decided, 0, 'constrained tasks are not free decisions');
   });
 });

@@ -5,45 +5,27 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadEdgeConfig } from '../../edge/config.js';
+import { InferError } from '../../shared/errors.js';
 import { edgeConfidence } from '../../edge/policy/confidence.js';
-import { createPlacementStrategy, type CloudHealth, type PlacementContext, type PlacementDecision } from '../../edge/policy/strategy.js';
-import '../../edge/policy/strategies.js';
-import type { Modality } from '../../edge/request.js';
-import { splitRequest, type Task } from '../../edge/tasks.js';
-
-const healthy: CloudHealth = { state: 'closed', consecutiveFailures: 0 };
-const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0]);
-
-function task(modality: Modality): Task {
-  const config = loadEdgeConfig();
-  const inputs = { text: { text: 'Where is my order?' }, audio: { audio: new Uint8Array(64) }, image: { image: png }, video: { video: [png] } }[modality];
-  return splitRequest({ id: 'b1', inputs }, config).tasks[0]!;
-}
-
-function decide(name: string, modality: Modality, localVariant: string | undefined, policy: Record<string, unknown> = {}): PlacementDecision {
-  const config = loadEdgeConfig(undefined, { policy });
-  const context: PlacementContext = { cloud: healthy, localVariant, config };
-  return createPlacementStrategy(name, config).decide(task(modality), context) as PlacementDecision;
-}
+import { renderWhy } from '../../edge/policy/reasons.js';
+import { codesOf, placementTask, placer } from '../helpers/placement.js';
 
 describe('baseline strategies', () => {
   test('every strategy is registered by name', () => {
-    const config = loadEdgeConfig();
-    for (const name of ['rules', 'adaptive', 'always-local', 'always-cloud', 'confidence', 'static-profile']) {
-      assert.equal(createPlacementStrategy(name, config).name, name);
-    }
+    for (const name of ['rules', 'adaptive', 'always-local', 'always-cloud', 'confidence', 'static-profile']) assert.equal(placer(name).strategy.name, name);
   });
 
   test('always-local runs on the edge whenever a local variant exists; always-cloud always offloads', () => {
-    assert.equal(decide('always-local', 'image', 'fp32').site, 'edge');
-    assert.equal(decide('always-local', 'image', undefined).site, 'cloud');
-    assert.equal(decide('always-cloud', 'text', 'fp32').site, 'cloud');
-    assert.equal(decide('always-cloud', 'text', 'fp32').why, 'always-cloud offloads text');
+    const local = placer('always-local');
+    assert.deepEqual([local.place('image').site, codesOf(local.place('image'))], ['edge', ['fixed-side']]);
+    assert.deepEqual(codesOf(local.place('image', { localVariant: null })), ['no-local-variant']);
+    const cloud = placer('always-cloud').place('text');
+    assert.deepEqual([cloud.site, codesOf(cloud)], ['cloud', ['fixed-side']]);
+    assert.equal(renderWhy(cloud.reasons), 'always-cloud runs text in the cloud');
   });
 
   test('static-profile compares the offline profile at its nominal link once per modality and keeps that answer', () => {
-    const config = loadEdgeConfig(undefined, {
+    const { place } = placer('static-profile', {
       policy: {
         staticProfile: {
           uplinkMbps: 8,
@@ -52,17 +34,16 @@ describe('baseline strategies', () => {
         },
       },
     });
-    const strategy = createPlacementStrategy('static-profile', config);
-    const context: PlacementContext = { cloud: healthy, localVariant: 'fp32', config };
-    const image = strategy.decide(task('image'), context) as PlacementDecision;
-    assert.equal(image.site, 'cloud');
-    assert.equal(image.why, 'static-profile placed image once from its offline profile at 8 Mbit/s: cloud 200 ms (rtt 40 + upload 100 + compute 60) vs edge 900 ms');
-    assert.equal((strategy.decide(task('audio'), context) as PlacementDecision).site, 'edge');
-    const unprofiled = strategy.decide(task('text'), context) as PlacementDecision;
-    assert.equal(unprofiled.why, 'static-profile has no offline profile for text, so it runs where config places it (edge)');
-    // Whatever happens to the cloud later, the profile's answer stands (the agent's fallback handles failures).
-    const later = strategy.decide(task('image'), { ...context, cloud: { state: 'open', consecutiveFailures: 5 } }) as PlacementDecision;
-    assert.equal(later.site, 'cloud');
+    const image = place('image');
+    assert.deepEqual([image.site, codesOf(image)], ['cloud', ['profiled']]);
+    assert.deepEqual(image.estimates, { profile: { edgeMs: 900, cloudMs: 60, payloadBytes: 100_000 }, nominalUplinkMbps: 8, nominalRttMs: 40, cloudMs: 200, edgeMs: 900 });
+    assert.equal(renderWhy(image.reasons), 'static-profile placed image once from its offline profile at 8 Mbit/s: cloud 200 ms (rtt 40 + upload 100 + compute 60) vs edge 900 ms');
+    assert.equal(place('audio').site, 'edge');
+    const unprofiled = place('text');
+    assert.deepEqual([unprofiled.site, unprofiled.estimates], ['edge', {}]);
+    // The cloud coming back later does not change the profile's answer.
+    assert.equal(place('image', { cloud: { state: 'open', consecutiveFailures: 5 } }).site, 'edge', 'the constraint step still keeps a down cloud out');
+    assert.equal(place('image').site, 'cloud');
   });
 });
 
@@ -77,13 +58,31 @@ describe('confidence strategy (hard-example mining)', () => {
     assert.equal(edgeConfidence('text', { intent: 'refund' }), undefined);
   });
 
-  test('runs on the edge first and asks for the cloud only when the edge result is under the threshold', () => {
-    const config = loadEdgeConfig(undefined, { policy: { confidenceThreshold: 0.8 } });
-    const strategy = createPlacementStrategy('confidence', config);
-    const decision = strategy.decide(task('text'), { cloud: healthy, localVariant: 'fp32', config }) as PlacementDecision;
-    assert.equal(decision.site, 'edge');
-    assert.equal(strategy.escalate?.(task('text'), { confidence: 0.95 }), undefined);
-    assert.equal(strategy.escalate?.(task('text'), { confidence: 0.5 }), "the edge result's confidence 0.50 is under the 0.8 threshold (a hard example)");
-    assert.equal((strategy.decide(task('image'), { cloud: healthy, localVariant: undefined, config }) as PlacementDecision).site, 'cloud');
+  test('runs on the edge first and asks the cloud only when the edge result is under the threshold; the cloud answer replaces it', async () => {
+    const { strategy, place, config } = placer('confidence', { policy: { confidenceThreshold: 0.8 } });
+    assert.deepEqual([place('text').site, codesOf(place('text'))], ['edge', ['fixed-side']]);
+    const task = placementTask(config, 'text');
+    let asked = 0;
+    const cloud = async (budgetMs: number) => {
+      asked++;
+      assert.ok(budgetMs > 0 && budgetMs < task.deadlineMs, `budget ${budgetMs} ms within the deadline`);
+      return { result: { intent: 'refund', confidence: 0.99 } };
+    };
+    assert.equal(await strategy.review!(task, { result: { confidence: 0.95 } }, cloud), undefined);
+    assert.equal(asked, 0);
+    const review = await strategy.review!(task, { result: { confidence: 0.5 } }, cloud);
+    assert.deepEqual([review?.reason.code, review?.outcome, asked], ['escalated-low-confidence', 'cloud-answered', 1]);
+    assert.match(review!.reason.text, /^the edge result's confidence 0\.50 is under the 0\.8 threshold \(a hard example\), so the cloud ran it too/);
+  });
+
+  test("when the cloud fails or no time is left, the edge's answer stands and the review says why", async () => {
+    const { strategy, config } = placer('confidence', { policy: { confidenceThreshold: 0.8 } });
+    const failing = await strategy.review!(placementTask(config, 'text'), { result: { confidence: 0.1 } }, async () => {
+      throw new InferError('UNAVAILABLE', 'the cloud tier is unavailable');
+    });
+    assert.deepEqual([failing?.outcome, failing?.error], ['cloud-failed', { code: 'UNAVAILABLE', message: 'the cloud tier is unavailable' }]);
+    const late = placementTask(config, 'text', { deadlineMs: 1, now: performance.now() - 5 });
+    const noTime = await strategy.review!(late, { result: { confidence: 0.1 } }, async () => assert.fail('no time to ask the cloud'));
+    assert.equal(noTime?.outcome, 'no-time');
   });
 });

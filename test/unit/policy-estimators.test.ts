@@ -12,7 +12,8 @@ import { idleDevice, slowdownFrom, type DeviceSlowdown } from '../../edge/policy
 import { audioSeconds, measureInputSize } from '../../edge/policy/input-size.js';
 import { LinkEstimator, mbpsFromMsPerByte } from '../../edge/policy/link-estimator.js';
 import { LocalEstimator } from '../../edge/policy/local-estimator.js';
-import { PayloadEstimator, relativeJpegSize, resizedPixels, shapingOptionsOf } from '../../edge/policy/payload-estimator.js';
+import { shapingOptionsOf } from '../../edge/offload/image-shaping.js';
+import { PayloadEstimator, relativeJpegSize, resizedPixels } from '../../edge/policy/payload-estimator.js';
 import { ServiceTimeCurve } from '../../edge/policy/service-time-curve.js';
 import { WindowStats } from '../../edge/policy/window-stats.js';
 import { buildWav } from '../helpers/build-wav.js';
@@ -252,7 +253,7 @@ describe('payload shaping', () => {
     const option = { name: '1600px q75', maxSide: 1600, jpegQuality: 75, accuracyCost: 0.01 };
     close(payload.shape(photo, option)?.bytes, Math.round(1600 * 1200 * 0.15), 1);
     // This device's images compress to a third of a typical photo; shrinking 7.68 MP took 60 ms.
-    payload.record({ inputPixels: 3200 * 2400, outputPixels: 1600 * 1200, jpegBytes: 1600 * 1200 * 0.05, jpegQuality: 75, prepareMs: 60 });
+    payload.record({ option, outputPixels: 1600 * 1200, jpegBytes: 1600 * 1200 * 0.05, keptOriginal: false, prepareMs: 60 }, 3200 * 2400);
     const shaped = payload.shape(photo, option)!;
     close(shaped.bytes, 1600 * 1200 * 0.05, 1);
     assert.equal(shaped.pixels, 1600 * 1200);

@@ -1,0 +1,194 @@
+/**
+ * The edge's link to the cloud tier, put together: images are shaped
+ * (image-shaping.ts), every item rides the one multiplexed stream
+ * (stream-client.ts), the circuit breaker (circuit-breaker.ts) owns cloud
+ * health from what the stream hears, and the stall probe (stall-probe.ts)
+ * trips it when the link goes silent. A task offloaded while the circuit is
+ * not closed fails at once with UNAVAILABLE, without leaving the device.
+ */
+import { InferError, type ErrorCode } from '../../shared/errors.js';
+import { GRPCInferenceService } from '../../shared/gen/inference/grpc_service_pb.js';
+import { callUnary } from '../../shared/grpc-service.js';
+import type { Logger } from '../../shared/log.js';
+import { pipelineRequest, readPipelineAnswer } from '../../shared/pipeline-wire.js';
+import type { EdgeConfig } from '../config.js';
+import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions, type CloudHealth } from './circuit-breaker.js';
+import { defaultShaping, shapeImage, type ShapedImage, type ShapingOption } from './image-shaping.js';
+import { StallProbe, type LinkSignals } from './stall-probe.js';
+import { StreamClient } from './stream-client.js';
+
+export interface OffloadCall {
+  /** Names the task; a sequence number is appended so stream ids stay unique even when request ids repeat. */
+  taskId: string;
+  /** How long the cloud may take: sent as `deadline_ms`, and enforced here with DEADLINE_EXCEEDED. */
+  budgetMs: number;
+  /** The input is an encoded image, shaped before it crosses the link. */
+  image: boolean;
+  /** The placement policy's choice; default: config offload.imageMaxSide / offload.jpegQuality. */
+  shaping?: ShapingOption;
+}
+
+export interface OffloadAnswer {
+  result: Record<string, unknown>;
+  totalMs: number;
+  /** The server's own queue and compute time (response parameters). */
+  queueMs: number;
+  computeMs: number;
+  /** Everything else: shaping, the link both ways, (de)serialization. */
+  transferMs: number;
+  /** Shaping the image, before anything was sent. */
+  prepareMs: number;
+  /** From sending to the answer, less the server's queue and compute: what the link estimator learns from. */
+  linkMs: number;
+  sentBytes: number;
+  shaped?: ShapedImage;
+}
+
+export interface OffloadStats {
+  streamsOpened: number;
+  tasks: number;
+  /** Most items in flight on the stream at once. */
+  peakPending: number;
+  bytesBeforeShrink: number;
+  bytesSent: number;
+}
+
+/** Failures that say the cloud is unhealthy; NOT_FOUND, INVALID_ARGUMENT or a foreign server's UNKNOWN are the request's. */
+const cloudFaults: ReadonlySet<ErrorCode> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'INTERNAL']);
+
+export class OffloadClient {
+  private readonly stream: StreamClient;
+  private readonly breaker: CircuitBreaker;
+  private stallProbe: StallProbe | undefined;
+  private readonly defaultShaping: ShapingOption;
+  private sequence = 0;
+  private readonly counters = { tasks: 0, bytesBeforeShrink: 0, bytesSent: 0 };
+
+  private constructor(
+    private readonly config: EdgeConfig,
+    log: Logger,
+    private readonly options: BreakerOptions,
+  ) {
+    this.defaultShaping = defaultShaping(config.offload);
+    this.stream = new StreamClient(
+      config.cloud,
+      {
+        // The stream lives for hours over flaky links: pings find a dead peer long before TCP would.
+        'grpc.keepalive_time_ms': config.offload.keepaliveMs,
+        'grpc.keepalive_timeout_ms': config.offload.keepaliveMs,
+        'grpc.keepalive_permit_without_calls': 1,
+        // `dns:///name:port` resolves every replica of a headless Service; round_robin spreads streams over them.
+        'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+        'grpc.initial_reconnect_backoff_ms': 200,
+        'grpc.max_reconnect_backoff_ms': 5_000,
+      },
+      log,
+      {
+        answered: (failure) => (failure && cloudFaults.has(failure.code) ? this.breaker.recordFailure(failure.message) : this.breaker.recordSuccess()),
+        timedOut: (reason) => this.breaker.recordFailure(reason),
+        broken: (detail, unreachable) => this.breaker.recordFailure(unreachable ? `unreachable (${detail})` : `stream broke (${detail})`, unreachable),
+        wanted: () => this.breaker.closed,
+      },
+    );
+    this.breaker = new CircuitBreaker(options, config.cloud, log, {
+      probe: async (timeoutMs, fresh) => {
+        if (!(await this.stream.ready(timeoutMs, fresh))) throw new Error('ServerReady answered ready=false (the server is draining)');
+      },
+      closed: () => this.stream.ensureOpen(),
+    });
+  }
+
+  /** Checks the cloud once (an unreachable cloud opens the circuit instead of failing start-up) and opens the stream. */
+  static async connect(config: EdgeConfig, log: Logger, breaker: Partial<BreakerOptions> = {}): Promise<OffloadClient> {
+    const client = new OffloadClient(config, log, { ...defaultBreakerOptions, ...breaker });
+    await client.breaker.start();
+    return client;
+  }
+
+  /**
+   * Starts the stall probe, which reads the link's RTT and uplink wait from
+   * `link` and tells it each probe's round trip.
+   */
+  watchForStalls(link: LinkSignals): void {
+    this.stallProbe ??= new StallProbe(this.stream, link, {
+      stallSilenceMs: this.config.policy.stallSilenceMs,
+      stallProbeSlackMs: this.config.policy.stallProbeSlackMs,
+      roundTripMs: (timeoutMs) => this.measureRoundTripMs(timeoutMs),
+      // The items in flight fail now, so those with a local variant are retried on the edge while their deadline allows.
+      stalled: (reason) => {
+        if (this.breaker.trip(reason)) this.stream.failAll(new InferError('UNAVAILABLE', `the link to the cloud tier at ${this.config.cloud} stalled (${reason})`));
+      },
+      active: () => this.breaker.closed,
+    });
+    this.stallProbe.start();
+  }
+
+  /** Runs one stall check now (tests; the probe's own timer does this every tenth of `stallSilenceMs`). */
+  checkStall(): Promise<void> | undefined {
+    return this.stallProbe?.check();
+  }
+
+  health(): CloudHealth {
+    return this.breaker.health();
+  }
+
+  stats(): OffloadStats {
+    return { ...this.counters, streamsOpened: this.stream.streamsOpened, peakPending: this.stream.peakPending };
+  }
+
+  /** Runs one pipeline input in the cloud; rejects with UNAVAILABLE at once while the circuit is not closed. */
+  async infer(model: string, input: Uint8Array, call: OffloadCall): Promise<OffloadAnswer> {
+    this.ensureClosed();
+    const started = performance.now();
+    const { payload, shaped } = call.image ? await shapeImage(input, call.shaping ?? this.defaultShaping) : { payload: input, shaped: undefined };
+    const sentAt = performance.now();
+    this.counters.tasks++;
+    this.counters.bytesBeforeShrink += input.length;
+    this.counters.bytesSent += payload.length;
+    const budgetMs = Math.round(call.budgetMs - (sentAt - started));
+    if (budgetMs <= 0) throw new InferError('DEADLINE_EXCEEDED', `${call.taskId}: no time left to offload after preparing the input`);
+    const request = pipelineRequest(model, payload, { id: `${call.taskId}#${++this.sequence}`, deadlineMs: budgetMs, resultOnly: true });
+    const response = await this.stream.send({ ...request, id: request.id! }, budgetMs);
+    const answeredAt = performance.now();
+    const answer = readPipelineAnswer(response);
+    const queueMs = answer.queueUs / 1000;
+    const computeMs = answer.computeUs / 1000;
+    const totalMs = answeredAt - started;
+    return {
+      result: answer.result,
+      totalMs,
+      queueMs,
+      computeMs,
+      transferMs: Math.max(0, totalMs - queueMs - computeMs),
+      prepareMs: sentAt - started,
+      linkMs: Math.max(0, answeredAt - sentAt - queueMs - computeMs),
+      sentBytes: payload.length,
+      shaped,
+    };
+  }
+
+  /**
+   * One ServerLive round trip, timed: the link estimator's probe when no
+   * small request refreshed the RTT for a while, and the stall probe. Only
+   * while the circuit is closed; the breaker's own probe deals with an
+   * unreachable cloud.
+   */
+  async measureRoundTripMs(timeoutMs = this.options.probeTimeoutMs): Promise<number> {
+    this.ensureClosed();
+    const started = performance.now();
+    await this.stream.unary((channel) => callUnary(channel, GRPCInferenceService.method.serverLive, {}, { deadline: Date.now() + timeoutMs }));
+    return performance.now() - started;
+  }
+
+  /** Fails items still in flight with UNAVAILABLE, ends the stream and closes the channel. */
+  close(): void {
+    this.stallProbe?.stop();
+    this.breaker.stop();
+    this.stream.close();
+  }
+
+  private ensureClosed(): void {
+    const { state, lastError } = this.breaker.health();
+    if (state !== 'closed') throw new InferError('UNAVAILABLE', `the cloud tier at ${this.config.cloud} is unavailable (circuit ${state}: ${lastError ?? 'probing'})`);
+  }
+}

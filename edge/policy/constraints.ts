@@ -1,0 +1,71 @@
+/**
+ * The constraint step, run before every strategy, so that each one honours
+ * them the same way:
+ * 1. a config pin to the edge keeps the task on the device, whatever else;
+ * 2. a config pin to the cloud, else the request's `prefer`, decides the
+ *    side (the edge only with a local variant; the cloud only while it is
+ *    up, when a local variant can stand in);
+ * 3. without a local variant the task can only go to the cloud;
+ * 4. with the cloud down it can only run on the edge.
+ * A task still free after that is the strategy's to place. A task that has
+ * nowhere to run (cloud down, no local variant) is placed in the cloud, where
+ * it fails fast with UNAVAILABLE without leaving the device.
+ */
+import type { EdgeConfig } from '../config.js';
+import type { Site } from '../request.js';
+import type { Task } from '../tasks.js';
+import { reason, type Reason } from './reasons.js';
+import type { CloudPlan, PlacementContext, PlacementStrategy } from './strategy.js';
+
+export interface PlacementDecision extends CloudPlan {
+  readonly site: Site;
+  readonly reasons: readonly Reason[];
+  readonly estimates: Readonly<Record<string, unknown>>;
+  /** A constraint placed the task; the strategy did not choose (and may not review the edge's answer). */
+  readonly constrained: boolean;
+}
+
+export interface Constraint {
+  site: Site;
+  reasons: Reason[];
+}
+
+/** The side the constraints impose, or undefined when the task is free. */
+export function constrain(task: Task, context: Pick<PlacementContext, 'cloud' | 'localVariant'>, config: EdgeConfig): Constraint | undefined {
+  const { cloud, localVariant } = context;
+  const { modality } = task;
+  const cloudUp = cloud.state === 'closed';
+  const pin = config.modalities[modality].pin;
+  // Pinned to the edge: config validation guarantees a local variant.
+  if (pin === 'edge') return { site: 'edge', reasons: [reason.pinned(modality, 'edge', task.prefer === 'cloud')] };
+  const wanted = pin || task.prefer;
+  const toCloud = (first: Reason[]): Constraint => (cloudUp ? { site: 'cloud', reasons: first } : { site: 'cloud', reasons: [...first, reason.cloudDown(cloud, undefined)] });
+  if (wanted) {
+    const asked = pin ? reason.pinned(modality, 'cloud', task.prefer === 'edge') : reason.preferred(modality, wanted, localVariant);
+    if (wanted === 'edge') return localVariant ? { site: 'edge', reasons: [asked] } : toCloud([asked, reason.noLocalVariant(modality)]);
+    if (!cloudUp && localVariant) return { site: 'edge', reasons: [asked, reason.cloudDown(cloud, localVariant)] };
+    return toCloud([asked]);
+  }
+  if (!localVariant) return toCloud([reason.noLocalVariant(modality)]);
+  if (!cloudUp) return { site: 'edge', reasons: [reason.cloudDown(cloud, localVariant)] };
+  return undefined;
+}
+
+/** The constraint step, then the strategy for a free task; a task constrained to the cloud still gets the strategy's shaping. */
+export function decidePlacement(strategy: PlacementStrategy, config: EdgeConfig, task: Task, context: PlacementContext): PlacementDecision {
+  const constraint = constrain(task, context, config);
+  if (!constraint) {
+    const { site, reasons, estimates, shaping, expectedHighMs } = strategy.choose(task, context);
+    return Object.freeze({ site, reasons: Object.freeze(reasons), estimates: Object.freeze(estimates), shaping, expectedHighMs, constrained: false });
+  }
+  const estimates = { strategy: strategy.name, cloudCircuit: context.cloud.state, localVariant: context.localVariant ?? null };
+  const plan = constraint.site === 'cloud' && context.cloud.state === 'closed' ? strategy.planCloud?.(task, context) : undefined;
+  return Object.freeze({
+    site: constraint.site,
+    reasons: Object.freeze([...constraint.reasons, ...(plan?.reasons ?? [])]),
+    estimates: Object.freeze({ ...estimates, ...plan?.estimates }),
+    shaping: plan?.shaping,
+    expectedHighMs: plan?.expectedHighMs,
+    constrained: true,
+  });
+}

@@ -1,0 +1,2 @@
+/** Where a task runs: on this device, or in the cloud tier. */
+export type Site = 'edge' | 'cloud';

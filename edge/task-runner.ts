@@ -1,0 +1,231 @@
+/**
+ * One task, from placement to outcome: the constraint step and the strategy
+ * place it (policy/constraints.ts), it runs on the local runtime or in the
+ * cloud, a cloud failure the local variant can make up for is retried on the
+ * edge while the deadline allows, and a strategy may review an edge answer
+ * (policy/strategy.ts `review`). What each site measured goes to the
+ * estimators, then to the strategy; the placement record is built once, at
+ * the end (policy/placement-record.ts).
+ */
+import { InferError, toInferError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { EdgeConfig } from './config.js';
+import type { LocalRuntime } from './local-runtime.js';
+import type { OffloadClient } from './offload/offload-client.js';
+import { decidePlacement, type PlacementDecision } from './policy/constraints.js';
+import type { PlacementEstimators } from './policy/estimators.js';
+import { measureInputSize, type InputSize } from './policy/input-size.js';
+import type { PlacementOutcome } from './policy/outcome.js';
+import { placementRecord, type RunFacts } from './policy/placement-record.js';
+import type { PlacementStrategy } from './policy/strategy.js';
+import type { Modality, Site, TaskTimings } from './request.js';
+import { taskResult, type Task, type TaskOutcome } from './tasks.js';
+
+export interface ModalityCounts {
+  /** Tasks answered (or last tried) on each site. */
+  edge: number;
+  cloud: number;
+  failed: number;
+  /** Tasks placed in the cloud that ran on the edge after the cloud failed. */
+  fallbacks: number;
+}
+
+export interface TaskRunnerParts {
+  config: EdgeConfig;
+  log: Logger;
+  local: LocalRuntime;
+  offload: OffloadClient;
+  strategy: PlacementStrategy;
+  estimators: PlacementEstimators;
+}
+
+/** What either site reports for a task; totals are measured around it. */
+interface SiteAnswer {
+  itemResults: Record<string, unknown>[];
+  queueMs: number;
+  computeMs: number;
+  transferMs: number;
+}
+
+/** What the sites measured while running one task, for the estimators. */
+type Measurements = Pick<PlacementOutcome, 'localItemComputeMs' | 'cloudItems' | 'cloudTimeoutMs' | 'uplinkWaitMs'>;
+
+/** One task on its way: the decision it follows, what happened and what was measured so far. */
+interface RunningTask {
+  task: Task;
+  decision: PlacementDecision;
+  localVariant: string | undefined;
+  inputSize: InputSize;
+  facts: RunFacts;
+  measured: Measurements;
+}
+
+/** Cloud failures that the local variant can make up for; others (bad input, unknown model) would fail locally too. */
+const fallbackCodes = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED']);
+
+const roundMs = (ms: number) => Math.round(ms * 10) / 10;
+
+export class TaskRunner {
+  readonly counts: Partial<Record<Modality, ModalityCounts>> = {};
+
+  constructor(private readonly parts: TaskRunnerParts) {}
+
+  async run(task: Task): Promise<TaskOutcome> {
+    const { config, log, local, offload, strategy, estimators } = this.parts;
+    const started = performance.now();
+    const localVariant = local.variantFor(task.modality);
+    let decision: PlacementDecision;
+    let inputSize: InputSize;
+    try {
+      inputSize = await measureInputSize(task.modality, task.items);
+      decision = decidePlacement(strategy, config, task, { cloud: offload.health(), localVariant, estimators, inputSize });
+    } catch (err) {
+      const message = `placement strategy '${strategy.name}' failed for ${task.id}: ${toInferError(err).message}`;
+      log.error({ task: task.id, err: message }, 'placement failed');
+      return { modality: task.modality, error: new InferError('INTERNAL', message, { cause: err }) };
+    }
+    log.debug({ task: task.id, site: decision.site, reasons: decision.reasons.map((r) => r.code), payloadBytes: task.payloadBytes }, 'placement');
+    const running: RunningTask = { task, decision, localVariant, inputSize, facts: { ran: null }, measured: {} };
+    let answer: SiteAnswer | undefined;
+    let error: InferError | undefined;
+    try {
+      answer = await this.withinDeadline(running, this.execute(running));
+    } catch (err) {
+      error = this.explain(task, toInferError(err), localVariant);
+    }
+    const timings: TaskTimings = {
+      totalMs: roundMs(performance.now() - started),
+      queueMs: roundMs(answer?.queueMs ?? 0),
+      computeMs: roundMs(answer?.computeMs ?? 0),
+      transferMs: roundMs(answer?.transferMs ?? 0),
+    };
+    // Built now: work that lost the deadline race cannot change what is reported.
+    const placement = placementRecord(decision, running.facts);
+    this.count(task.modality, placement.ran, error !== undefined, placement.fallback !== undefined);
+    const outcome: PlacementOutcome = { site: placement.ran ?? decision.site, timings, failed: error !== undefined, inputSize, ...running.measured };
+    estimators.record(task, outcome, localVariant);
+    strategy.observe?.(task, outcome);
+    if (decision.expectedHighMs !== undefined) log.debug({ task: task.id, expectedHighMs: decision.expectedHighMs, totalMs: timings.totalMs }, 'placement estimate');
+    return answer
+      ? { modality: task.modality, placement, timings, result: taskResult(task, answer.itemResults) }
+      : { modality: task.modality, placement, timings, error };
+  }
+
+  /** Runs where placed; a cloud failure the local variant can make up for is retried on the edge. */
+  private async execute(running: RunningTask): Promise<SiteAnswer> {
+    const { task, decision, localVariant, facts } = running;
+    if (decision.site === 'edge') {
+      const edgeAnswer = await this.runLocally(running);
+      return decision.constrained ? edgeAnswer : this.review(running, edgeAnswer);
+    }
+    const leftMs = task.deadlineAt - performance.now();
+    // Keep time for a local retry: the expected local time, at most half of what is left, and never
+    // so much that the cloud loses the time the decision expects it to need.
+    const localExpectedMs = localVariant ? (this.parts.estimators.edge(task, running.inputSize, localVariant)?.expectedMs ?? 0) : 0;
+    const localReserveMs = Math.max(0, Math.min(localExpectedMs, leftMs / 2, leftMs - (decision.expectedHighMs ?? 0)));
+    facts.budget = { cloudBudgetMs: Math.round(leftMs - localReserveMs), localReserveMs: Math.round(localReserveMs) };
+    try {
+      return await this.runInCloud(running, leftMs - localReserveMs, decision);
+    } catch (err) {
+      const e = toInferError(err);
+      if (!localVariant || !fallbackCodes.has(e.code) || performance.now() >= task.deadlineAt) throw e;
+      facts.fallback = { code: e.code, message: e.message, localVariant };
+      return this.runLocally(running);
+    }
+  }
+
+  private async runLocally(running: RunningTask): Promise<SiteAnswer> {
+    running.facts.ran = 'edge';
+    const answer = await this.parts.local.run(running.task);
+    running.measured.localItemComputeMs = answer.itemComputeMs;
+    return { ...answer, transferMs: 0 };
+  }
+
+  /** The strategy may ask the cloud about the edge's answer; if the cloud answers, its answer replaces the edge's. */
+  private async review(running: RunningTask, edgeAnswer: SiteAnswer): Promise<SiteAnswer> {
+    const { strategy } = this.parts;
+    if (!strategy.review) return edgeAnswer;
+    let cloudAnswer: SiteAnswer | undefined;
+    const askCloud = async (budgetMs: number) => {
+      cloudAnswer = await this.runInCloud(running, budgetMs, {});
+      return { result: taskResult(running.task, cloudAnswer.itemResults) };
+    };
+    const review = await strategy.review(running.task, { result: taskResult(running.task, edgeAnswer.itemResults) }, askCloud);
+    if (!review) return edgeAnswer;
+    running.facts.review = review;
+    if (review.outcome !== 'cloud-answered' || !cloudAnswer) {
+      running.facts.ran = 'edge';
+      return edgeAnswer;
+    }
+    return {
+      itemResults: cloudAnswer.itemResults,
+      queueMs: edgeAnswer.queueMs + cloudAnswer.queueMs,
+      computeMs: edgeAnswer.computeMs + cloudAnswer.computeMs,
+      transferMs: cloudAnswer.transferMs,
+    };
+  }
+
+  /** Every item on the shared stream at once; a video's timings are sums over its frames. Fails at once, without leaving the device, while the cloud is down. */
+  private async runInCloud(running: RunningTask, budgetMs: number, plan: Pick<PlacementDecision, 'shaping' | 'expectedHighMs'>): Promise<SiteAnswer> {
+    const { task, measured } = running;
+    const { offload, estimators } = this.parts;
+    const cloud = offload.health();
+    if (cloud.state !== 'closed') throw new InferError('UNAVAILABLE', `the cloud tier at ${this.parts.config.cloud} is unavailable (circuit ${cloud.state}: ${cloud.lastError ?? 'probing'})`);
+    running.facts.ran = 'cloud';
+    const image = task.modality === 'image' || task.modality === 'video';
+    const started = performance.now();
+    const inFlight = estimators.cloudTaskStarted(task, running.inputSize, plan.shaping, plan.expectedHighMs);
+    measured.uplinkWaitMs = inFlight.uplinkWaitMs;
+    const answers = await Promise.all(
+      task.items.map((item, i) =>
+        offload.infer(task.model, item, { taskId: task.items.length > 1 ? `${task.id}/${i}` : task.id, budgetMs, image, shaping: plan.shaping }).catch((err: unknown) => {
+          const e = toInferError(err);
+          throw task.modality === 'video' ? new InferError(e.code, `video frame ${i}: ${e.message}`, { cause: err }) : e;
+        }),
+      ),
+    )
+      .catch((err: unknown) => {
+        if (toInferError(err).code === 'DEADLINE_EXCEEDED') measured.cloudTimeoutMs = performance.now() - started;
+        throw err;
+      })
+      .finally(inFlight.settled);
+    measured.cloudItems = answers;
+    const sum = (pick: (a: (typeof answers)[number]) => number) => answers.reduce((n, a) => n + pick(a), 0);
+    return {
+      itemResults: answers.map((a) => a.result),
+      queueMs: sum((a) => a.queueMs),
+      computeMs: sum((a) => a.computeMs),
+      transferMs: sum((a) => a.transferMs),
+    };
+  }
+
+  /** The answer, or DEADLINE_EXCEEDED once the request's budget is spent, whatever the site is still doing. */
+  private withinDeadline<T>(running: RunningTask, work: Promise<T>): Promise<T> {
+    const { task, facts } = running;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const site = facts.ran ?? running.decision.site;
+        reject(new InferError('DEADLINE_EXCEEDED', `${task.modality}: no answer ${site === 'edge' ? 'on the edge' : 'from the cloud'} within the request's ${task.deadlineMs} ms deadline`));
+      }, Math.max(0, task.deadlineAt - performance.now()));
+    });
+    return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+  }
+
+  /** Adds what the user can do when the cloud is gone and there is nothing local to fall back to. */
+  private explain(task: Task, err: InferError, localVariant: string | undefined): InferError {
+    if (err.code !== 'UNAVAILABLE' || localVariant) return err;
+    return new InferError(
+      'UNAVAILABLE',
+      `${task.modality}: ${err.message} — ${task.modality} has no local variant to fall back to (set modalities.${task.modality}.localVariant to run it on this device)`,
+      { cause: err },
+    );
+  }
+
+  private count(modality: Modality, ran: Site | null, failed: boolean, fellBack: boolean): void {
+    const counts = (this.counts[modality] ??= { edge: 0, cloud: 0, failed: 0, fallbacks: 0 });
+    if (ran) counts[ran]++;
+    if (failed) counts.failed++;
+    if (fellBack) counts.fallbacks++;
+  }
+}

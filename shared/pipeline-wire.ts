@@ -1,0 +1,119 @@
+/**
+ * How a splitinfer pipeline travels over KServe v2, in one place for the
+ * cloud (which serves it), the edge (which offloads to it) and the client
+ * this package ships: one BYTES input `input` holding media bytes or UTF-8
+ * text, the JSON answer in the BYTES output `result`, and, on
+ * ModelStreamInfer, a failed request answered in-stream with its id.
+ *
+ * Triton's stream extension reports a failure only as free text in
+ * `error_message`. The status code travels as the response parameter
+ * `error_code` (a gRPC status name), which any KServe/Triton client passes
+ * through untouched; the message also starts with `"<CODE>: "` for readers of
+ * the text alone. A failure from a server that sends neither is UNKNOWN, so
+ * it is never mistaken for a sign that the cloud is down.
+ */
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { InferError, toInferError, type ErrorCode } from './errors.js';
+import {
+  ModelInferResponseSchema,
+  ModelStreamInferResponseSchema,
+  type ModelInferRequest,
+  type ModelInferRequestSchema,
+  type ModelInferResponse,
+  type ModelStreamInferResponse,
+} from './gen/inference/grpc_service_pb.js';
+import { int64Parameter, numberParameter, ParameterNames, stringParameter, stringParameterValue } from './infer-parameters.js';
+import { decodeInferOutputs, encodeInferInputs } from './tensor-codec.js';
+import { bytesTensor, type Tensor, type TensorMeta } from './tensor.js';
+
+/** The single input a pipeline model takes: media bytes or UTF-8 text, one element. */
+export const pipelineInput: TensorMeta = { name: 'input', type: 'bytes', shape: [1] };
+/** The JSON result every pipeline returns besides its typed outputs. */
+export const pipelineResult: TensorMeta = { name: 'result', type: 'bytes', shape: [1] };
+
+export interface PipelineRequestOptions {
+  id: string;
+  /** Sent as the `deadline_ms` parameter. */
+  deadlineMs?: number;
+  tenant?: string;
+  /** Ask for the JSON `result` only, not the typed outputs that repeat it (what the edge needs). */
+  resultOnly?: boolean;
+}
+
+export type PipelineRequest = MessageInitShape<typeof ModelInferRequestSchema>;
+
+export function pipelineRequest(model: string, input: Uint8Array, options: PipelineRequestOptions): PipelineRequest {
+  const parameters: PipelineRequest['parameters'] = {};
+  if (options.deadlineMs) parameters[ParameterNames.deadlineMs] = int64Parameter(options.deadlineMs);
+  if (options.tenant) parameters[ParameterNames.tenant] = stringParameter(options.tenant);
+  return {
+    modelName: model,
+    id: options.id,
+    parameters,
+    ...encodeInferInputs({ [pipelineInput.name]: bytesTensor([input]) }),
+    ...(options.resultOnly ? { outputs: [{ name: pipelineResult.name }] } : {}),
+  };
+}
+
+export interface PipelineAnswer {
+  id: string;
+  /** The pipeline's JSON `result` output, parsed. */
+  result: Record<string, unknown>;
+  /** Every output returned, `result` included. */
+  tensors: Record<string, Tensor>;
+  /** The server's own queue and compute time, from response parameters (0 when it does not say). */
+  queueUs: number;
+  computeUs: number;
+}
+
+/** Reads a pipeline's answer; INTERNAL when it has no `result` (the model is not a splitinfer pipeline). */
+export function readPipelineAnswer(response: ModelInferResponse): PipelineAnswer {
+  const tensors = decodeInferOutputs(response);
+  const resultBytes = tensors[pipelineResult.name]?.data as Uint8Array[] | undefined;
+  if (!resultBytes?.[0]) {
+    throw new InferError('INTERNAL', `the answer to ${response.id || 'a request'} from ${response.modelName} has no '${pipelineResult.name}' output — is it a splitinfer pipeline?`);
+  }
+  return {
+    id: response.id,
+    result: JSON.parse(new TextDecoder().decode(resultBytes[0])) as Record<string, unknown>,
+    tensors,
+    queueUs: numberParameter(response.parameters, ParameterNames.queueUs) ?? 0,
+    computeUs: numberParameter(response.parameters, ParameterNames.computeUs) ?? 0,
+  };
+}
+
+const errorCodes: ReadonlySet<string> = new Set<ErrorCode>([
+  'INVALID_ARGUMENT',
+  'NOT_FOUND',
+  'RESOURCE_EXHAUSTED',
+  'UNAVAILABLE',
+  'DEADLINE_EXCEEDED',
+  'FAILED_PRECONDITION',
+  'INTERNAL',
+  'UNKNOWN',
+]);
+
+/** The in-stream answer to a failed request: its id, the code as a parameter, the message prefixed with the code. */
+export function streamFailure(request: Pick<ModelInferRequest, 'modelName' | 'modelVersion' | 'id'>, err: unknown): ModelStreamInferResponse {
+  const e = toInferError(err);
+  return create(ModelStreamInferResponseSchema, {
+    errorMessage: `${e.code}: ${e.message}`,
+    inferResponse: create(ModelInferResponseSchema, {
+      modelName: request.modelName,
+      modelVersion: request.modelVersion,
+      id: request.id,
+      parameters: { [ParameterNames.errorCode]: stringParameter(e.code) },
+    }),
+  });
+}
+
+/** An in-stream failure as an InferError: the `error_code` parameter, else a `"<CODE>: "` prefix, else UNKNOWN with the text as sent. */
+export function readStreamFailure(message: ModelStreamInferResponse): InferError {
+  const parameters = message.inferResponse?.parameters ?? {};
+  const declared = stringParameterValue(parameters, ParameterNames.errorCode);
+  const prefix = /^([A-Z_]+): ([\s\S]*)$/.exec(message.errorMessage);
+  const prefixed = prefix && errorCodes.has(prefix[1]!) ? (prefix[1] as ErrorCode) : undefined;
+  const code = declared && errorCodes.has(declared) ? (declared as ErrorCode) : (prefixed ?? 'UNKNOWN');
+  const text = prefixed === code ? prefix![2]! : message.errorMessage;
+  return new InferError(code, `cloud: ${text}`);
+}
