@@ -90,6 +90,7 @@ export class EdgeAgent {
     private readonly offload: OffloadClient,
     private readonly strategy: PlacementStrategy,
     private readonly estimators: PlacementEstimators,
+    private readonly catalog: Catalog,
   ) {
     // A tenth of the stall threshold: a stalled link is noticed within ~10% of it.
     this.stallTimer = setInterval(() => void estimators.checkStall(), Math.max(10, config.policy.stallSilenceMs / 10));
@@ -120,7 +121,7 @@ export class EdgeAgent {
       },
       log,
     );
-    const agent = new EdgeAgent(config, log, local, offload, strategy, estimators);
+    const agent = new EdgeAgent(config, log, local, offload, strategy, estimators, catalog);
     log.info({ cloud: config.cloud, circuit: offload.health().state, strategy: strategy.name, local: agent.localVariants() }, 'edge agent ready');
     return agent;
   }
@@ -129,7 +130,7 @@ export class EdgeAgent {
   async handle(request: AgentRequest): Promise<AgentResponse> {
     const arrived = performance.now();
     this.requests++;
-    const { tasks, rejected, requestError } = splitRequest(request, this.config, arrived);
+    const { tasks, rejected, requestError } = splitRequest(request, this.config, arrived, this.catalog);
     const outcomes = await Promise.all(tasks.map((task) => this.runTask(task)));
     const response = mergeOutcomes(request.id, [...rejected, ...outcomes], requestError);
     this.log.info(
@@ -178,7 +179,7 @@ export class EdgeAgent {
     let decision: PlacementDecision;
     let inputSize: InputSize;
     try {
-      inputSize = await measureInputSize(task.modality, task.items);
+      inputSize = await measureInputSize(task.handler, task.items);
       decision = await this.strategy.decide(task, { cloud: this.offload.health(), localVariant, config: this.config, estimators: this.estimators, inputSize });
     } catch (err) {
       const message = `placement strategy '${this.strategy.name}' failed for ${task.id}: ${toInferError(err).message}`;
