@@ -4,10 +4,10 @@
  * last 64 samples, with the recurrent state carried over), as silero-vad's
  * OnnxWrapper does; probabilities become segments as its get_speech_timestamps does.
  */
+import { InferError } from '../errors.js';
 import type { OrtSession } from '../ort/session.js';
 import { elementCount, float32, type Tensor } from '../tensor.js';
 import { registerHandler, type ModelHandler } from './handler.js';
-import { InferError } from '../errors.js';
 import { AUDIO_SAMPLE_RATE, audioSeconds, decodeAudio, encodeWavPcm16, type DecodedAudio } from './wav.js';
 
 const GRAPH = 'silero-vad';
