@@ -50,6 +50,7 @@ export class EdgeAgent {
     private readonly offload: OffloadClient,
     private readonly estimators: PlacementEstimators,
     strategy: PlacementStrategy,
+    private readonly catalog: Catalog,
   ) {
     this.runner = new TaskRunner({ config, log, local, offload, estimators, strategy });
   }
@@ -79,7 +80,7 @@ export class EdgeAgent {
       log,
     );
     offload.watchForStalls(estimators.link);
-    const agent = new EdgeAgent(config, log, local, offload, estimators, strategy);
+    const agent = new EdgeAgent(config, log, local, offload, estimators, strategy, catalog);
     log.info({ cloud: config.cloud, circuit: offload.health().state, strategy: strategy.name, local: agent.localVariants() }, 'edge agent ready');
     return agent;
   }
@@ -88,7 +89,7 @@ export class EdgeAgent {
   async handle(request: AgentRequest): Promise<AgentResponse> {
     const arrived = performance.now();
     this.requests++;
-    const { tasks, rejected, requestError } = splitRequest(request, this.config, arrived);
+    const { tasks, rejected, requestError } = splitRequest(request, this.config, arrived, this.catalog);
     const outcomes = await Promise.all(tasks.map((task) => this.runner.run(task)));
     const response = mergeOutcomes(request.id, [...rejected, ...outcomes], requestError);
     this.log.info(

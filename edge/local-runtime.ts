@@ -8,6 +8,7 @@
 import { loadCatalog, type Catalog } from '../shared/catalog.js';
 import { InferError, toInferError } from '../shared/errors.js';
 import { loadModel, type LoadedModel } from '../shared/loaded-model.js';
+import type { ModelHandler } from '../shared/handlers/handler.js';
 import type { Logger } from '../shared/log.js';
 import type { EdgeConfig } from './config.js';
 import type { Modality } from './request.js';
@@ -31,6 +32,8 @@ export interface LocalAnswer {
 export interface WarmupRun {
   modality: Modality;
   model: string;
+  /** The model's handler, which measures the input's size. */
+  handler: ModelHandler;
   variant: string;
   input: Uint8Array;
   ms: number;
@@ -94,7 +97,7 @@ export class LocalRuntime {
         if (!local) {
           const model = catalog.models.find((m) => m.id === modelId);
           if (!model) {
-            // The cloud may still serve it; tasks of this modality get the cloud's answer (or its NOT_FOUND).
+            // Tasks of this modality are refused with NOT_FOUND: without the model's handler the edge cannot check or place them.
             log.warn({ modality, model: modelId }, `model ${modelId} is not in the catalog, so ${modality} has no local variant on this device`);
             continue;
           }
@@ -130,6 +133,7 @@ export class LocalRuntime {
     return [...this.byModality].map(([modality, local]) => ({
       modality,
       model: local.loaded.model.id,
+      handler: local.loaded.handler,
       variant: local.loaded.variant,
       ...local.warmup,
     }));

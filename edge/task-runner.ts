@@ -77,7 +77,7 @@ export class TaskRunner {
     let decision: PlacementDecision;
     let inputSize: InputSize;
     try {
-      inputSize = await measureInputSize(task.modality, task.items);
+      inputSize = await measureInputSize(task.handler, task.items);
       decision = decidePlacement(strategy, config, task, { cloud: offload.health(), localVariant, estimators, inputSize });
     } catch (err) {
       const message = `placement strategy '${strategy.name}' failed for ${task.id}: ${toInferError(err).message}`;

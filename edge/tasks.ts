@@ -3,8 +3,10 @@
  * placement puts it, and the outcomes merge back into one response in which
  * a failed modality never hides the others.
  */
-import { InferError } from '../shared/errors.js';
-import { sniffImageFormat } from '../shared/handlers/image-decode.js';
+import { findModel, loadCatalog, type Catalog } from '../shared/catalog.js';
+import { InferError, toInferError } from '../shared/errors.js';
+import { getHandler, type ModelHandler } from '../shared/handlers/handler.js';
+import '../shared/handlers/index.js';
 import type { EdgeConfig } from './config.js';
 import type { AgentRequest, AgentResponse, Modality, Placement, Site, TaskTimings } from './request.js';
 
@@ -17,6 +19,8 @@ export interface Task {
   modality: Modality;
   /** Catalog model id from config. */
   model: string;
+  /** The model's handler, from its catalog entry: it checked and measures the items, and judges the result. */
+  handler: ModelHandler;
   /** One item for text, audio and image; one per frame for video (run as a batch of images). */
   items: Uint8Array[];
   payloadBytes: number;
@@ -37,51 +41,32 @@ export interface TaskOutcome {
 
 export interface SplitRequest {
   tasks: Task[];
-  /** Modalities whose input failed the cheap checks, as INVALID_ARGUMENT outcomes. */
+  /** Modalities whose input failed the cheap checks (INVALID_ARGUMENT) or whose model the catalog lacks (NOT_FOUND). */
   rejected: TaskOutcome[];
   /** Set when the request as a whole cannot run (nothing to do). */
   requestError?: InferError;
 }
 
-const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array;
-
-const hexPrefix = (bytes: Uint8Array) => Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-
-function checkImageBytes(label: string, value: unknown): Uint8Array {
-  if (!isBytes(value)) throw new InferError('INVALID_ARGUMENT', `${label} must be binary image bytes, got ${typeof value} — in JSON send the file base64-encoded`);
-  if (value.length === 0) throw new InferError('INVALID_ARGUMENT', `${label} is empty — send the bytes of a JPEG, PNG or WebP file`);
-  if (!sniffImageFormat(value)) {
-    throw new InferError(
-      'INVALID_ARGUMENT',
-      `${label}: ${value.length} bytes starting ${hexPrefix(value)} are not a JPEG/PNG/WebP image — send the file bytes, not a path or another format`,
-    );
+/**
+ * The task items of one modality's input, each checked by the model's handler
+ * (INVALID_ARGUMENT when a cheap check already shows it is unusable). Video is
+ * the one modality-level rule: a list of frames, each an input of the frame model.
+ */
+function taskItems(modality: Modality, value: unknown, handler: ModelHandler): Uint8Array[] {
+  if (modality !== 'video') return [handler.checkInput(value, `${modality} input`)];
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new InferError('INVALID_ARGUMENT', 'video input must be a non-empty list of JPEG frames');
   }
-  return value;
+  return value.map((frame, i) => handler.checkInput(frame, `video frame ${i}`));
 }
 
-/** The task items of one modality's input, or INVALID_ARGUMENT when a cheap check already shows the input is unusable. */
-function taskItems(modality: Modality, value: unknown): Uint8Array[] {
-  switch (modality) {
-    case 'text':
-      if (typeof value !== 'string') throw new InferError('INVALID_ARGUMENT', `text input must be a string, got ${typeof value}`);
-      if (value.trim() === '') throw new InferError('INVALID_ARGUMENT', 'text input is empty — send the text to classify');
-      return [new TextEncoder().encode(value)];
-    case 'audio':
-      if (!isBytes(value)) throw new InferError('INVALID_ARGUMENT', `audio input must be binary WAV or 16 kHz PCM16 bytes, got ${typeof value} — in JSON send it base64-encoded`);
-      if (value.length === 0) throw new InferError('INVALID_ARGUMENT', 'audio input is empty — send WAV file bytes or 16 kHz mono PCM16');
-      return [value];
-    case 'image':
-      return [checkImageBytes('image input', value)];
-    case 'video':
-      if (!Array.isArray(value) || value.length === 0) {
-        throw new InferError('INVALID_ARGUMENT', 'video input must be a non-empty list of JPEG frames');
-      }
-      return value.map((frame, i) => checkImageBytes(`video frame ${i}`, frame));
-  }
-}
-
-/** Splits a request into tasks; `now` is the request's arrival (performance.now()), where its deadline starts. */
-export function splitRequest(request: AgentRequest, config: EdgeConfig, now = performance.now()): SplitRequest {
+/**
+ * Splits a request into tasks; `now` is the request's arrival (performance.now()),
+ * where its deadline starts. A modality whose configured model is not in the
+ * catalog is refused with NOT_FOUND: without its handler the edge can neither
+ * check nor place it.
+ */
+export function splitRequest(request: AgentRequest, config: EdgeConfig, now = performance.now(), catalog: Catalog = loadCatalog()): SplitRequest {
   const deadlineMs = request.deadlineMs ?? config.offload.defaultDeadlineMs;
   const tasks: Task[] = [];
   const rejected: TaskOutcome[] = [];
@@ -89,12 +74,15 @@ export function splitRequest(request: AgentRequest, config: EdgeConfig, now = pe
     const value = request.inputs[modality];
     if (value === undefined) continue;
     try {
-      const items = taskItems(modality, value);
+      const model = config.modalities[modality].model;
+      const handler = getHandler(findModel(catalog, model).handler);
+      const items = taskItems(modality, value, handler);
       tasks.push({
         id: `${request.id}/${modality}`,
         requestId: request.id,
         modality,
-        model: config.modalities[modality].model,
+        model,
+        handler,
         items,
         payloadBytes: items.reduce((n, item) => n + item.length, 0),
         prefer: request.prefer?.[modality],
@@ -102,7 +90,7 @@ export function splitRequest(request: AgentRequest, config: EdgeConfig, now = pe
         deadlineAt: now + deadlineMs,
       });
     } catch (err) {
-      rejected.push({ modality, error: err as InferError });
+      rejected.push({ modality, error: toInferError(err) });
     }
   }
   const requestError =

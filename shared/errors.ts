@@ -34,3 +34,8 @@ export function toInferError(err: unknown): InferError {
   const message = err instanceof Error ? err.message : String(err);
   return new InferError('INTERNAL', message, { cause: err });
 }
+
+/** The first bytes of an input in hex (`3c 68 74 6d`), so a message shows what was sent instead of what was expected. */
+export function hexPrefix(bytes: Uint8Array, count = 4): string {
+  return Array.from(bytes.subarray(0, count), (b) => b.toString(16).padStart(2, '0')).join(' ');
+}

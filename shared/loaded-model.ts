@@ -13,7 +13,8 @@ export interface LoadedModel {
   readonly handler: ModelHandler;
   /** Sessions by graph name. */
   readonly sessions: ReadonlyMap<string, OrtSession>;
-  run(input: Uint8Array): Promise<HandlerOutput>;
+  /** The handler's run, its result seen as the JSON record both tiers pass on (the handler file has its type). */
+  run(input: Uint8Array): Promise<HandlerOutput<Record<string, unknown>>>;
   close(): Promise<void>;
 }
 
@@ -51,7 +52,7 @@ export async function loadModel(model: CatalogModel, variant: string, options: S
     variant,
     handler,
     sessions,
-    run: (input) => handler.run(input, ctx),
+    run: (input) => handler.run(input, ctx) as Promise<HandlerOutput<Record<string, unknown>>>,
     close: async () => {
       await Promise.all([...sessions.values()].map((s) => s.close()));
     },

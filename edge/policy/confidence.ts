@@ -5,43 +5,26 @@
  * well and its result is the answer; if the cloud cannot answer in the time
  * left, the edge's answer stands.
  *
- * Confidence, in [0, 1], per model family:
- * - text intent: the classifier's own confidence (top probability);
- * - OCR: the mean score of the recognised lines (0 when none was found: the
- *   edge may have missed the text); video: its least confident frame;
- * - VAD: how far the highest speech probability is from the undecided 0.5,
- *   scaled to [0, 1] (clear speech or clear silence are both confident).
+ * Confidence, in [0, 1], is the model handler's measure (each handler says
+ * how it judges its results); a video's is its least confident frame's.
  */
 import { toInferError } from '../../shared/errors.js';
+import type { ModelHandler } from '../../shared/handlers/handler.js';
 import type { Modality } from '../request.js';
 import { reason } from './reasons.js';
 import { registerPlacementStrategy, type PlacementStrategy, type Review } from './strategy.js';
 
 export const confidenceStrategyName = 'confidence';
 
-const meanLineScore = (result: unknown): number => {
-  const lines = (result as { lines?: { score: number }[] }).lines ?? [];
-  return lines.length === 0 ? 0 : lines.reduce((sum, line) => sum + line.score, 0) / lines.length;
-};
-
-/** The edge result's confidence, or undefined when the result has no such measure. */
-export function edgeConfidence(modality: Modality, result: unknown): number | undefined {
-  switch (modality) {
-    case 'text': {
-      const confidence = (result as { confidence?: unknown }).confidence;
-      return typeof confidence === 'number' ? confidence : undefined;
-    }
-    case 'image':
-      return meanLineScore(result);
-    case 'video': {
-      const frames = (result as { frames?: unknown[] }).frames ?? [];
-      return frames.length === 0 ? undefined : Math.min(...frames.map(meanLineScore));
-    }
-    case 'audio': {
-      const max = (result as { frames?: { maxProbability?: unknown } }).frames?.maxProbability;
-      return typeof max === 'number' ? Math.abs(max - 0.5) * 2 : undefined;
-    }
-  }
+/**
+ * The edge result's confidence, or undefined when its model has no such
+ * measure; `handler` is the task's model handler (for video, the frame
+ * model's), `result` what the edge answered for the task.
+ */
+export function edgeConfidence(modality: Modality, result: unknown, handler: ModelHandler): number | undefined {
+  if (modality !== 'video') return handler.confidence(result as object);
+  const frames = (result as { frames: object[] }).frames.map((frame) => handler.confidence(frame));
+  return frames.includes(undefined) ? undefined : Math.min(...(frames as number[]));
 }
 
 registerPlacementStrategy(confidenceStrategyName, (config): PlacementStrategy => {
@@ -54,7 +37,7 @@ registerPlacementStrategy(confidenceStrategyName, (config): PlacementStrategy =>
       estimates: { confidenceThreshold: threshold },
     }),
     async review(task, edge, askCloud): Promise<Review | undefined> {
-      const confidence = edgeConfidence(task.modality, edge.result);
+      const confidence = edgeConfidence(task.modality, edge.result, task.handler);
       if (confidence === undefined || confidence >= threshold) return undefined;
       const why = `the edge result's confidence ${confidence.toFixed(2)} is under the ${threshold} threshold (a hard example)`;
       const leftMs = task.deadlineAt - performance.now();

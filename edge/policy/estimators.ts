@@ -101,7 +101,7 @@ export class PlacementEstimators {
     const estimators = new PlacementEstimators(config.policy, catalog, defaultShaping(config.offload), { ...sources, slowdown: () => loadSampler.current() });
     estimators.loadSampler = loadSampler;
     for (const warmup of sources.warmups) {
-      const size = await measureInputSize(warmup.modality, [warmup.input]);
+      const size = await measureInputSize(warmup.handler, [warmup.input]);
       estimators.local.record(localModelKey(warmup.model, warmup.variant), size.items[0]!.amount, warmup.ms);
     }
     if (sources.cloudReachable) await estimators.refreshLink();

@@ -4,10 +4,11 @@
  * last 64 samples, with the recurrent state carried over), as silero-vad's
  * OnnxWrapper does; probabilities become segments as its get_speech_timestamps does.
  */
+import { InferError } from '../errors.js';
 import type { OrtSession } from '../ort/session.js';
 import { elementCount, float32, type Tensor } from '../tensor.js';
 import { registerHandler, type ModelHandler } from './handler.js';
-import { AUDIO_SAMPLE_RATE, decodeAudio, encodeWavPcm16 } from './wav.js';
+import { AUDIO_SAMPLE_RATE, audioSeconds, decodeAudio, encodeWavPcm16, type DecodedAudio } from './wav.js';
 
 const GRAPH = 'silero-vad';
 const FRAME_SAMPLES = 512;
@@ -110,16 +111,49 @@ export function speechSegments(probabilities: ArrayLike<number>, totalSamples: n
   return speeches;
 }
 
+export interface VadResult {
+  durationMs: number;
+  sampleRate: number;
+  segments: { startMs: number; endMs: number }[];
+  speechMs: number;
+  frames: { count: number; frameMs: number; meanProbability: number; maxProbability: number; speechFrames: number };
+  /** The input as sent, before resampling to 16 kHz mono. */
+  input: DecodedAudio['source'];
+}
+
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 const samplesToMs = (samples: number) => (samples * 1000) / AUDIO_SAMPLE_RATE;
 
-export const audioVadHandler: ModelHandler = {
+export const audioVadHandler: ModelHandler<VadResult> = {
   id: 'audio-vad',
   modality: 'audio',
   outputs: [
     { name: 'segments', type: 'float32', shape: [-1, 2] },
     { name: 'probabilities', type: 'float32', shape: [-1] },
   ],
+
+  checkInput(value, label) {
+    if (!(value instanceof Uint8Array)) {
+      throw new InferError('INVALID_ARGUMENT', `${label} must be binary WAV or 16 kHz PCM16 bytes, got ${typeof value} — in JSON send it base64-encoded`);
+    }
+    if (value.length === 0) throw new InferError('INVALID_ARGUMENT', `${label} is empty — send WAV file bytes or 16 kHz mono PCM16`);
+    return value;
+  },
+
+  // The model runs once per 32 ms frame, so its cost follows the duration, whatever the sample rate or channels.
+  sizeUnit: 'audio-seconds',
+  measureInput(input) {
+    let seconds: number;
+    try {
+      seconds = audioSeconds(input);
+    } catch {
+      seconds = Number.NaN; // an unreadable header: run() refuses the input and says why
+    }
+    return { amount: seconds, bytes: input.length };
+  },
+
+  /** How far the highest speech probability is from the undecided 0.5, in [0, 1]: clear speech and clear silence are both confident. */
+  confidence: (result) => Math.abs(result.frames.maxProbability - 0.5) * 2,
 
   async run(input, ctx) {
     const audio = decodeAudio(input);

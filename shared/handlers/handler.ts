@@ -11,34 +11,65 @@ export interface HandlerContext {
   assetPath(name: string): string;
 }
 
-export interface HandlerOutput {
+export interface HandlerOutput<Result extends object = object> {
   /** The JSON result a user reads (returned as the pipeline's `result` BYTES output). */
-  result: Record<string, unknown>;
+  result: Result;
   /** Typed outputs, named as in `outputs` below. */
   tensors: Record<string, Tensor>;
   /** Sum of session.run times across the chain. */
   computeUs: number;
 }
 
+/** The unit a model's cost follows, in which the edge's estimators learn its service time. */
+export type SizeUnit = 'pixels' | 'audio-seconds' | 'text-bytes';
+
+export interface ItemSize {
+  /** In the handler's unit; NaN when the header could not be read (the model will say why). */
+  amount: number;
+  bytes: number;
+  /** Images only, as stored (EXIF rotation does not change the pixel count or the long side). */
+  width?: number;
+  height?: number;
+}
+
+export interface InputSize {
+  unit: SizeUnit;
+  items: ItemSize[];
+}
+
 /**
- * Pre/post-processing for one model family, identical on the edge and in the
- * cloud. It takes one input (media bytes or UTF-8 text) and runs the sessions
- * the catalog lists for the model.
+ * Everything splitinfer knows about one model family, identical on the edge
+ * and in the cloud: the cheap input check and the size measure the edge needs
+ * before placing a task, the pre/post-processing around the sessions the
+ * catalog lists for the model, and how far its result can be trusted. Adding
+ * a family is a catalog entry and one file that registers its handler.
  */
-export interface ModelHandler {
+export interface ModelHandler<Result extends object = object> {
   /** Handler id referenced by catalog entries. */
   readonly id: string;
   readonly modality: Modality;
   /** Typed outputs of the pipeline besides `result` (KServe metadata). */
   readonly outputs: readonly TensorMeta[];
-  run(input: Uint8Array, ctx: HandlerContext): Promise<HandlerOutput>;
+  /**
+   * The request's value for this model (a string or bytes, as decoded from
+   * MQTT) as the bytes `run` takes, or INVALID_ARGUMENT naming `label` (e.g.
+   * 'image input', 'video frame 2') when a check cheaper than decoding already
+   * shows it cannot work. `run` still checks everything else.
+   */
+  checkInput(value: unknown, label: string): Uint8Array;
+  readonly sizeUnit: SizeUnit;
+  /** How big one input is in `sizeUnit`, from headers only: measuring must cost far less than the inference it helps place. */
+  measureInput(input: Uint8Array): ItemSize | Promise<ItemSize>;
+  /** How far the result can be trusted, in [0, 1]; undefined when the model has no such measure. */
+  confidence(result: Result): number | undefined;
+  run(input: Uint8Array, ctx: HandlerContext): Promise<HandlerOutput<Result>>;
   /** A small valid input that exercises the whole chain once at start-up. */
   warmupInput(): Promise<Uint8Array>;
 }
 
 const handlers = new Map<string, ModelHandler>();
 
-export function registerHandler(handler: ModelHandler): void {
+export function registerHandler<Result extends object>(handler: ModelHandler<Result>): void {
   if (handlers.has(handler.id)) throw new Error(`model handler '${handler.id}' is registered twice`);
   handlers.set(handler.id, handler);
 }

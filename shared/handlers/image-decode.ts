@@ -1,5 +1,6 @@
 import sharp from 'sharp';
-import { InferError } from '../errors.js';
+import { hexPrefix, InferError } from '../errors.js';
+import type { ItemSize } from './handler.js';
 
 /** An upright, opaque 8-bit RGB image (rows top to bottom, 3 bytes per pixel). */
 export interface RgbImage {
@@ -13,9 +14,6 @@ export type ImageFormat = 'jpeg' | 'png' | 'webp';
 /** Larger images cost more memory than an edge device should spend on one request. */
 export const maxImagePixels = 40_000_000;
 
-const hexPrefix = (bytes: Uint8Array) =>
-  Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-
 const startsWith = (bytes: Uint8Array, prefix: readonly number[], at = 0) => prefix.every((b, i) => bytes[at + i] === b);
 
 /** The format named by the file signature, or undefined for anything else. */
@@ -26,19 +24,49 @@ export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
+/** The format of encoded image bytes, or INVALID_ARGUMENT naming `label` when they are empty or another kind of file. */
+function imageFormatOf(bytes: Uint8Array, label: string): ImageFormat {
+  if (bytes.length === 0) throw new InferError('INVALID_ARGUMENT', `${label} is empty — send the bytes of a JPEG, PNG or WebP file`);
+  const format = sniffImageFormat(bytes);
+  if (!format) {
+    throw new InferError(
+      'INVALID_ARGUMENT',
+      `${label}: ${bytes.length} bytes starting ${hexPrefix(bytes)} are not a JPEG/PNG/WebP image — send the file bytes, not a path or another format`,
+    );
+  }
+  return format;
+}
+
+/** The edge's check of an image handler's input: bytes that start like a JPEG, PNG or WebP file (decoding comes later). */
+export function checkImageInput(value: unknown, label: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new InferError('INVALID_ARGUMENT', `${label} must be binary image bytes, got ${typeof value} — in JSON send the file base64-encoded`);
+  }
+  imageFormatOf(value, label);
+  return value;
+}
+
+/**
+ * How big an image is, from its header: pixels as stored (EXIF rotation
+ * changes neither the pixel count nor the long side); NaN when the header
+ * does not read, since decodeImage will refuse the image with the reason.
+ */
+export async function measureImage(bytes: Uint8Array): Promise<ItemSize> {
+  try {
+    const { width, height } = await sharp(bytes, { limitInputPixels: maxImagePixels }).metadata();
+    if (width && height) return { amount: width * height, bytes: bytes.length, width, height };
+  } catch {
+    // Unreadable: the size is unknown, and the run says why.
+  }
+  return { amount: Number.NaN, bytes: bytes.length };
+}
+
 /**
  * Decodes JPEG/PNG/WebP bytes the way a viewer shows them: EXIF orientation
  * applied, transparency flattened onto white, converted to sRGB.
  */
 export async function decodeImage(input: Uint8Array): Promise<RgbImage> {
-  if (input.length === 0) throw new InferError('INVALID_ARGUMENT', 'image input is empty — send the bytes of a JPEG, PNG or WebP file');
-  const format = sniffImageFormat(input);
-  if (!format) {
-    throw new InferError(
-      'INVALID_ARGUMENT',
-      `image input: ${input.length} bytes starting ${hexPrefix(input)} are not a JPEG/PNG/WebP image — send the file bytes, not a path or another format`,
-    );
-  }
+  const format = imageFormatOf(input, 'image input');
   const corrupt = (err: unknown) =>
     new InferError(
       'INVALID_ARGUMENT',

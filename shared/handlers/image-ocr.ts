@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { bytesTensor, float32, type Tensor } from '../tensor.js';
 import { registerHandler, type HandlerContext, type ModelHandler } from './handler.js';
-import { decodeImage, type RgbImage } from './image-decode.js';
+import { checkImageInput, decodeImage, measureImage, type RgbImage } from './image-decode.js';
 import { clampQuad, growQuad, readingOrder, shortSide, type Quad } from './ocr-box-geometry.js';
 import { ctcGreedyDecode, loadDictionary, type DecodedText } from './ocr-ctc-decode.js';
 import { dbPostprocess } from './ocr-db-postprocess.js';
@@ -87,7 +87,7 @@ export async function recogniseImage(input: Uint8Array, ctx: HandlerContext): Pr
 
 const encoder = new TextEncoder();
 
-const imageOcr: ModelHandler = {
+const imageOcr: ModelHandler<OcrResult> = {
   id: 'image-ocr',
   modality: 'image',
   outputs: [
@@ -95,11 +95,16 @@ const imageOcr: ModelHandler = {
     { name: 'scores', type: 'float32', shape: [-1] },
     { name: 'boxes', type: 'float32', shape: [-1, 4, 2] },
   ],
+  checkInput: checkImageInput,
+  sizeUnit: 'pixels',
+  measureInput: measureImage,
+  /** The mean score of the lines read; 0 when none was found, since the edge's variant may have missed the text. */
+  confidence: ({ lines }) => (lines.length === 0 ? 0 : lines.reduce((sum, line) => sum + line.score, 0) / lines.length),
   async run(input, ctx) {
     const { result, computeUs } = await recogniseImage(input, ctx);
     const { lines } = result;
     return {
-      result: result as unknown as Record<string, unknown>,
+      result,
       tensors: {
         text: bytesTensor(lines.map((line) => encoder.encode(line.text))),
         scores: float32([lines.length], Float32Array.from(lines, (line) => line.score)),

@@ -4,15 +4,23 @@
  * script used) through the `text-intent-mlp` graph; the top intents out.
  */
 import { readFile } from 'node:fs/promises';
-import { InferError } from '../errors.js';
+import { hexPrefix, InferError } from '../errors.js';
 import { float32, utf8Tensor } from '../tensor.js';
-import { registerHandler, type ModelHandler } from './handler.js';
+import { registerHandler } from './handler.js';
 import { TEXT_FEATURE_DIM, textFeatures, textTokens } from './text-features.js';
 
 const GRAPH = 'text-intent-mlp';
 /** One support message, not a document: longer input is a caller mistake, and would only blur the n-gram counts. */
 export const MAX_TEXT_CHARS = 4096;
 const TOP_K = 3;
+
+export interface IntentResult {
+  intent: string;
+  /** The top intent's probability. */
+  confidence: number;
+  /** The TOP_K most probable intents, most probable first. */
+  topK: { intent: string; score: number }[];
+}
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const labelsByPath = new Map<string, Promise<string[]>>();
@@ -41,8 +49,7 @@ function decodeText(input: Uint8Array): string {
   try {
     text = utf8.decode(input);
   } catch {
-    const head = Array.from(input.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
-    throw new InferError('INVALID_ARGUMENT', `text-intent input: ${input.length} bytes that are not valid UTF-8 (first bytes ${head}) — send the message as UTF-8 text`);
+    throw new InferError('INVALID_ARGUMENT', `text-intent input: ${input.length} bytes that are not valid UTF-8 (first bytes ${hexPrefix(input, 8)}) — send the message as UTF-8 text`);
   }
   if (text.trim() === '') {
     throw new InferError('INVALID_ARGUMENT', 'text-intent input is empty or only whitespace — send the user\'s message as UTF-8 text');
@@ -58,7 +65,7 @@ function decodeText(input: Uint8Array): string {
   return text;
 }
 
-registerHandler({
+registerHandler<IntentResult>({
   id: 'text-intent',
   modality: 'text',
   outputs: [
@@ -67,6 +74,18 @@ registerHandler({
     // Its width is the number of intents in the model's labels.json.
     { name: 'probabilities', type: 'float32', shape: [1, -1] },
   ],
+
+  checkInput(value, label) {
+    if (typeof value !== 'string') throw new InferError('INVALID_ARGUMENT', `${label} must be a string, got ${typeof value}`);
+    if (value.trim() === '') throw new InferError('INVALID_ARGUMENT', `${label} is empty — send the text to classify`);
+    return new TextEncoder().encode(value);
+  },
+
+  // The n-gram features cost in proportion to the UTF-8 length.
+  sizeUnit: 'text-bytes',
+  measureInput: (input) => ({ amount: input.length, bytes: input.length }),
+
+  confidence: (result) => result.confidence,
 
   async run(input, ctx) {
     const text = decodeText(input);
@@ -98,4 +117,4 @@ registerHandler({
   async warmupInput() {
     return new TextEncoder().encode('Where is my order?');
   },
-} satisfies ModelHandler);
+});

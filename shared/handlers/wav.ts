@@ -39,6 +39,8 @@ function ascii(bytes: Uint8Array, offset: number, length: number): string {
   return String.fromCharCode(...bytes.subarray(offset, offset + length));
 }
 
+const isRiff = (bytes: Uint8Array) => bytes.length >= 4 && ascii(bytes, 0, 4) === 'RIFF';
+
 function checkDuration(frames: number, sampleRate: number, options: DecodeOptions): void {
   if (frames === 0) throw invalidArgument(`audio input: the audio is empty (0 samples) — send at least one 32 ms frame (512 samples at 16 kHz)`);
   const maxMs = options.maxDurationMs ?? DEFAULT_MAX_AUDIO_MS;
@@ -50,7 +52,7 @@ function checkDuration(frames: number, sampleRate: number, options: DecodeOption
 
 export function decodeAudio(bytes: Uint8Array, options: DecodeOptions = {}): DecodedAudio {
   if (bytes.length === 0) throw invalidArgument('audio input: the input is empty (0 bytes) — send a WAV file or raw 16 kHz mono PCM16 little-endian samples');
-  if (bytes.length >= 4 && ascii(bytes, 0, 4) === 'RIFF') return decodeWav(bytes, options);
+  if (isRiff(bytes)) return decodeWav(bytes, options);
   for (const [magic, name] of OTHER_CONTAINERS) {
     if (bytes.length >= magic.length && ascii(bytes, 0, magic.length) === magic) {
       throw invalidArgument(`audio input: this looks like ${name} audio, which is not supported — send WAV or raw 16 kHz mono PCM16; ${CONVERT_HINT}`);
@@ -115,7 +117,17 @@ function sampleReader(format: WavFormat): { encoding: string; read: (view: DataV
   throw invalidArgument(`audio input: WAV format ${code} with ${bits} bits per sample is not supported — expected ${expected}; ${CONVERT_HINT}`);
 }
 
-function decodeWav(bytes: Uint8Array, options: DecodeOptions): DecodedAudio {
+/** A WAV file's header: its format, checked to be one decodeAudio reads, and where its samples are. */
+interface WavHeader {
+  format: WavFormat;
+  encoding: string;
+  read: (view: DataView, at: number) => number;
+  /** The samples present: a streamed or cut-off file declares more than arrived. */
+  data: { offset: number; size: number };
+}
+
+/** Reads the RIFF chunk headers of a WAV file (not its samples); INVALID_ARGUMENT says what is wrong with them. */
+function readWavHeader(bytes: Uint8Array): WavHeader {
   if (bytes.length < 12) throw invalidArgument(`audio input: RIFF header is truncated (${bytes.length} bytes, expected at least 12) — send the whole WAV file`);
   const formType = ascii(bytes, 8, 4);
   if (formType !== 'WAVE') throw invalidArgument(`audio input: RIFF file of type '${formType}' is not WAVE audio — ${CONVERT_HINT}`);
@@ -145,23 +157,41 @@ function decodeWav(bytes: Uint8Array, options: DecodeOptions): DecodedAudio {
   const { channels, sampleRate, blockAlign, bitsPerSample } = format;
   if (channels === 0) throw invalidArgument('audio input: WAV header says 0 channels — the header is corrupt');
   if (sampleRate < 1000 || sampleRate > 768000) throw invalidArgument(`audio input: WAV sample rate ${sampleRate} Hz is outside 1000..768000 Hz — the header is corrupt`);
-  const bytesPerSample = bitsPerSample / 8;
-  if (blockAlign !== channels * bytesPerSample) {
+  if (blockAlign !== channels * (bitsPerSample / 8)) {
     throw invalidArgument(`audio input: WAV block align ${blockAlign} does not match ${channels} channel(s) × ${bitsPerSample} bits — the header is corrupt`);
   }
+  return { format, ...reader, data };
+}
+
+/**
+ * Seconds of audio in an input decodeAudio takes, from the WAV chunk headers
+ * alone (headerless input is 16 kHz mono PCM16), so it costs nothing like
+ * decoding does; INVALID_ARGUMENT when a WAV header cannot be read.
+ */
+export function audioSeconds(bytes: Uint8Array): number {
+  if (!isRiff(bytes)) return bytes.length / (AUDIO_SAMPLE_RATE * 2);
+  const { format, data } = readWavHeader(bytes);
+  return Math.floor(data.size / format.blockAlign) / format.sampleRate;
+}
+
+function decodeWav(bytes: Uint8Array, options: DecodeOptions): DecodedAudio {
+  const { format, encoding, read, data } = readWavHeader(bytes);
+  const { channels, sampleRate, blockAlign, bitsPerSample } = format;
+  const bytesPerSample = bitsPerSample / 8;
   const frames = Math.floor(data.size / blockAlign);
   checkDuration(frames, sampleRate, options);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const mono = new Float32Array(frames);
   for (let i = 0, at = data.offset; i < frames; i++) {
     let sum = 0;
-    for (let c = 0; c < channels; c++, at += bytesPerSample) sum += reader.read(view, at);
+    for (let c = 0; c < channels; c++, at += bytesPerSample) sum += read(view, at);
     mono[i] = sum / channels;
   }
   const samples = resample(mono, sampleRate, AUDIO_SAMPLE_RATE);
   if (samples.length === 0) throw invalidArgument(`audio input: ${frames} sample(s) at ${sampleRate} Hz is shorter than one 16 kHz sample — send at least 32 ms of audio`);
   return {
     samples,
-    source: { container: 'wav', encoding: reader.encoding, sampleRate, channels },
+    source: { container: 'wav', encoding, sampleRate, channels },
   };
 }
 

@@ -211,7 +211,7 @@ describe('edge agent with a healthy cloud tier', () => {
     assert.deepEqual(response.results, {});
   });
 
-  test('a model the cloud does not serve is reported as NOT_FOUND for that modality only', async () => {
+  test('a configured model the catalog does not list is reported as NOT_FOUND for that modality only, without running anywhere', async () => {
     const cloudOnly = await startAgent(cloud.address, {
       modalities: { audio: { model: 'no-such-model', localVariant: '' }, text: { localVariant: '' }, image: { localVariant: '' }, video: { localVariant: '' } },
     });
@@ -220,6 +220,7 @@ describe('edge agent with a healthy cloud tier', () => {
       assert.deepEqual(Object.keys(response.errors ?? {}), ['audio']);
       assert.equal(response.errors!.audio!.code, 'NOT_FOUND');
       assert.match(response.errors!.audio!.message, /unknown model 'no-such-model'/);
+      assert.equal(response.placement.audio, undefined, 'without its handler the edge cannot check or place it');
       assert.deepEqual(ocrTexts(response.results.image), expectedTexts('invoice.png'));
     } finally {
       await cloudOnly.close();

@@ -6,10 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadCatalog } from '../../shared/catalog.js';
+import { findModel, loadCatalog } from '../../shared/catalog.js';
+import { getHandler } from '../../shared/handlers/handler.js';
+import '../../shared/handlers/index.js';
 import { CloudEstimator } from '../../edge/policy/cloud-estimator.js';
 import { idleDevice, slowdownFrom, type DeviceSlowdown } from '../../edge/policy/device-load.js';
-import { audioSeconds, measureInputSize } from '../../edge/policy/input-size.js';
+import { measureInputSize } from '../../edge/policy/input-size.js';
 import { LinkEstimator, mbpsFromMsPerByte } from '../../edge/policy/link-estimator.js';
 import { LocalEstimator } from '../../edge/policy/local-estimator.js';
 import { shapingOptionsOf } from '../../edge/offload/image-shaping.js';
@@ -267,17 +269,21 @@ describe('payload shaping', () => {
 });
 
 describe('input size', () => {
-  test('pixels from the image header, seconds from WAV chunk sizes or raw PCM16 length, bytes of text', async () => {
-    assert.deepEqual(await measureInputSize('image', [readFixture('ocr', 'invoice.png')]), {
+  const handlerOf = (model: string) => getHandler(findModel(loadCatalog(), model).handler);
+
+  test("each model's handler measures its inputs: pixels from the image header, seconds from WAV chunk sizes or raw PCM16 length, bytes of text", async () => {
+    assert.deepEqual(await measureInputSize(handlerOf('image-ocr'), [readFixture('ocr', 'invoice.png')]), {
       unit: 'pixels',
       items: [{ amount: 480 * 96, bytes: readFixture('ocr', 'invoice.png').length, width: 480, height: 96 }],
     });
     const stereo = buildWav({ format: 1, channels: 2, sampleRate: 8000, bitsPerSample: 16 }, new Float32Array(2 * 8000 * 1.5));
-    close(audioSeconds(stereo), 1.5);
-    close(audioSeconds(new Uint8Array(32_000)), 1);
-    const text = await measureInputSize('text', [new TextEncoder().encode('où est ma commande ?')]);
+    const audio = await measureInputSize(handlerOf('audio-vad'), [stereo, new Uint8Array(32_000)]);
+    assert.equal(audio.unit, 'audio-seconds');
+    close(audio.items[0]!.amount, 1.5);
+    close(audio.items[1]!.amount, 1);
+    const text = await measureInputSize(handlerOf('text-intent'), [new TextEncoder().encode('où est ma commande ?')]);
     assert.equal(text.items[0]!.amount, 21, 'UTF-8 bytes: ù takes two');
-    const broken = await measureInputSize('image', [readFixture('ocr', 'invoice.png').subarray(0, 20)]);
+    const broken = await measureInputSize(handlerOf('image-ocr'), [readFixture('ocr', 'invoice.png').subarray(0, 20)]);
     assert.ok(Number.isNaN(broken.items[0]!.amount));
   });
 });

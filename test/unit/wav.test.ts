@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InferError } from '../../shared/errors.js';
-import { decodeAudio, encodeWavPcm16, resample } from '../../shared/handlers/wav.js';
+import { audioSeconds, decodeAudio, encodeWavPcm16, resample } from '../../shared/handlers/wav.js';
 import { buildWav, chunk, encodeSamples, fmtChunk, riff, type WavSpec } from '../helpers/build-wav.js';
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, label: string): void {
@@ -71,6 +71,34 @@ describe('wav decoding', () => {
 
   it('encodeWavPcm16 writes a WAV that decodes back to its samples', () => {
     assertClose(decodeAudio(encodeWavPcm16(Float32Array.from(SAMPLES))).samples, SAMPLES, 2 / 32768, 'round trip');
+  });
+});
+
+describe('audio duration from headers', () => {
+  it('a WAV lasts its data chunk over the frame size and rate; headerless input is 16 kHz mono PCM16', () => {
+    const stereo8k: WavSpec = { format: 1, channels: 2, sampleRate: 8000, bitsPerSample: 16 };
+    assert.equal(audioSeconds(buildWav(stereo8k, new Float32Array(2 * 8000 * 1.5))), 1.5);
+    assert.equal(audioSeconds(buildWav({ format: 3, channels: 1, sampleRate: 48000, bitsPerSample: 32 }, new Float32Array(12000))), 0.25);
+    assert.equal(audioSeconds(new Uint8Array(32_000)), 1);
+  });
+
+  it('a streamed or cut-off WAV lasts as long as the audio that arrived, as decodeAudio reads it', () => {
+    const spec = mono16k(1, 16);
+    const body = encodeSamples(spec, new Float32Array(1600));
+    for (const declared of [0xffffffff, 0, 16000 * 2 * 60]) {
+      const streamed = riff([fmtChunk(spec), chunk('data', body, declared)]);
+      assert.equal(audioSeconds(streamed), 0.1, `data size ${declared}`);
+      assert.equal(decodeAudio(streamed).samples.length / 16000, 0.1);
+    }
+    assert.equal(audioSeconds(buildWav(spec, new Float32Array(1600)).subarray(0, 44 + 321)), 160 / 16000, 'whole frames only');
+  });
+
+  it('a WAV header cut short is refused with the reason decodeAudio gives', () => {
+    const wav = buildWav(mono16k(1, 16), new Float32Array(16000));
+    const cut = wav.subarray(0, 30);
+    assert.throws(() => audioSeconds(cut), { code: 'INVALID_ARGUMENT', message: /'fmt ' chunk runs past the end of the input \(30 bytes\)/ });
+    assert.throws(() => decodeAudio(cut), { message: /'fmt ' chunk runs past the end of the input \(30 bytes\)/ });
+    assert.throws(() => audioSeconds(riff([fmtChunk(mono16k(7, 8))])), { code: 'INVALID_ARGUMENT', message: /no 'data' chunk/ });
   });
 });
 
