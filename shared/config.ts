@@ -15,7 +15,7 @@ export function loadConfig<T>(schema: SchemaObject, file: string | undefined, ov
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new Error(`config file ${file} cannot be read: ${(err as Error).message}`);
+      throw new Error(`config file ${file} cannot be read: ${(err as Error).message}`, { cause: err });
     }
     const parsed: unknown = parseYaml(text) ?? {};
     if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`config file ${file} must hold a mapping of settings`);

@@ -16,9 +16,10 @@ import { planGroups, runGroup, throttlePeriodMs, type GroupContext } from './gro
 import { summarizeTargets, type GroupOutcome } from './metrics.js';
 import { killAllChildren, openLog, pinSelf, planCores, realtimeAvailable, startCloudTier } from './processes.js';
 import { runReplay } from './replay.js';
-import { writeResults, type BenchResults, type GroupResult } from './results.js';
+import type { BenchResults, GroupResult } from './results.js';
 import { analyzeStep, fullStepPlan, quickStepPlan, stepTraceOf, stepWorkload, type StepPlan, type StepReport } from './step-scenario.js';
 import { buildWorkload, loadInputLibrary, requestMix, type InputLibrary } from './workload.js';
+import { writeResults } from './write-results.js';
 
 const help = `usage: node dist/test/bench/policy.js [--quick | --step] [--traces DIR] [--out DIR] [--only LIST] [--seed N]
 

@@ -79,7 +79,7 @@ export async function startMosquitto(protocolVersion: 4 | 5 = 5): Promise<TestBr
     await waitForPort(port, child, 5_000);
   } catch (err) {
     child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}: ${stderr}`);
+    throw new Error(`${(err as Error).message}: ${stderr}`, { cause: err });
   }
   return {
     name: `mosquitto (MQTT ${protocolVersion === 5 ? '5' : '3.1.1'})`,
