@@ -46,7 +46,7 @@ export interface GroupPlan {
 
 /** Sub-folders holding trace files are the sets; a folder of trace files is one set. */
 function traceSets(dir: string): { name: string; dir: string }[] {
-  if (!existsSync(dir)) throw new Error(`--traces ${dir}: no such folder — expected folders of '<seconds>\\t<Mbit/s>' trace files (see ../shared/traces/README.md)`);
+  if (!existsSync(dir)) throw new Error(`--traces ${dir}: no such folder — expected folders of '<seconds>\\t<Mbit/s>' trace files (see test/fixtures/traces/README.md)`);
   const subdirs = readdirSync(dir)
     .filter((entry) => !entry.startsWith('.') && statSync(path.join(dir, entry)).isDirectory())
     .sort()
