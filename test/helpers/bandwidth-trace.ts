@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../shared/paths.js';
+import { percentileOfSorted } from '../../shared/percentile.js';
 
 export interface TraceSample {
   timeS: number;
@@ -158,13 +159,6 @@ export function transferEndS(trace: BandwidthTrace, startS: number, bits: number
   return t;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  const position = (sorted.length - 1) * p;
-  const below = Math.floor(position);
-  const above = Math.min(below + 1, sorted.length - 1);
-  return sorted[below]! + (sorted[above]! - sorted[below]!) * (position - below);
-}
-
 /** Summary of one trace or of a set pooled together (per sample, as test/fixtures/traces/README.md reports them). */
 export function traceStats(traces: BandwidthTrace | readonly BandwidthTrace[]): TraceStats {
   const list: readonly BandwidthTrace[] = 'samples' in traces ? [traces] : traces;
@@ -174,8 +168,8 @@ export function traceStats(traces: BandwidthTrace | readonly BandwidthTrace[]): 
     samples: rates.length,
     durationS: list.reduce((sum, trace) => sum + trace.durationS, 0),
     meanMbps: rates.reduce((sum, rate) => sum + rate, 0) / rates.length,
-    medianMbps: percentile(rates, 0.5),
-    p10Mbps: percentile(rates, 0.1),
-    p90Mbps: percentile(rates, 0.9),
+    medianMbps: percentileOfSorted(rates, 0.5),
+    p10Mbps: percentileOfSorted(rates, 0.1),
+    p90Mbps: percentileOfSorted(rates, 0.9),
   };
 }

@@ -15,6 +15,7 @@ import { after, describe, test } from 'node:test';
 import { GRPCInferenceService } from '../../shared/gen/inference/grpc_service_pb.js';
 import { callUnary } from '../../shared/grpc-service.js';
 import { InferenceClient } from '../../shared/inference-client.js';
+import { percentile } from '../../shared/percentile.js';
 import {
   bitsBetween,
   constantTrace,
@@ -97,7 +98,7 @@ async function sinkServer(): Promise<{ port: number; accepted: Promise<net.Socke
 }
 /** Throughput in Mbit/s seen between two instants. */
 const mbpsBetween = (arrivals: Arrivals, fromMs: number, toMs: number) => ((arrivals.bytesBy(toMs) - arrivals.bytesBy(fromMs)) * 8) / ((toMs - fromMs) * 1000);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const median = (values: number[]) => percentile(values, 0.5);
 const within = (measured: number, expected: number, tolerance: number, what: string) =>
   assert.ok(Math.abs(measured - expected) <= tolerance, `${what}: measured ${measured.toFixed(3)}, configured ${expected} ± ${tolerance}`);
 
