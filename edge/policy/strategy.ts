@@ -4,6 +4,7 @@
  * load balancers do), so the latency-aware policy drops in next to `rules`
  * without a central switch.
  */
+import { Registry } from '../../shared/registry.js';
 import type { EdgeConfig } from '../config.js';
 import type { OffloadAnswer } from '../offload-client.js';
 import type { Site, TaskTimings } from '../request.js';
@@ -79,17 +80,12 @@ export interface PlacementStrategy {
 
 export type PlacementStrategyFactory = (config: EdgeConfig) => PlacementStrategy;
 
-const factories = new Map<string, PlacementStrategyFactory>();
+const factories = new Registry<PlacementStrategyFactory>({ kind: 'placement strategy', hint: 'import its module before starting the agent' });
 
 export function registerPlacementStrategy(name: string, factory: PlacementStrategyFactory): void {
-  if (factories.has(name)) throw new Error(`placement strategy '${name}' is registered twice`);
-  factories.set(name, factory);
+  factories.register(name, factory);
 }
 
 export function createPlacementStrategy(name: string, config: EdgeConfig): PlacementStrategy {
-  const factory = factories.get(name);
-  if (!factory) {
-    throw new Error(`unknown placement strategy '${name}' (registered: ${[...factories.keys()].join(', ') || 'none'}) — import its module before starting the agent`);
-  }
-  return factory(config);
+  return factories.get(name)(config);
 }
