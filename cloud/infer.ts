@@ -23,22 +23,25 @@ export async function infer(repository: ModelRepository, request: ModelInferRequ
   const served = repository.resolve(request.modelName, request.modelVersion);
   const inputs = decodeInferInputs(request);
   const deadlineMs = numberParameter(request.parameters, ParameterNames.deadlineMs);
+  const deadline = deadlineMs === undefined ? undefined : { at: performance.now() + deadlineMs, what: `the request's deadline_ms ${deadlineMs}` };
   const timed =
     served.kind === 'pipeline'
-      ? await served.scheduler.run(async () => {
+      ? await served.queue.run(async () => {
           const out = await served.loaded.run(pipelineInputBytes(served.name, inputs));
           return { ...out.tensors, [pipelineResult.name]: utf8Tensor(JSON.stringify(out.result)) };
-        }, deadlineMs)
-      : await served.scheduler.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadlineMs);
+        }, deadline)
+      : await served.queue.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadline);
+  const queueUs = Math.round(timed.queueMs * 1000);
+  const computeUs = Math.round(timed.computeMs * 1000);
   const outputs = selectOutputs(served.name, timed.value, request.outputs.map((o) => o.name));
   const response = create(ModelInferResponseSchema, {
     modelName: served.name,
     modelVersion: served.version,
     id: request.id,
-    parameters: { [ParameterNames.queueUs]: int64Parameter(timed.queueUs), [ParameterNames.computeUs]: int64Parameter(timed.computeUs) },
+    parameters: { [ParameterNames.queueUs]: int64Parameter(queueUs), [ParameterNames.computeUs]: int64Parameter(computeUs) },
     ...encodeInferOutputs(outputs),
   });
-  return { response, served, queueUs: timed.queueUs, computeUs: timed.computeUs };
+  return { response, served, queueUs, computeUs };
 }
 
 function pipelineInputBytes(model: string, inputs: Record<string, Tensor>): Uint8Array {

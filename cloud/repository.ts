@@ -4,13 +4,13 @@ import { InferError } from '../shared/errors.js';
 import { loadModel, type LoadedModel } from '../shared/loaded-model.js';
 import type { Logger } from '../shared/log.js';
 import type { OrtSession } from '../shared/ort/session.js';
+import { RunQueue } from '../shared/run-queue.js';
 import type { CloudConfig } from './config.js';
-import { ModelScheduler } from './scheduler.js';
 
 /** A KServe model name the server answers to: a whole pipeline, or one of its raw ONNX graphs. */
 export type ServedModel =
-  | { kind: 'pipeline'; name: string; version: string; loaded: LoadedModel; scheduler: ModelScheduler }
-  | { kind: 'graph'; name: string; version: string; loaded: LoadedModel; session: OrtSession; scheduler: ModelScheduler };
+  | { kind: 'pipeline'; name: string; version: string; loaded: LoadedModel; queue: RunQueue }
+  | { kind: 'graph'; name: string; version: string; loaded: LoadedModel; session: OrtSession; queue: RunQueue };
 
 /** The models this server has loaded, by KServe name; versions are catalog variant names. */
 export class ModelRepository {
@@ -26,16 +26,22 @@ export class ModelRepository {
     const intraOpThreads = config.intraOpThreads || os.availableParallelism();
     const served = new Map<string, ServedModel>();
     const loaded: LoadedModel[] = [];
-    const scheduler = (name: string) => new ModelScheduler(name, config.limits.concurrencyPerModel, config.limits.maxQueuePerModel);
+    const queue = (name: string) =>
+      new RunQueue({
+        label: `model ${name}`,
+        concurrency: config.limits.concurrencyPerModel,
+        maxWaiting: config.limits.maxQueuePerModel,
+        fullHint: 'retry later or raise limits.maxQueuePerModel',
+      });
     try {
       for (const id of ids) {
         const model = findModel(catalog, id);
         const variant = model.variants[config.variant] ? config.variant : Object.keys(model.variants)[0]!;
         const lm = await loadModel(model, variant, { providers: config.providers, intraOpThreads }, log);
         loaded.push(lm);
-        served.set(id, { kind: 'pipeline', name: id, version: variant, loaded: lm, scheduler: scheduler(id) });
+        served.set(id, { kind: 'pipeline', name: id, version: variant, loaded: lm, queue: queue(id) });
         for (const [graph, session] of lm.sessions) {
-          served.set(graph, { kind: 'graph', name: graph, version: variant, loaded: lm, session, scheduler: scheduler(graph) });
+          served.set(graph, { kind: 'graph', name: graph, version: variant, loaded: lm, session, queue: queue(graph) });
         }
       }
     } catch (err) {
@@ -65,11 +71,12 @@ export class ModelRepository {
   /** Requests admitted and not yet answered, across all models. */
   inFlight(): number {
     let n = 0;
-    for (const m of this.served.values()) n += m.scheduler.inFlight;
+    for (const m of this.served.values()) n += m.queue.inFlight;
     return n;
   }
 
   async close(): Promise<void> {
+    for (const m of this.served.values()) m.queue.close('the server is shutting down');
     await Promise.all(this.loaded.map((m) => m.close()));
   }
 }

@@ -1,17 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
-import { GRPCInferenceService } from '../shared/gen/inference/grpc_service_pb.js';
-import { callUnary } from '../shared/grpc-service.js';
-import { InferenceClient } from '../shared/inference-client.js';
 import { createLogger } from '../shared/log.js';
 import { packageRoot } from '../shared/paths.js';
 import { loadEdgeConfig } from './config.js';
 import { deviceTopics } from './ingress/topics.js';
+import { startCloudChild, startEmbeddedBroker } from './local-stack.js';
 import type { AgentResponse, Modality } from './request.js';
 import { startEdgeService } from './service.js';
 
@@ -24,7 +19,7 @@ Publishes text in zh/en/ja, a spoken WAV, an image with printed text and a
 mixed text + image + audio request; prints each answer, where each modality
 ran and why, and the latency. Exits 0 when every request was answered without errors.`;
 
-const fixture = (...parts: string[]) => readFile(path.join(packageRoot, 'test', 'fixtures', ...parts));
+const sample = (...parts: string[]) => readFile(path.join(packageRoot, 'models', 'samples', ...parts));
 
 interface DemoRequest {
   label: string;
@@ -37,11 +32,11 @@ const requests: DemoRequest[] = [
     ['en', 'I forgot my password for the learning portal'],
     ['ja', '診察の予約をキャンセルしたいです'],
   ].map(([lang, text]) => ({ label: `text (${lang}) "${text}"`, inputs: async () => ({ text }) })),
-  { label: 'audio speech-en.wav (8.4 s of speech)', inputs: async () => ({ audio: await fixture('audio', 'speech-en.wav') }) },
-  { label: 'image invoice.png (printed text)', inputs: async () => ({ image: await fixture('ocr', 'invoice.png') }) },
+  { label: 'audio speech-en.wav (8.4 s of speech)', inputs: async () => ({ audio: await sample('audio', 'speech-en.wav') }) },
+  { label: 'image invoice.png (printed text)', inputs: async () => ({ image: await sample('ocr', 'invoice.png') }) },
   {
     label: 'mixed: text + image invoice.png + audio speech-en.wav',
-    inputs: async () => ({ text: 'Where is my order?', image: await fixture('ocr', 'invoice.png'), audio: await fixture('audio', 'speech-en.wav') }),
+    inputs: async () => ({ text: 'Where is my order?', image: await sample('ocr', 'invoice.png'), audio: await sample('audio', 'speech-en.wav') }),
   },
 ];
 
@@ -73,64 +68,6 @@ function printResponse(request: DemoRequest, response: AgentResponse, roundTripM
     if (placement) console.log(`                     why: ${placement.why}`);
   }
   console.log('');
-}
-
-async function freeLoopbackPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function startEmbeddedBroker(): Promise<{ url: string; stop(): Promise<void> }> {
-  const broker = await Aedes.createBroker();
-  const server = net.createServer(broker.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    async stop() {
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-/** `splitinfer cloud` as a child process (edge code never loads the cloud tier), resolved once ServerReady says so. */
-async function startCloudChild(): Promise<{ address: string; stop(): Promise<void> }> {
-  const port = await freeLoopbackPort();
-  const cli = path.join(packageRoot, 'dist', 'shared', 'cli.js');
-  const child: ChildProcess = spawn(process.execPath, [cli, 'cloud', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', 'off'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, SPLITINFER_LOG_LEVEL: process.env.SPLITINFER_LOG_LEVEL ?? 'warn' },
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
-  };
-  const address = `127.0.0.1:${port}`;
-  const client = new InferenceClient(address);
-  try {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`the cloud tier exited with code ${child.exitCode} while starting (its log is above)`);
-      const ready = await callUnary(client.grpc, GRPCInferenceService.method.serverReady, {}, { deadline: Date.now() + 1_000 }).then(
-        (r) => r.ready,
-        () => false,
-      );
-      if (ready) return { address, stop };
-      if (Date.now() > deadline) throw new Error(`the cloud tier on ${address} was not ready within 120 s`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  } catch (err) {
-    await stop();
-    throw err;
-  } finally {
-    client.close();
-  }
 }
 
 /** Publishes one request as an MQTT 3.1.1 client does (reply address in the payload) and waits for its response. */

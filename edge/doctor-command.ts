@@ -8,6 +8,7 @@ import { InferenceClient } from '../shared/inference-client.js';
 import { detectProviderHost, selectProviders } from '../shared/ort/providers.js';
 import { edgeConfigFromFlags, edgeFlags } from './command.js';
 import type { EdgeConfig } from './config.js';
+import { subscribeCpuLoad } from './cpu-load.js';
 import { readDeviceLoad } from './telemetry.js';
 
 const help = `usage: splitinfer doctor [--config FILE] [--broker URL] [--protocol 5|4] [--cloud HOST:PORT] [--timeout-ms N]
@@ -32,7 +33,8 @@ function checkOrt(): Check {
 }
 
 async function checkDevice(): Promise<Check> {
-  const load = await readDeviceLoad();
+  const cpuLoad = await subscribeCpuLoad(1_000);
+  const load = await readDeviceLoad(cpuLoad).finally(() => cpuLoad.unsubscribe());
   const temperature = load.temperatureC === null ? 'temperature not reported by this OS' : `temperature ${load.temperatureC} °C`;
   const detail = `${os.platform()} ${os.arch()}, ${os.availableParallelism()} cores, CPU load ${load.cpuLoadPercent} %, memory ${gib(load.memory.usedBytes)} used of ${gib(load.memory.totalBytes)} (${gib(load.memory.availableBytes)} available), ${temperature}`;
   return { name: 'device', ok: true, detail };

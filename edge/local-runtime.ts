@@ -1,8 +1,8 @@
 /**
  * The device's own models: the local variant of each configured modality's
  * model, opened and warmed up at start, one LoadedModel per model+variant
- * (image and video share the OCR model). Local runs of one model wait for a
- * free slot, so the wait is reported as queue time instead of hiding inside
+ * (image and video share the OCR model). Local runs of one model wait in its
+ * run queue, so the wait is reported as queue time instead of hiding inside
  * compute, and a task whose deadline passes while waiting never runs.
  */
 import { loadCatalog, type Catalog } from '../shared/catalog.js';
@@ -10,6 +10,7 @@ import { InferError, toInferError } from '../shared/errors.js';
 import { loadModel, type LoadedModel } from '../shared/loaded-model.js';
 import type { ModelHandler } from '../shared/handlers/handler.js';
 import type { Logger } from '../shared/log.js';
+import { RunQueue } from '../shared/run-queue.js';
 import type { EdgeConfig } from './config.js';
 import type { Modality } from './request.js';
 import { modalities, type Task } from './tasks.js';
@@ -39,46 +40,9 @@ export interface WarmupRun {
   ms: number;
 }
 
-/** Bounded concurrency with FIFO waiting; a waiter whose deadline passes leaves the queue with DEADLINE_EXCEEDED. */
-class RunSlots {
-  private busy = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly size: number) {}
-
-  /** Items ahead of a new arrival; a running one counts half, being on average half done. */
-  get itemsAhead(): number {
-    return this.busy / 2 + this.waiting.length;
-  }
-
-  acquire(deadlineAt: number, what: string): Promise<void> {
-    if (this.busy < this.size) {
-      this.busy++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => {
-      const grant = () => {
-        clearTimeout(timer);
-        this.busy++;
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiting.splice(this.waiting.indexOf(grant), 1);
-        reject(new InferError('DEADLINE_EXCEEDED', `${what}: the deadline passed while waiting for the local model, busy with earlier requests`));
-      }, Math.max(0, deadlineAt - performance.now()));
-      this.waiting.push(grant);
-    });
-  }
-
-  release(): void {
-    this.busy--;
-    this.waiting.shift()?.();
-  }
-}
-
 interface LocalModel {
   loaded: LoadedModel;
-  slots: RunSlots;
+  queue: RunQueue;
   warmup: { input: Uint8Array; ms: number };
 }
 
@@ -125,7 +89,7 @@ export class LocalRuntime {
 
   /** Items of this modality's local model waiting or running (image and video share one). */
   itemsAhead(modality: Modality): number {
-    return this.byModality.get(modality)?.slots.itemsAhead ?? 0;
+    return this.byModality.get(modality)?.queue.itemsAhead ?? 0;
   }
 
   /** One timed warm-up run per modality's local model, to seed its service-time estimate. */
@@ -139,35 +103,34 @@ export class LocalRuntime {
     }));
   }
 
-  /** Runs every item of a task, one slot at a time; multi-item errors name the item (video frame). */
+  /** Runs every item of a task, each through the model's run queue; multi-item errors name the item (video frame). */
   async run(task: Task): Promise<LocalAnswer> {
     const local = this.byModality.get(task.modality);
     if (!local) throw new InferError('FAILED_PRECONDITION', `${task.modality} has no local variant on this device (config modalities.${task.modality}.localVariant)`);
     const answer: LocalAnswer = { itemResults: [], queueMs: 0, computeMs: 0, itemComputeMs: [] };
     for (const [index, item] of task.items.entries()) {
       const label = task.modality === 'video' ? `video frame ${index}` : task.modality;
-      const waitStarted = performance.now();
-      await local.slots.acquire(task.deadlineAt, `${task.id} (${label})`);
-      const started = performance.now();
-      answer.queueMs += started - waitStarted;
-      try {
-        const output = await local.loaded.run(item);
-        answer.itemResults.push(output.result);
-      } catch (err) {
-        const e = toInferError(err);
-        throw task.items.length > 1 ? new InferError(e.code, `${label}: ${e.message}`, { cause: err }) : e;
-      } finally {
-        local.slots.release();
-        const ms = performance.now() - started;
-        answer.computeMs += ms;
-        answer.itemComputeMs.push(ms);
-      }
+      const runItem = async () => {
+        try {
+          return await local.loaded.run(item);
+        } catch (err) {
+          const e = toInferError(err);
+          throw task.items.length > 1 ? new InferError(e.code, `${label}: ${e.message}`, { cause: err }) : e;
+        }
+      };
+      const run = await local.queue.run(runItem, { at: task.deadlineAt, what: "the task's deadline" }, `${task.id} (${label})`);
+      answer.itemResults.push(run.value.result);
+      answer.queueMs += run.queueMs;
+      answer.computeMs += run.computeMs;
+      answer.itemComputeMs.push(run.computeMs);
     }
     return answer;
   }
 
   async close(): Promise<void> {
-    await Promise.all([...new Set(this.byModality.values())].map((m) => m.loaded.close()));
+    const models = [...new Set(this.byModality.values())];
+    for (const m of models) m.queue.close('the edge agent is shutting down');
+    await Promise.all(models.map((m) => m.loaded.close()));
   }
 }
 
@@ -183,5 +146,6 @@ async function openLocalModel(loaded: LoadedModel): Promise<LocalModel> {
     await loaded.close();
     throw err;
   }
-  return { loaded, slots: new RunSlots(RUNS_PER_MODEL), warmup: { input, ms: performance.now() - started } };
+  const queue = new RunQueue({ label: `local model ${loaded.model.id}@${loaded.variant}`, concurrency: RUNS_PER_MODEL, maxWaiting: Infinity });
+  return { loaded, queue, warmup: { input, ms: performance.now() - started } };
 }

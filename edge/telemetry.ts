@@ -7,9 +7,10 @@
 import type { MqttClient } from 'mqtt';
 import si from 'systeminformation';
 import type { Logger } from '../shared/log.js';
+import { subscribeCpuLoad, type CpuLoadSubscription } from './cpu-load.js';
 
 export interface DeviceLoad {
-  /** Share of all cores busy since the previous reading, 0–100. */
+  /** Share of all cores busy over the CPU-load poller's newest window (edge/cpu-load.ts), 0–100. */
   cpuLoadPercent: number;
   /** usedBytes counts memory held by processes, not the page cache. */
   memory: { totalBytes: number; usedBytes: number; availableBytes: number };
@@ -17,10 +18,12 @@ export interface DeviceLoad {
   temperatureC: number | null;
 }
 
-export async function readDeviceLoad(): Promise<DeviceLoad> {
-  const [load, mem, temperature] = await Promise.all([si.currentLoad(), si.mem(), si.cpuTemperature()]);
+export async function readDeviceLoad(cpuLoad: CpuLoadSubscription): Promise<DeviceLoad> {
+  const load = cpuLoad.latest();
+  if (!load) throw new Error(`CPU load not read: ${cpuLoad.lastError() ?? 'no reading yet'}`);
+  const [mem, temperature] = await Promise.all([si.mem(), si.cpuTemperature()]);
   return {
-    cpuLoadPercent: Math.round(load.currentLoad * 10) / 10,
+    cpuLoadPercent: load.loadPercent,
     memory: { totalBytes: mem.total, usedBytes: mem.active, availableBytes: mem.available },
     temperatureC: typeof temperature.main === 'number' ? temperature.main : null,
   };
@@ -49,9 +52,10 @@ export function startTelemetry(options: TelemetryOptions): { stop(): void } {
   const { client, topic, log } = options;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  const cpuLoad = subscribeCpuLoad(options.intervalS * 1000);
   const tick = async () => {
     try {
-      const sample: TelemetrySample = { deviceId: options.deviceId, at: new Date().toISOString(), ...(await readDeviceLoad()), requests: options.requests() };
+      const sample: TelemetrySample = { deviceId: options.deviceId, at: new Date().toISOString(), ...(await readDeviceLoad(await cpuLoad)), requests: options.requests() };
       if (client.connected && !stopped) {
         const properties = options.protocolVersion === 5 ? { properties: { contentType: 'application/json' } } : {};
         await client.publishAsync(topic, JSON.stringify(sample), { qos: 0, ...properties });
@@ -67,6 +71,7 @@ export function startTelemetry(options: TelemetryOptions): { stop(): void } {
     stop() {
       stopped = true;
       clearTimeout(timer);
+      void cpuLoad.then((subscription) => subscription.unsubscribe());
     },
   };
 }

@@ -1,7 +1,8 @@
 /**
  * How much slower local inference runs right now than on an idle, cool
- * device, sampled from systeminformation every few seconds (never per
- * request: a sample costs a /proc read, a temperature read spawns a shell).
+ * device, updated on each reading of the process's CPU-load poller
+ * (edge/cpu-load.ts) every few seconds (never per request: a reading costs a
+ * /proc read, a temperature read spawns a shell).
  *
  * Contention: the agent's sessions want `threads` cores; other processes
  * keep `otherBusyCores` busy (the whole machine's load minus this process's
@@ -14,6 +15,7 @@
 import os from 'node:os';
 import si from 'systeminformation';
 import type { Logger } from '../../shared/log.js';
+import { subscribeCpuLoad, type CpuLoad, type CpuLoadSubscription } from '../cpu-load.js';
 
 export interface DeviceSlowdown {
   /** Multiplies an idle-device service time. */
@@ -50,25 +52,24 @@ export interface DeviceLoadSamplerOptions {
   log: Logger;
 }
 
-/** Temperature is read on every this-many load samples: systeminformation runs a shell command for it. */
+/** Temperature is read on every this-many load readings: systeminformation runs a shell command for it. */
 const TEMPERATURE_EVERY = 10;
 
 export class DeviceLoadSampler {
   private slowdown: DeviceSlowdown = idleDevice;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private samples = 0;
+  private cpuLoad: CpuLoadSubscription | undefined;
+  private updating: Promise<void> | undefined;
+  private readings = 0;
   private temperatureC: number | null = null;
   private ratedClockMhz: number | undefined;
-  private lastCpu = process.cpuUsage();
-  private lastAt = performance.now();
 
   private constructor(private readonly options: DeviceLoadSamplerOptions) {}
 
-  /** Takes a first sample (which also sets systeminformation's load baseline) and then one every intervalMs. */
+  /** Updates from the first CPU-load reading (and the temperature) before it resolves, then on every reading. */
   static async start(options: DeviceLoadSamplerOptions): Promise<DeviceLoadSampler> {
     const sampler = new DeviceLoadSampler(options);
-    await sampler.sample();
+    sampler.cpuLoad = await subscribeCpuLoad(options.intervalMs, (load) => sampler.update(load));
+    await sampler.updating;
     return sampler;
   }
 
@@ -77,39 +78,31 @@ export class DeviceLoadSampler {
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.cpuLoad?.unsubscribe();
   }
 
-  private async sample(): Promise<void> {
+  private update(load: CpuLoad): void {
+    // A slow temperature read is still going: the next reading catches up.
+    this.updating ??= this.slowdownFrom(load).finally(() => (this.updating = undefined));
+  }
+
+  private async slowdownFrom(load: CpuLoad): Promise<void> {
     try {
-      const load = await si.currentLoad();
-      const cores = os.availableParallelism();
-      const now = performance.now();
-      const cpu = process.cpuUsage(this.lastCpu);
-      const ownBusyCores = (cpu.user + cpu.system) / 1000 / Math.max(1, now - this.lastAt);
-      this.lastCpu = process.cpuUsage();
-      this.lastAt = now;
-      if (this.samples++ % TEMPERATURE_EVERY === 0) {
+      if (this.readings++ % TEMPERATURE_EVERY === 0) {
         const temperature = await si.cpuTemperature();
         this.temperatureC = typeof temperature.main === 'number' ? temperature.main : null;
       }
       const hot = this.temperatureC !== null && this.temperatureC >= this.options.throttleTemperatureC;
       const reading: LoadReading = {
-        cores,
-        otherBusyCores: Math.max(0, (load.currentLoad / 100) * cores - ownBusyCores),
-        cpuLoadPercent: Math.round(load.currentLoad * 10) / 10,
+        cores: load.cores,
+        otherBusyCores: Math.max(0, (load.loadPercent / 100) * load.cores - load.ownBusyCores),
+        cpuLoadPercent: load.loadPercent,
         temperatureC: this.temperatureC,
         clockRatio: hot ? await this.clockRatio() : 1,
       };
       this.slowdown = slowdownFrom(reading, this.options.threads);
     } catch (err) {
-      this.options.log.debug({ err: (err as Error).message }, 'device load not sampled; keeping the previous reading');
-    }
-    // Chained rather than setInterval, so a slow read never stacks samples up.
-    if (!this.stopped) {
-      this.timer = setTimeout(() => void this.sample(), this.options.intervalMs);
-      this.timer.unref();
+      this.options.log.debug({ err: (err as Error).message }, 'device temperature or clock not read; keeping the previous slowdown');
     }
   }
 

@@ -6,6 +6,7 @@
  * by name (as grpc-js load balancers do) and get the config once, from their
  * factory.
  */
+import { Registry } from '../../shared/registry.js';
 import type { EdgeConfig } from '../config.js';
 import type { CloudHealth } from '../offload/circuit-breaker.js';
 import type { ShapingOption } from '../offload/image-shaping.js';
@@ -69,17 +70,12 @@ export interface PlacementStrategy {
 
 export type PlacementStrategyFactory = (config: EdgeConfig) => PlacementStrategy;
 
-const factories = new Map<string, PlacementStrategyFactory>();
+const factories = new Registry<PlacementStrategyFactory>({ kind: 'placement strategy', hint: 'import its module before starting the agent' });
 
 export function registerPlacementStrategy(name: string, factory: PlacementStrategyFactory): void {
-  if (factories.has(name)) throw new Error(`placement strategy '${name}' is registered twice`);
-  factories.set(name, factory);
+  factories.register(name, factory);
 }
 
 export function createPlacementStrategy(name: string, config: EdgeConfig): PlacementStrategy {
-  const factory = factories.get(name);
-  if (!factory) {
-    throw new Error(`unknown placement strategy '${name}' (registered: ${[...factories.keys()].join(', ') || 'none'}) — import its module before starting the agent`);
-  }
-  return factory(config);
+  return factories.get(name)(config);
 }

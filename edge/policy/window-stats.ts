@@ -5,6 +5,7 @@
  * than a lifetime average, so that a link or load change shows up within a few
  * samples; the high percentile is what deadline checks use.
  */
+import { percentile, percentileOfSorted } from '../../shared/percentile.js';
 
 /** Milliseconds on a monotonic clock; performance.now() unless a test fixes it. */
 export type Clock = () => number;
@@ -30,11 +31,6 @@ export interface WindowSummary {
 
 /** The percentile deadline checks use: most tasks finish within it, a few outliers do not dominate. */
 export const highPercentile = 0.9;
-
-/** The nearest-rank `p` percentile of ascending, non-empty `sorted`. */
-function nearestRank(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
 
 export class WindowStats {
   private readonly values: number[] = [];
@@ -92,7 +88,7 @@ export class WindowStats {
   percentile(p: number): number | undefined {
     const values = this.current();
     if (values.length === 0) return undefined;
-    return nearestRank([...values].sort((a, b) => a - b), p);
+    return percentile(values, p);
   }
 
   summary(): WindowSummary | undefined {
@@ -108,7 +104,7 @@ export function pooledSummary(windows: readonly WindowStats[]): WindowSummary | 
   if (values.length === 0) return undefined;
   return {
     mean: values.reduce((sum, v) => sum + v, 0) / values.length,
-    high: nearestRank(values, highPercentile),
+    high: percentileOfSorted(values, highPercentile),
     count: values.length,
     ageMs: Math.min(...windows.map((w) => w.ageMs())),
   };

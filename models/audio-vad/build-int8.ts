@@ -4,7 +4,7 @@
  * inside the If branches become DynamicQuantizeLSTM; the convolutions stay
  * FP32 (dynamic mode does not quantize Conv). Then it measures what the
  * edge would see: per-frame speech decisions against FP32 on the shipped
- * WAVs (test/fixtures/audio/), run by the same handler code, and FP32 vs
+ * WAVs (models/samples/audio/), run by the same handler code, and FP32 vs
  * INT8 latency at batch 1 and 16. It refuses to write a variant that
  * agrees on fewer than 99% of frames.
  *
@@ -30,7 +30,7 @@ import { quantizeDynamic } from '../toolchain/quantize-dynamic.js';
 import { assertLoadsInOnnxRuntime } from '../toolchain/verify-model.js';
 
 const modelDir = path.join(packageRoot, 'models', 'audio-vad');
-const fixtureDir = path.join(packageRoot, 'test', 'fixtures', 'audio');
+const fixtureDir = path.join(packageRoot, 'models', 'samples', 'audio');
 const files = { int8: path.join(modelDir, 'silero-vad.int8.onnx'), metrics: path.join(modelDir, 'metrics.json') };
 /** The edge may only swap FP32 for INT8 if the speech/non-speech decision of almost every 32 ms frame stays. */
 export const MIN_FRAME_AGREEMENT = 0.99;

@@ -17,7 +17,7 @@ with the reference's outputs where it has none:
   text-intent  intent accuracy on a JSONL of {"text","lang","intent"}
                (default: models/text-intent/data/test.jsonl, the held-out split)
   audio-vad    share of 32 ms frames whose speech decision matches the reference,
-               over a folder of WAVs (default: test/fixtures/audio/)
+               over a folder of WAVs (default: models/samples/audio/)
   image-ocr    character accuracy on a folder of images with expected.json
                (default: models/image-ocr/eval/, 60 zh + 60 en lines)
 Sessions run on the CPU with one thread each. --json prints one JSON object.`;

@@ -2,7 +2,7 @@
  * audio-vad: speech clips carry no frame labels, so the candidate is scored
  * by agreement with the reference: the share of 32 ms frames on which both
  * make the same speech / non-speech decision (probability ≥ the handler's
- * threshold), over every WAV in a folder (default: test/fixtures/audio/).
+ * threshold), over every WAV in a folder (default: models/samples/audio/).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import { packageRoot } from '../../shared/paths.js';
 import { registerEvaluator, requireData, type Evaluation, type GroupQuality } from './evaluator.js';
 import { ModelToolError } from './onnx-model.js';
 
-const dataDescription = 'a folder of 16 kHz mono WAV files (like test/fixtures/audio/)';
+const dataDescription = 'a folder of 16 kHz mono WAV files (like models/samples/audio/)';
 
 /** Frames on which two probability tracks of one clip make the same speech decision. */
 export function agreeingFrames(reference: ArrayLike<number>, candidate: ArrayLike<number>, threshold = DEFAULT_SEGMENT_OPTIONS.threshold): number {
@@ -50,7 +50,7 @@ async function frameAgreement(reference: LoadedModel, candidate: LoadedModel, wa
 
 registerEvaluator({
   handlerId: 'audio-vad',
-  defaultDataPath: path.join(packageRoot, 'test', 'fixtures', 'audio'),
+  defaultDataPath: path.join(packageRoot, 'models', 'samples', 'audio'),
   dataDescription,
   load(dataPath) {
     requireData(dataPath, 'folder', dataDescription);

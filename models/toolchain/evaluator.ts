@@ -7,6 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import type { LoadedModel } from '../../shared/loaded-model.js';
+import { Registry } from '../../shared/registry.js';
 import { ModelToolError } from './onnx-model.js';
 
 export interface GroupQuality {
@@ -48,19 +49,19 @@ export interface ModelEvaluator {
   load(dataPath: string): EvaluationSet;
 }
 
-const evaluators = new Map<string, ModelEvaluator>();
+/** Keyed by the handler id of the catalog models each one evaluates. */
+const evaluators = new Registry<ModelEvaluator>({
+  kind: 'model evaluator (by handler id)',
+  hint: 'register one for this handler in models/toolchain/evaluators.ts',
+  unknownError: ModelToolError,
+});
 
 export function registerEvaluator(evaluator: ModelEvaluator): void {
-  if (evaluators.has(evaluator.handlerId)) throw new Error(`model evaluator '${evaluator.handlerId}' is registered twice`);
-  evaluators.set(evaluator.handlerId, evaluator);
+  evaluators.register(evaluator.handlerId, evaluator);
 }
 
 export function getEvaluator(handlerId: string): ModelEvaluator {
-  const evaluator = evaluators.get(handlerId);
-  if (!evaluator) {
-    throw new ModelToolError(`no evaluator for models of handler '${handlerId}' (evaluators exist for: ${[...evaluators.keys()].join(', ')}) — register one in models/toolchain/evaluators.ts`);
-  }
-  return evaluator;
+  return evaluators.get(handlerId);
 }
 
 function kindOf(dataPath: string): 'file' | 'folder' | 'missing' {

@@ -7,6 +7,7 @@
  * timing of FP32 against its variants in the project goes through here.
  */
 import type { OrtSession } from '../../shared/ort/session.js';
+import { percentile } from '../../shared/percentile.js';
 import type { Tensor } from '../../shared/tensor.js';
 
 export interface LatencyOptions {
@@ -25,7 +26,6 @@ export interface LatencyComparison {
   speedup: number;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** Median (over rounds) time per run of each session on the same feeds, in µs, in the order given. */
@@ -46,7 +46,7 @@ export async function timeInterleaved(
       perRound[which]!.push(us / runsPerRound);
     }
   }
-  return perRound.map((times) => round1(median(times)));
+  return perRound.map((times) => round1(percentile(times, 0.5)));
 }
 
 export async function compareLatency(

@@ -1,4 +1,5 @@
 import type { OrtSession } from '../ort/session.js';
+import { Registry } from '../registry.js';
 import type { Tensor, TensorMeta } from '../tensor.js';
 
 export type Modality = 'text' | 'audio' | 'image' | 'video';
@@ -67,15 +68,12 @@ export interface ModelHandler<Result extends object = object> {
   warmupInput(): Promise<Uint8Array>;
 }
 
-const handlers = new Map<string, ModelHandler>();
+const handlers = new Registry<ModelHandler>({ kind: 'model handler', hint: "the catalog's handler must name one registered in shared/handlers/" });
 
 export function registerHandler<Result extends object>(handler: ModelHandler<Result>): void {
-  if (handlers.has(handler.id)) throw new Error(`model handler '${handler.id}' is registered twice`);
-  handlers.set(handler.id, handler);
+  handlers.register(handler.id, handler);
 }
 
 export function getHandler(id: string): ModelHandler {
-  const handler = handlers.get(id);
-  if (!handler) throw new Error(`no model handler '${id}' (registered: ${[...handlers.keys()].join(', ')})`);
-  return handler;
+  return handlers.get(id);
 }

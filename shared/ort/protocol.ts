@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors.js';
 import type { Tensor, TensorMeta } from '../tensor.js';
 
 /** Messages between an OrtSession (main thread) and its worker. */
@@ -20,4 +21,4 @@ export type FromWorker =
     }
   | { op: 'load-failed'; message: string }
   | { op: 'result'; id: number; outputs: Record<string, Tensor>; computeUs: number }
-  | { op: 'error'; id: number; message: string };
+  | { op: 'error'; id: number; code: ErrorCode; message: string };

@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { Tensor, TensorMeta } from '../tensor.js';
 import { InferError } from '../errors.js';
 import { detectProviderHost, selectProviders } from './providers.js';
+import { runErrorAdvice } from './run-error.js';
 import type { FromWorker, LoadRequest } from './protocol.js';
 
 export interface SessionOptions {
@@ -73,7 +74,10 @@ export async function openSession(name: string, modelPath: string, options: Sess
     if (!p) return;
     pending.delete(message.id);
     if (message.op === 'result') p.resolve({ outputs: message.outputs, computeUs: message.computeUs });
-    else p.reject(new InferError('INVALID_ARGUMENT', `model ${name}: ${message.message}`));
+    else {
+      const advice = runErrorAdvice[message.code];
+      p.reject(new InferError(message.code, `model ${name}: ${message.message.trim()}${advice ? ` — ${advice}` : ''}`));
+    }
   });
   worker.on('error', (err) => failAll(new InferError('INTERNAL', `model ${name}: runtime worker crashed: ${err.message}`)));
   worker.on('exit', () => failAll(new InferError('UNAVAILABLE', `model ${name}: session closed`)));

@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import type { Tensor, TensorMeta, TensorType } from '../tensor.js';
 import type { FromWorker, LoadRequest, ToWorker } from './protocol.js';
+import { runErrorCode } from './run-error.js';
 
 const port = parentPort!;
 const request = workerData as LoadRequest;
@@ -66,9 +67,15 @@ load().then(
         port.close();
         return;
       }
+      const feeds: Record<string, ort.Tensor> = {};
       try {
-        const feeds: Record<string, ort.Tensor> = {};
         for (const [name, tensor] of Object.entries(message.feeds)) feeds[name] = toOrt(tensor);
+      } catch (err) {
+        // A tensor that cannot even be built (bytes, data length against dims) is the caller's.
+        send({ op: 'error', id: message.id, code: 'INVALID_ARGUMENT', message: err instanceof Error ? err.message : String(err) });
+        return;
+      }
+      try {
         const started = process.hrtime.bigint();
         const results = await session.run(feeds);
         const computeUs = Number((process.hrtime.bigint() - started) / 1000n);
@@ -81,7 +88,8 @@ load().then(
         }
         send({ op: 'result', id: message.id, outputs, computeUs }, transfer);
       } catch (err) {
-        send({ op: 'error', id: message.id, message: err instanceof Error ? err.message : String(err) });
+        const text = err instanceof Error ? err.message : String(err);
+        send({ op: 'error', id: message.id, code: runErrorCode(text), message: text });
       }
     });
   },

@@ -51,7 +51,7 @@ async function layout(random: () => number): Promise<OverlayOptions[]> {
   const overlays: OverlayOptions[] = [];
   let top = 60;
   for (const file of fixtureFiles) {
-    const source = await readFile(path.join(packageRoot, 'test', 'fixtures', 'ocr', file));
+    const source = await readFile(path.join(packageRoot, 'models', 'samples', 'ocr', file));
     const scale = 1.1 + random() * 0.5;
     const meta = await sharp(source).metadata();
     const width = Math.min(sceneWidth - 120, Math.round(meta.width! * scale));

@@ -10,9 +10,10 @@
 import { appendFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Modality } from '../../edge/request.js';
+import { percentile } from '../../shared/percentile.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { bitsBetween, listBandwidthTraces, loadBandwidthTrace, rateAt, traceFromSamples, traceStats, type BandwidthTrace } from '../helpers/bandwidth-trace.js';
-import { metricsOf, oracleOf, percentile, type GroupOutcome, type StrategyName } from './metrics.js';
+import { metricsOf, oracleOf, type GroupOutcome, type StrategyName } from './metrics.js';
 import { runReplay, type RequestRecord, type ReplayResult, type ReplaySetup } from './replay.js';
 import type { FixedOcrTiming, GroupResult } from './results.js';
 import { inputsFor, type InputLibrary, type WorkloadRequest } from './workload.js';
@@ -46,7 +47,7 @@ export interface GroupPlan {
 
 /** Sub-folders holding trace files are the sets; a folder of trace files is one set. */
 function traceSets(dir: string): { name: string; dir: string }[] {
-  if (!existsSync(dir)) throw new Error(`--traces ${dir}: no such folder — expected folders of '<seconds>\\t<Mbit/s>' trace files (see ../shared/traces/README.md)`);
+  if (!existsSync(dir)) throw new Error(`--traces ${dir}: no such folder — expected folders of '<seconds>\\t<Mbit/s>' trace files (see test/fixtures/traces/README.md)`);
   const subdirs = readdirSync(dir)
     .filter((entry) => !entry.startsWith('.') && statSync(path.join(dir, entry)).isDirectory())
     .sort()

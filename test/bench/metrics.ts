@@ -6,6 +6,7 @@
  * A failed request (an error in the reply, or none) counts at least its
  * deadline in the percentiles: a fast refusal is not a fast answer.
  */
+import { percentile } from '../../shared/percentile.js';
 import type { RequestRecord, ReplayResult } from './replay.js';
 import type { RequestKind } from './workload.js';
 
@@ -26,16 +27,6 @@ export interface PolicyMetrics {
 }
 
 export const effectiveLatencyMs = (r: RequestRecord): number => (r.failed ? Math.max(r.latencyMs, r.deadlineMs) : r.latencyMs);
-
-/** Linear interpolation between closest ranks. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const position = (sorted.length - 1) * p;
-  const below = Math.floor(position);
-  const above = Math.min(below + 1, sorted.length - 1);
-  return sorted[below]! + (sorted[above]! - sorted[below]!) * (position - below);
-}
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 

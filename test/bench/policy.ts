@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../../shared/paths.js';
-import { sharedTracesDir } from '../helpers/bandwidth-trace.js';
+import { realTracesDir } from '../helpers/bandwidth-trace.js';
 import { startAedes } from '../helpers/mqtt.js';
 import { BenchClient } from './bench-client.js';
 import { planGroups, runGroup, throttlePeriodMs, type GroupContext } from './groups.js';
@@ -31,7 +31,7 @@ step-change scenario; writes policy.json, policy.md and policy.svg.
 
   --quick      one trace set, RTT 80 ms, edge idle, 4×, 30 requests, short step scenario (under 5 minutes)
   --step       only the step-change scenario (with --only: those groups and the step scenario)
-  --traces DIR a folder of trace sets (folders of trace files) or one set (default ../shared/traces)
+  --traces DIR a folder of trace sets (folders of trace files) or one set (default test/fixtures/traces)
   --out DIR    where results go (default test/bench/results; its quick/ and step/ for --quick and --step)
   --only LIST  only the groups whose name contains one of these comma-separated texts
   --seed N     workload, trace and exploration seed (default 1)`;
@@ -72,7 +72,7 @@ async function main(): Promise<number> {
   const seed = Number(values.seed ?? 1);
   if (!Number.isInteger(seed)) throw new Error(`--seed ${values.seed}: expected an integer`);
   const outDir = path.resolve(values.out ?? path.join(packageRoot, 'test', 'bench', 'results', ...(mode === 'full' ? [] : [mode])));
-  const tracesDir = path.resolve(values.traces ?? sharedTracesDir);
+  const tracesDir = path.resolve(values.traces ?? realTracesDir);
   const notes: string[] = [];
   // Counted before this process pins itself to one core.
   const cpus = os.availableParallelism();

@@ -9,11 +9,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { GRPCInferenceService } from '../../shared/gen/inference/grpc_service_pb.js';
-import { callUnary } from '../../shared/grpc-service.js';
-import { InferenceClient } from '../../shared/inference-client.js';
+import { startCloudChild, stopChild } from '../../edge/local-stack.js';
 import { packageRoot } from '../../shared/paths.js';
-import { connectClient, findProgram, freePort, type TestBroker } from '../helpers/mqtt.js';
+import { connectClient, findProgram, type TestBroker } from '../helpers/mqtt.js';
 
 const cli = path.join(packageRoot, 'dist', 'shared', 'cli.js');
 const throttleScript = path.join(packageRoot, 'dist', 'test', 'bench', 'cpu-throttle.js');
@@ -83,44 +81,19 @@ export interface ChildHandle {
   stop(): Promise<void>;
 }
 
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
 /** Where child processes write their logs (not the results folder: logs are not results). */
 export function openLog(name: string): WriteStream {
   return createWriteStream(path.join(os.tmpdir(), `splitinfer-bench-${name}.log`), { flags: 'a' });
 }
 
-/** `splitinfer cloud` with one ORT thread, pinned; resolves once ServerReady says so. */
+/** `splitinfer cloud` (as the demo starts it) with one ORT thread, pinned, logging to `log`. */
 export async function startCloudTier(core: number | undefined, log: WriteStream): Promise<ChildHandle & { address: string }> {
-  const port = await freePort();
-  const child = spawnPinned(core, process.execPath, [cli, 'cloud', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', 'off', '--threads', '1'], log, {
-    ...process.env,
-    SPLITINFER_LOG_LEVEL: 'warn',
+  return startCloudChild({
+    extraArgs: ['--threads', '1'],
+    spawn: (command, args, env) => spawnPinned(core, command, args, log, env),
+    readyTimeoutMs: 180_000,
+    logHint: `log: ${log.path}`,
   });
-  const address = `127.0.0.1:${port}`;
-  const client = new InferenceClient(address);
-  const stop = () => stopChild(child);
-  try {
-    for (const deadline = Date.now() + 180_000; ; ) {
-      if (child.exitCode !== null) throw new Error(`the cloud tier exited with code ${child.exitCode} while starting (log: ${log.path})`);
-      const ready = await callUnary(client.grpc, GRPCInferenceService.method.serverReady, {}, { deadline: Date.now() + 1_000 }).then((r) => r.ready, () => false);
-      if (ready) return { pid: child.pid!, address, stop };
-      if (Date.now() > deadline) throw new Error(`the cloud tier on ${address} was not ready within 180 s (log: ${log.path})`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  } catch (err) {
-    await stop();
-    throw err;
-  } finally {
-    client.close();
-  }
 }
 
 export interface AgentOptions {

@@ -142,7 +142,7 @@ export function quantMarkdown(report: QuantReport): string {
     "- Time is onnxruntime's own: inside `session.run` on the session's worker thread (models/toolchain/latency.ts), so tensor transfer and JavaScript pre-processing are not counted.",
     '- FP32 and the variant are interleaved round by round (the order reverses each round) so load from other processes slows both alike; each figure is the median over rounds of the mean time per run. Rounds × runs per round for each row:',
     ...report.models.map((r) => `  - ${r.id} ${r.graph}: batch 1 ${r.timing.batch1}, batch 16 ${r.timing.batch16}`),
-    '- Inputs are real and made by the handlers\' pre-processing from the shipped held-out data (test/bench/quant-feeds.ts): text-intent: held-out sentences across all three languages, one row each; audio-vad: frames of test/fixtures/audio/speech-en.wav as N streams, each with the recurrent state the handler carried to it; image-ocr: pages of 16 evaluation lines (992 × 1664, detected at 576 × 960), detection on N such pages stacked, recognition on N line crops cut by the handler from one page.',
+    '- Inputs are real and made by the handlers\' pre-processing from the shipped held-out data (test/bench/quant-feeds.ts): text-intent: held-out sentences across all three languages, one row each; audio-vad: frames of models/samples/audio/speech-en.wav as N streams, each with the recurrent state the handler carried to it; image-ocr: pages of 16 evaluation lines (992 × 1664, detected at 576 × 960), detection on N such pages stacked, recognition on N line crops cut by the handler from one page.',
     '',
     ...(run.notes.length > 0 ? ['## Notes', '', ...run.notes.map((n) => `- ${n}`), ''] : []),
   ];

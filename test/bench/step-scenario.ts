@@ -10,8 +10,9 @@
  * side (and how many missed their deadline) before.
  */
 import type { Modality, Site } from '../../edge/request.js';
+import { percentile } from '../../shared/percentile.js';
 import { traceFromSamples, type BandwidthTrace } from '../helpers/bandwidth-trace.js';
-import { effectiveLatencyMs, percentile } from './metrics.js';
+import { effectiveLatencyMs } from './metrics.js';
 import type { RequestRecord } from './replay.js';
 import { inputsFor, requestMix, type InputLibrary, type RequestKind, type WorkloadRequest } from './workload.js';
 

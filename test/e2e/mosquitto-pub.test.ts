@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { loadEdgeConfig } from '../../edge/config.js';
+import { freeLoopbackPort } from '../../edge/local-stack.js';
 import { startEdgeService, type EdgeService } from '../../edge/service.js';
 import { createLogger } from '../../shared/log.js';
-import { findProgram, freePort, mosquittoMissing, startMosquitto, type TestBroker } from '../helpers/mqtt.js';
+import { findProgram, mosquittoMissing, startMosquitto, type TestBroker } from '../helpers/mqtt.js';
 
 const deviceId = `cli-${process.pid}`;
 let broker: TestBroker;
@@ -18,7 +19,7 @@ before(async () => {
   if (mosquittoMissing) return;
   broker = await startMosquitto(5);
   // No cloud tier: text runs on the device, and an unreachable cloud must not keep the agent from answering.
-  const config = loadEdgeConfig(undefined, { deviceId, broker: { url: broker.url, protocolVersion: 5 }, cloud: `127.0.0.1:${await freePort()}` });
+  const config = loadEdgeConfig(undefined, { deviceId, broker: { url: broker.url, protocolVersion: 5 }, cloud: `127.0.0.1:${await freeLoopbackPort()}` });
   edge = await startEdgeService(config, createLogger('e2e', process.env.SPLITINFER_LOG_LEVEL ?? 'silent'));
 });
 

@@ -1,7 +1,7 @@
 /**
  * Bandwidth traces: link capacity over time, replayed by the link emulator.
  * A trace file holds one sample per line, `<seconds since start>\t<Mbit/s>`
- * (the format of ../shared/traces, see its README). A sample's rate holds
+ * (the format of test/fixtures/traces, see its README). A sample's rate holds
  * until the next sample (step-wise); the first rate also covers the time before
  * the first sample. Real traces loop when a run is longer than the trace;
  * synthetic ones may instead hold their last rate forever.
@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../shared/paths.js';
+import { percentileOfSorted } from '../../shared/percentile.js';
 
 export interface TraceSample {
   timeS: number;
@@ -33,8 +34,8 @@ export interface TraceStats {
   p90Mbps: number;
 }
 
-/** Where the shared real traces live in CI: beside the repository. */
-export const sharedTracesDir = path.join(packageRoot, '..', 'shared', 'traces');
+/** The real traces the repository carries (norway-3g, oboe; sources in its README). */
+export const realTracesDir = path.join(packageRoot, 'test', 'fixtures', 'traces');
 
 /** A trace from samples; checks order and values, computes the loop period. */
 export function traceFromSamples(name: string, samples: readonly TraceSample[], loop: boolean): BandwidthTrace {
@@ -158,14 +159,7 @@ export function transferEndS(trace: BandwidthTrace, startS: number, bits: number
   return t;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  const position = (sorted.length - 1) * p;
-  const below = Math.floor(position);
-  const above = Math.min(below + 1, sorted.length - 1);
-  return sorted[below]! + (sorted[above]! - sorted[below]!) * (position - below);
-}
-
-/** Summary of one trace or of a set pooled together (per sample, as ../shared/traces/README reports them). */
+/** Summary of one trace or of a set pooled together (per sample, as test/fixtures/traces/README.md reports them). */
 export function traceStats(traces: BandwidthTrace | readonly BandwidthTrace[]): TraceStats {
   const list: readonly BandwidthTrace[] = 'samples' in traces ? [traces] : traces;
   const rates = list.flatMap((trace) => trace.samples.map((sample) => sample.mbps)).sort((a, b) => a - b);
@@ -174,8 +168,8 @@ export function traceStats(traces: BandwidthTrace | readonly BandwidthTrace[]): 
     samples: rates.length,
     durationS: list.reduce((sum, trace) => sum + trace.durationS, 0),
     meanMbps: rates.reduce((sum, rate) => sum + rate, 0) / rates.length,
-    medianMbps: percentile(rates, 0.5),
-    p10Mbps: percentile(rates, 0.1),
-    p90Mbps: percentile(rates, 0.9),
+    medianMbps: percentileOfSorted(rates, 0.5),
+    p10Mbps: percentileOfSorted(rates, 0.1),
+    p90Mbps: percentileOfSorted(rates, 0.9),
   };
 }

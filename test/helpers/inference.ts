@@ -28,12 +28,13 @@ export interface InferRequestInit {
   rawInputContents: Uint8Array[];
 }
 
+/** A sample input under models/samples/ (shared with `splitinfer demo` and the model toolchain). */
 export function readFixture(...parts: string[]): Uint8Array {
-  return new Uint8Array(readFileSync(path.join(packageRoot, 'test', 'fixtures', ...parts)));
+  return new Uint8Array(readFileSync(path.join(packageRoot, 'models', 'samples', ...parts)));
 }
 
-/** Expected OCR lines of each fixture image (test/fixtures/ocr/expected.json). */
-export const expectedOcrLines = JSON.parse(readFileSync(path.join(packageRoot, 'test', 'fixtures', 'ocr', 'expected.json'), 'utf8')) as Record<
+/** Expected OCR lines of each sample image (models/samples/ocr/expected.json). */
+export const expectedOcrLines = JSON.parse(readFileSync(path.join(packageRoot, 'models', 'samples', 'ocr', 'expected.json'), 'utf8')) as Record<
   string,
   { text: string }[]
 >;

@@ -1,5 +1,5 @@
 /**
- * Real MQTT brokers for tests (mosquitto on a free port, embedded aedes),
+ * Real MQTT brokers for tests (mosquitto on a free port, the demo's embedded aedes),
  * clients, a collector to wait for the messages a topic receives, and a
  * requester that talks to an agent as an MQTT 5 or MQTT 3.1.1 client would.
  */
@@ -8,25 +8,16 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Aedes } from 'aedes';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { pack, unpack } from 'msgpackr';
 import type { Placement } from '../../edge/request.js';
+import { freeLoopbackPort, startEmbeddedBroker } from '../../edge/local-stack.js';
 
 export interface TestBroker {
   name: string;
   url: string;
   protocolVersion: 4 | 5;
   stop(): Promise<void>;
-}
-
-/** A TCP port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Absolute path of a program on PATH or in the sbin folders (mosquitto installs to /usr/sbin), or undefined. */
@@ -68,7 +59,7 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
 export async function startMosquitto(protocolVersion: 4 | 5 = 5): Promise<TestBroker> {
   const program = findProgram('mosquitto');
   if (!program) throw new Error(mosquittoMissing);
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const dir = mkdtempSync(path.join(tmpdir(), 'splitinfer-mosquitto-'));
   const configFile = path.join(dir, 'mosquitto.conf');
   writeFileSync(configFile, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
@@ -96,21 +87,9 @@ export async function startMosquitto(protocolVersion: 4 | 5 = 5): Promise<TestBr
   };
 }
 
-/** The embedded aedes broker (MQTT 3.1.1) on a free loopback port; Nagle off so latency measurements see no batching delay. */
+/** The embedded aedes broker of `splitinfer demo` (MQTT 3.1.1) on a free loopback port. */
 export async function startAedes(): Promise<TestBroker> {
-  const broker = await Aedes.createBroker();
-  const server = net.createServer({ noDelay: true }, broker.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    name: 'aedes (MQTT 3.1.1)',
-    url: `mqtt://127.0.0.1:${port}`,
-    protocolVersion: 4,
-    async stop() {
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  return { name: 'aedes (MQTT 3.1.1)', ...(await startEmbeddedBroker()) };
 }
 
 /** A plain client (clean session) that fails fast instead of retrying. */

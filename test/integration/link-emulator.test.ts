@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -15,6 +15,7 @@ import { after, describe, test } from 'node:test';
 import { GRPCInferenceService } from '../../shared/gen/inference/grpc_service_pb.js';
 import { callUnary } from '../../shared/grpc-service.js';
 import { InferenceClient } from '../../shared/inference-client.js';
+import { percentile } from '../../shared/percentile.js';
 import {
   bitsBetween,
   constantTrace,
@@ -22,7 +23,7 @@ import {
   loadBandwidthTrace,
   loadBandwidthTraces,
   rateAt,
-  sharedTracesDir,
+  realTracesDir,
   stepTrace,
   traceStats,
   transferEndS,
@@ -97,7 +98,7 @@ async function sinkServer(): Promise<{ port: number; accepted: Promise<net.Socke
 }
 /** Throughput in Mbit/s seen between two instants. */
 const mbpsBetween = (arrivals: Arrivals, fromMs: number, toMs: number) => ((arrivals.bytesBy(toMs) - arrivals.bytesBy(fromMs)) * 8) / ((toMs - fromMs) * 1000);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const median = (values: number[]) => percentile(values, 0.5);
 const within = (measured: number, expected: number, tolerance: number, what: string) =>
   assert.ok(Math.abs(measured - expected) <= tolerance, `${what}: measured ${measured.toFixed(3)}, configured ${expected} ± ${tolerance}`);
 
@@ -110,9 +111,8 @@ describe('bandwidth traces', () => {
     assert.equal(bitsBetween(step, 9, 11), 20.5e6);
   });
 
-  const norwayDir = path.join(sharedTracesDir, 'norway-3g');
-  const skip = existsSync(norwayDir) ? false : `real traces not found at ${norwayDir} (they sit beside the repository in CI)`;
-  test('a real trace is loaded as written, replayed step-wise and looped', { skip }, () => {
+  const norwayDir = path.join(realTracesDir, 'norway-3g');
+  test('a real trace is loaded as written, replayed step-wise and looped', () => {
     const files = listBandwidthTraces(norwayDir);
     assert.equal(files.length, 40);
     const file = files[0]!;
@@ -126,14 +126,14 @@ describe('bandwidth traces', () => {
       assert.equal(rateAt(trace, midStepS), mbps, `${path.basename(file)} line ${i + 1}, until the next sample`);
       assert.equal(rateAt(trace, midStepS + trace.durationS), mbps, 'the trace loops');
     }
-    // The set's summary matches ../shared/traces/README.md: median 1.44, p10 0.66, p90 2.91 Mbit/s.
+    // The set's summary matches test/fixtures/traces/README.md: median 1.44, p10 0.66, p90 2.91 Mbit/s.
     const stats = traceStats(loadBandwidthTraces(norwayDir));
     within(stats.medianMbps, 1.44, 0.01, 'median');
     within(stats.p10Mbps, 0.66, 0.01, 'p10');
     within(stats.p90Mbps, 2.91, 0.01, 'p90');
   });
 
-  test('the emulator replays a real 3G trace as the uplink rate', { skip, timeout: 10_000 }, async () => {
+  test('the emulator replays a real 3G trace as the uplink rate', { timeout: 10_000 }, async () => {
     const trace = loadBandwidthTrace(listBandwidthTraces(norwayDir)[0]!);
     const sink = await sinkServer();
     const emulator = await emulate({ targetPort: sink.port });

@@ -18,7 +18,7 @@ interface Segment {
 }
 
 const FRAME_MS = 32;
-const fixture = (name: string) => readFileSync(path.join(packageRoot, 'test', 'fixtures', 'audio', name));
+const fixture = (name: string) => readFileSync(path.join(packageRoot, 'models', 'samples', 'audio', name));
 
 /**
  * Where the recording is really not silent: 10 ms windows peaking above

@@ -54,7 +54,7 @@ describe('bench:quant report', () => {
     const md = quantMarkdown(report);
     assert.match(md, /^\| text-intent \| text-intent-mlp \| int8-pruned \| [\d.]+ \([\d.]+\) \| [\d.]+× \|/m);
     assert.match(md, /^\| text-intent int8-pruned: size ≤ 30% of FP32 \| [\d.]+% \| (met|\*\*not met\*\*) \|$/m);
-    assert.match(md, /\*\*audio-vad int8\*\*: frame agreement with the reference .* on 511 frames of test\/fixtures\/audio/);
+    assert.match(md, /\*\*audio-vad int8\*\*: frame agreement with the reference .* on 511 frames of models\/samples\/audio/);
     assert.match(md, /\*\*text-intent int8-pruned\*\*: intent accuracy, on 432 sentences of models\/text-intent\/data\/test\.jsonl/);
     assert.match(md, /## How latency was measured/);
     assert.ok(md.includes(report.run.machine), 'names the machine');

@@ -60,7 +60,7 @@ test('an invalid catalog file is rejected with the offending field', async () =>
 test('running a model does not block the event loop', async () => {
   const model = await loadModel(findModel(loadCatalog(), 'image-ocr'), 'fp32', { providers: ['cpu'], intraOpThreads: 1 }, log);
   try {
-    const image = await readFile(path.join(packageRoot, 'test/fixtures/ocr/edge-notice.webp'));
+    const image = await readFile(path.join(packageRoot, 'models/samples/ocr/edge-notice.webp'));
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
     await model.run(image);

@@ -12,9 +12,9 @@ import { insideConvex, polygonArea, type Quad } from '../../shared/handlers/ocr-
 import { loadModel, type LoadedModel } from '../../shared/loaded-model.js';
 import { createLogger } from '../../shared/log.js';
 import { packageRoot } from '../../shared/paths.js';
-import type { ExpectedLine } from '../fixtures/ocr/make-images.js';
+import type { ExpectedLine } from '../../models/samples/ocr/make-images.js';
 
-const fixtureDir = path.join(packageRoot, 'test', 'fixtures', 'ocr');
+const fixtureDir = path.join(packageRoot, 'models', 'samples', 'ocr');
 const expected = JSON.parse(readFileSync(path.join(fixtureDir, 'expected.json'), 'utf8')) as Record<string, ExpectedLine[]>;
 const fixture = (file: string) => new Uint8Array(readFileSync(path.join(fixtureDir, file)));
 
