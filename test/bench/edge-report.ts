@@ -44,9 +44,11 @@ export function edgeMarkdown(results: EdgeBenchResults): string {
     '',
     '## gRPC unary (ModelInfer, text-intent, one at a time)',
     '',
-    '| calls | ServerLive p50 | round trip p50 | server queue + compute p50 | overhead p50 | overhead p95 |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: |',
-    `| ${results.grpc.calls} | ${results.grpc.serverLiveP50Ms} | ${results.grpc.rttP50Ms} | ${results.grpc.serverP50Ms} | **${results.grpc.overheadP50Ms}** | ${results.grpc.overheadP95Ms} |`,
+    'Overhead: round trip minus the server\'s `queue_us + compute_us`, per call. ServerLive (an empty call) is what grpc-js and HTTP/2 cost alone; the stream column sends the same requests one at a time on one open ModelStreamInfer stream, as the agent offloads.',
+    '',
+    '| calls | ServerLive p50 | round trip p50 | server queue + compute p50 | overhead p50 | overhead p95 | on a stream: overhead p50 |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| ${results.grpc.calls} | ${results.grpc.serverLiveP50Ms} | ${results.grpc.rttP50Ms} | ${results.grpc.serverP50Ms} | **${results.grpc.overheadP50Ms}** | ${results.grpc.overheadP95Ms} | ${results.grpc.streamOverheadP50Ms} |`,
     '',
   ];
   return lines.join('\n');

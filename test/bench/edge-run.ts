@@ -12,8 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { findModel, loadCatalog } from '../../shared/catalog.js';
 import { GRPCInferenceService } from '../../shared/gen/inference/grpc_service_pb.js';
-import { callUnary } from '../../shared/grpc-service.js';
+import type { ModelStreamInferResponse } from '../../shared/gen/inference/grpc_service_pb.js';
+import { callUnary, openBidiStream } from '../../shared/grpc-service.js';
+import { numberParameter, ParameterNames } from '../../shared/infer-parameters.js';
 import { InferenceClient } from '../../shared/inference-client.js';
+import { encodeInferInputs } from '../../shared/tensor-codec.js';
+import { bytesTensor } from '../../shared/tensor.js';
 import { createLogger } from '../../shared/log.js';
 import { readFixture } from '../helpers/inference.js';
 import { startAedes, startMosquitto, type TestBroker } from '../helpers/mqtt.js';
@@ -62,6 +66,8 @@ export interface GrpcUnary {
   /** Per call, round trip minus the server's queue + compute. */
   overheadP50Ms: number;
   overheadP95Ms: number;
+  /** The same requests one at a time on one open ModelStreamInfer stream (the edge's offload path): round trip minus queue + compute. */
+  streamOverheadP50Ms: number;
 }
 
 export interface EdgeTarget {
@@ -181,9 +187,43 @@ async function measureGrpc(address: string, calls: number): Promise<GrpcUnary> {
       servers.push((answer.queueUs + answer.computeUs) / 1000);
     }
     const overheads = rtts.map((rtt, i) => rtt - servers[i]!);
-    return { model: 'text-intent', calls, serverLiveP50Ms: p(live, 0.5), rttP50Ms: p(rtts, 0.5), serverP50Ms: p(servers, 0.5), overheadP50Ms: p(overheads, 0.5), overheadP95Ms: p(overheads, 0.95) };
+    const streamOverheads = await streamOverheadsMs(client, text, calls);
+    return {
+      model: 'text-intent',
+      calls,
+      serverLiveP50Ms: p(live, 0.5),
+      rttP50Ms: p(rtts, 0.5),
+      serverP50Ms: p(servers, 0.5),
+      overheadP50Ms: p(overheads, 0.5),
+      overheadP95Ms: p(overheads, 0.95),
+      streamOverheadP50Ms: p(streamOverheads, 0.5),
+    };
   } finally {
     client.close();
+  }
+}
+
+/** Per request on one open stream, one at a time: round trip minus the server's queue + compute. */
+async function streamOverheadsMs(client: InferenceClient, text: Uint8Array, calls: number): Promise<number[]> {
+  const call = openBidiStream(client.grpc, GRPCInferenceService.method.modelStreamInfer);
+  const answers: ((message: ModelStreamInferResponse) => void)[] = [];
+  call.on('data', (message: ModelStreamInferResponse) => answers.shift()?.(message));
+  const overheads: number[] = [];
+  try {
+    for (let i = 0; i < calls + 20; i++) {
+      const answered = new Promise<ModelStreamInferResponse>((resolve) => answers.push(resolve));
+      const started = performance.now();
+      call.write({ modelName: 'text-intent', id: `s${i}`, ...encodeInferInputs({ input: bytesTensor([text]) }) });
+      const message = await answered;
+      const rttMs = performance.now() - started;
+      if (message.errorMessage) throw new Error(`ModelStreamInfer failed: ${message.errorMessage}`);
+      const parameters = message.inferResponse?.parameters ?? {};
+      const serverMs = ((numberParameter(parameters, ParameterNames.queueUs) ?? 0) + (numberParameter(parameters, ParameterNames.computeUs) ?? 0)) / 1000;
+      if (i >= 20) overheads.push(rttMs - serverMs);
+    }
+    return overheads;
+  } finally {
+    call.end();
   }
 }
 
@@ -232,7 +272,7 @@ export async function runEdgeBenchmark(options: { quick?: boolean; notes?: strin
   let grpc: GrpcUnary;
   try {
     grpc = await measureGrpc(cloud.address, counts.grpcCalls);
-    console.log(`gRPC unary text-intent: round trip ${grpc.rttP50Ms} ms, server ${grpc.serverP50Ms} ms, overhead ${grpc.overheadP50Ms} ms (p50)`);
+    console.log(`gRPC unary text-intent: round trip ${grpc.rttP50Ms} ms, server ${grpc.serverP50Ms} ms, overhead ${grpc.overheadP50Ms} ms, on a stream ${grpc.streamOverheadP50Ms} ms (p50)`);
     for (const startBroker of [() => startMosquitto(5), startAedes]) {
       const broker = await startBroker();
       const agentId = `bench-edge-${process.pid}-v${broker.protocolVersion}`;
