@@ -12,6 +12,7 @@
  *   RESOURCE_EXHAUSTED when `maxConcurrentRequests` are already running (retry
  *   later; the broker keeps no backlog for us), UNAVAILABLE while shutting down.
  */
+import net from 'node:net';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { InferError, invalidArgument, toInferError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -95,6 +96,8 @@ export class MqttIngress {
       ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: sessionExpiryS } } : {}),
     };
     const client = mqtt.connect(url, options);
+    // Before the listener below that subscribes: every packet of a session goes out without delay.
+    client.on('connect', () => sendWithoutDelay(client));
     const ingress = new MqttIngress(client, config, handler, log);
     client.on('message', (topic, payload, packet) => {
       if (topic !== topics.req) return;
@@ -233,6 +236,19 @@ export class MqttIngress {
     if (this.counts.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
+}
+
+/**
+ * Turns Nagle's algorithm off on the client's socket (mqtt.js leaves it on and
+ * has no option for it; each reconnect opens a new socket). The agent sends a
+ * PUBACK as soon as a request arrives and the response a few ms later; with
+ * Nagle the response waits until the broker ACKs the PUBACK, and the broker's
+ * kernel delays that ACK (40 ms on Linux) because it has nothing to send back:
+ * every answer came ~40 ms late. WebSocket streams are not net.Sockets: ws
+ * already sets TCP_NODELAY on its own socket.
+ */
+function sendWithoutDelay(client: MqttClient): void {
+  if (client.stream instanceof net.Socket) client.stream.setNoDelay(true);
 }
 
 async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {

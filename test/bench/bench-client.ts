@@ -1,14 +1,12 @@
 /**
- * The benchmark's side of MQTT: an embedded aedes broker and a client that
- * publishes requests as an MQTT 3.1.1 client does (reply address in the
- * payload) and timestamps each reply when it arrives. Latency is measured
- * from just before the publish to the reply's arrival, on this process's clock.
- *
- * Both the broker's sockets and the client's set TCP_NODELAY: mqtt.js writes
- * a PUBLISH as several small writes, and with Nagle's algorithm each hop waits
- * for the peer's delayed ACK (~40 ms).
+ * The benchmarks' side of MQTT: a client that publishes requests to an agent
+ * and timestamps each reply when it arrives. Over MQTT 5 the reply address
+ * travels as Response Topic and Correlation Data; over MQTT 3.1.1 as
+ * `replyTo`/`correlationId` in the payload. Latency is measured from just
+ * before the publish to the reply's arrival, on this process's clock. Its
+ * socket sends without delay (connectClient); the broker's must too (see
+ * startMosquitto, startAedes).
  */
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { MqttClient } from 'mqtt';
 import { pack } from 'msgpackr';
@@ -28,24 +26,25 @@ export class BenchClient {
   private constructor(
     private readonly client: MqttClient,
     private readonly replyTopic: string,
+    private readonly protocolVersion: 4 | 5,
   ) {
     client.on('message', (topic, payload, packet) => {
       if (topic !== replyTopic) return;
       const receivedAtMs = performance.now();
       const reply = decodeResponse({ topic, payload, packet });
-      const entry = reply.correlationId === undefined ? undefined : this.waiting.get(reply.correlationId);
+      const correlationId = protocolVersion === 5 ? packet.properties?.correlationData?.toString() : reply.correlationId;
+      const entry = correlationId === undefined ? undefined : this.waiting.get(correlationId);
       if (!entry) return;
-      this.waiting.delete(reply.correlationId!);
+      this.waiting.delete(correlationId!);
       entry.resolve({ reply, sentAtMs: entry.sentAtMs, receivedAtMs });
     });
   }
 
   static async connect(broker: TestBroker, name: string): Promise<BenchClient> {
     const client = await connectClient(broker, { clientId: `bench-${name}-${process.pid}` });
-    (client.stream as net.Socket).setNoDelay(true);
     const replyTopic = `bench/${name}/replies`;
     await client.subscribeAsync(replyTopic, { qos: 1 });
-    return new BenchClient(client, replyTopic);
+    return new BenchClient(client, replyTopic, broker.protocolVersion);
   }
 
   /** Publishes one request to a device; resolves with its reply, or undefined after `timeoutMs`. */
@@ -64,8 +63,10 @@ export class BenchClient {
           resolve(reply);
         },
       });
-      const payload = pack({ ...body, replyTo: this.replyTopic, correlationId });
-      this.client.publishAsync(`splitinfer/v1/${deviceId}/req`, payload, { qos: 1 }).catch(() => {
+      const v5 = this.protocolVersion === 5;
+      const payload = pack(v5 ? body : { ...body, replyTo: this.replyTopic, correlationId });
+      const properties = { responseTopic: this.replyTopic, correlationData: Buffer.from(correlationId), contentType: 'application/msgpack' };
+      this.client.publishAsync(`splitinfer/v1/${deviceId}/req`, payload, { qos: 1, ...(v5 ? { properties } : {}) }).catch(() => {
         // A failed publish shows up as a missing reply, counted as lost.
       });
     });

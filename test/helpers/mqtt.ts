@@ -55,14 +55,16 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   }
 }
 
-/** mosquitto on a free loopback port, anonymous, no persistence; speaks MQTT 5 and 3.1.1. */
+/** mosquitto on a free loopback port, anonymous, no persistence, Nagle off; speaks MQTT 5 and 3.1.1. */
 export async function startMosquitto(protocolVersion: 4 | 5 = 5): Promise<TestBroker> {
   const program = findProgram('mosquitto');
   if (!program) throw new Error(mosquittoMissing);
   const port = await freeLoopbackPort();
   const dir = mkdtempSync(path.join(tmpdir(), 'splitinfer-mosquitto-'));
   const configFile = path.join(dir, 'mosquitto.conf');
-  writeFileSync(configFile, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  // set_tcp_nodelay: mosquitto leaves Nagle on by default, and then holds a response to a
+  // requester until that requester ACKs the PUBACK mosquitto sent it just before (~40 ms).
+  writeFileSync(configFile, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n`);
   const child = spawn(program, ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -92,9 +94,16 @@ export async function startAedes(): Promise<TestBroker> {
   return { name: 'aedes (MQTT 3.1.1)', ...(await startEmbeddedBroker()) };
 }
 
-/** A plain client (clean session) that fails fast instead of retrying. */
+/**
+ * A plain client (clean session) that fails fast instead of retrying, with
+ * Nagle off: a client that publishes right after acknowledging a response
+ * (one request after another) would otherwise wait ~40 ms for the broker's
+ * delayed ACK of that PUBACK.
+ */
 export async function connectClient(broker: Pick<TestBroker, 'url' | 'protocolVersion'>, options: IClientOptions = {}): Promise<MqttClient> {
-  return mqtt.connectAsync(broker.url, { protocolVersion: broker.protocolVersion, reconnectPeriod: 0, connectTimeout: 5_000, ...options }, false);
+  const client = await mqtt.connectAsync(broker.url, { protocolVersion: broker.protocolVersion, reconnectPeriod: 0, connectTimeout: 5_000, ...options }, false);
+  (client.stream as net.Socket).setNoDelay(true);
+  return client;
 }
 
 export interface ReceivedMessage {
