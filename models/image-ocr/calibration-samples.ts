@@ -10,6 +10,7 @@ import type { HandlerContext } from '../../shared/handlers/handler.js';
 import { recogniseImage } from '../../shared/handlers/image-ocr.js';
 import { loadModel } from '../../shared/loaded-model.js';
 import { createLogger } from '../../shared/log.js';
+import { runSequenceStepwise } from '../../shared/ort/sequence.js';
 import type { OrtSession } from '../../shared/ort/session.js';
 import { writeCalibrationSample } from '../toolchain/calibrate.js';
 
@@ -34,6 +35,9 @@ export async function writeOcrCalibrationSamples(pages: readonly Uint8Array[], d
       run(feeds) {
         writeCalibrationSample(dirs[graph], `${graph}-${String(counts[graph]++).padStart(4, '0')}`, feeds);
         return session.run(feeds);
+      },
+      runSequence(steps, plan) {
+        return runSequenceStepwise((feeds) => this.run(feeds), steps, plan);
       },
     };
   };

@@ -5,6 +5,7 @@
 import { resolveSource } from '../../shared/catalog.js';
 import type { HandlerContext } from '../../shared/handlers/handler.js';
 import type { LoadedModel } from '../../shared/loaded-model.js';
+import { runSequenceStepwise } from '../../shared/ort/sequence.js';
 import type { OrtSession } from '../../shared/ort/session.js';
 import type { Tensor } from '../../shared/tensor.js';
 
@@ -13,13 +14,14 @@ export type Feeds = Record<string, Tensor>;
 /** Runs `input` through the model's handler and returns every feed of every session run, by graph name, in order. */
 export async function recordFeeds(loaded: LoadedModel, input: Uint8Array): Promise<Record<string, Feeds[]>> {
   const recorded: Record<string, Feeds[]> = {};
-  const recording = (graph: string, session: OrtSession): OrtSession => ({
-    ...session,
-    run(feeds) {
+  const recording = (graph: string, session: OrtSession): OrtSession => {
+    const run = (feeds: Feeds) => {
       (recorded[graph] ??= []).push(feeds);
       return session.run(feeds);
-    },
-  });
+    };
+    // Every step of a sequence is recorded as its own run, with the state it was fed.
+    return { ...session, run, runSequence: (steps, plan) => runSequenceStepwise(run, steps, plan) };
+  };
   const ctx: HandlerContext = {
     session(graph) {
       const session = loaded.sessions.get(graph);

@@ -38,24 +38,27 @@ export interface SampleRange {
   endSample: number;
 }
 
-/** Speech probability of every 32 ms frame; the last frame is zero-padded, as silero does. */
+/**
+ * Speech probability of every 32 ms frame; the last frame is zero-padded, as
+ * silero does. Each frame's input is known up front (its 512 samples after
+ * the previous frame's last 64), so the whole clip goes to the session as one
+ * sequence, the recurrent state carried from frame to frame on its worker.
+ */
 export async function speechProbabilities(session: OrtSession, samples: Float32Array): Promise<{ probabilities: Float32Array; computeUs: number }> {
   const frameCount = Math.ceil(samples.length / FRAME_SAMPLES);
-  const probabilities = new Float32Array(frameCount);
   const sr: Tensor = { type: 'int64', dims: [], data: BigInt64Array.of(BigInt(AUDIO_SAMPLE_RATE)) };
-  let state: Float32Array = new Float32Array(elementCount(STATE_DIMS));
+  const steps: Record<string, Tensor>[] = [];
   let context: Float32Array = new Float32Array(CONTEXT_SAMPLES);
-  let computeUs = 0;
   for (let i = 0; i < frameCount; i++) {
     const input = new Float32Array(CONTEXT_SAMPLES + FRAME_SAMPLES);
     input.set(context);
     input.set(samples.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES), CONTEXT_SAMPLES);
-    const run = await session.run({ input: float32([1, input.length], input), state: float32(STATE_DIMS, state), sr });
-    computeUs += run.computeUs;
-    probabilities[i] = (run.outputs.output!.data as Float32Array)[0]!;
-    state = run.outputs.stateN!.data as Float32Array;
+    steps.push({ input: float32([1, input.length], input), sr });
     context = input.subarray(input.length - CONTEXT_SAMPLES);
   }
+  if (steps.length > 0) steps[0]!.state = float32(STATE_DIMS, new Float32Array(elementCount(STATE_DIMS)));
+  const { outputs, computeUs } = await session.runSequence(steps, { carry: { stateN: 'state' }, keep: ['output'] });
+  const probabilities = Float32Array.from(outputs, (step) => (step.output!.data as Float32Array)[0]!);
   return { probabilities, computeUs };
 }
 

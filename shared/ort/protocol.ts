@@ -9,7 +9,10 @@ export interface LoadRequest {
   interOpThreads: number;
 }
 
-export type ToWorker = { op: 'run'; id: number; feeds: Record<string, Tensor> } | { op: 'close' };
+export type ToWorker =
+  | { op: 'run'; id: number; feeds: Record<string, Tensor> }
+  | { op: 'run-sequence'; id: number; steps: Record<string, Tensor>[]; carry: Record<string, string>; keep: string[] }
+  | { op: 'close' };
 
 export type FromWorker =
   | {
@@ -21,4 +24,5 @@ export type FromWorker =
     }
   | { op: 'load-failed'; message: string }
   | { op: 'result'; id: number; outputs: Record<string, Tensor>; computeUs: number }
+  | { op: 'sequence-result'; id: number; outputs: Record<string, Tensor>[]; computeUs: number }
   | { op: 'error'; id: number; code: ErrorCode; message: string };

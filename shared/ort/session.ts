@@ -4,7 +4,8 @@ import type { Tensor, TensorMeta } from '../tensor.js';
 import { InferError } from '../errors.js';
 import { detectProviderHost, selectProviders } from './providers.js';
 import { runErrorAdvice } from './run-error.js';
-import type { FromWorker, LoadRequest } from './protocol.js';
+import type { FromWorker, LoadRequest, ToWorker } from './protocol.js';
+import type { SequencePlan, SequenceResult } from './sequence.js';
 
 export interface SessionOptions {
   /** Requested execution providers in order of preference, e.g. ['cuda', 'cpu']. */
@@ -26,11 +27,13 @@ export interface OrtSession {
   readonly inputs: TensorMeta[];
   readonly outputs: TensorMeta[];
   run(feeds: Record<string, Tensor>): Promise<RunResult>;
+  /** Runs `steps` in order in one worker round trip, each fed the outputs `plan.carry` names from the step before (sequence.ts). */
+  runSequence(steps: Record<string, Tensor>[], plan: SequencePlan): Promise<SequenceResult>;
   close(): Promise<void>;
 }
 
 interface Pending {
-  resolve: (result: RunResult) => void;
+  resolve: (result: { outputs: unknown; computeUs: number }) => void;
   reject: (err: Error) => void;
 }
 
@@ -69,16 +72,24 @@ export async function openSession(name: string, modelPath: string, options: Sess
     pending.clear();
   };
   worker.on('message', (message: FromWorker) => {
-    if (message.op !== 'result' && message.op !== 'error') return;
+    if (message.op !== 'result' && message.op !== 'sequence-result' && message.op !== 'error') return;
     const p = pending.get(message.id);
     if (!p) return;
     pending.delete(message.id);
-    if (message.op === 'result') p.resolve({ outputs: message.outputs, computeUs: message.computeUs });
+    if (message.op !== 'error') p.resolve({ outputs: message.outputs, computeUs: message.computeUs });
     else {
       const advice = runErrorAdvice[message.code];
       p.reject(new InferError(message.code, `model ${name}: ${message.message.trim()}${advice ? ` — ${advice}` : ''}`));
     }
   });
+  const send = <T>(message: (id: number) => ToWorker): Promise<T> => {
+    if (closed) return Promise.reject(new InferError('UNAVAILABLE', `model ${name}: session closed`));
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve: resolve as Pending['resolve'], reject });
+      worker.postMessage(message(id));
+    });
+  };
   worker.on('error', (err) => failAll(new InferError('INTERNAL', `model ${name}: runtime worker crashed: ${err.message}`)));
   worker.on('exit', () => failAll(new InferError('UNAVAILABLE', `model ${name}: session closed`)));
 
@@ -87,14 +98,8 @@ export async function openSession(name: string, modelPath: string, options: Sess
     provider: loaded.provider,
     inputs: loaded.inputs,
     outputs: loaded.outputs,
-    run(feeds) {
-      if (closed) return Promise.reject(new InferError('UNAVAILABLE', `model ${name}: session closed`));
-      const id = nextId++;
-      return new Promise<RunResult>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        worker.postMessage({ op: 'run', id, feeds });
-      });
-    },
+    run: (feeds) => send<RunResult>((id) => ({ op: 'run', id, feeds })),
+    runSequence: (steps, plan) => send<SequenceResult>((id) => ({ op: 'run-sequence', id, steps, carry: plan.carry, keep: plan.keep })),
     async close() {
       if (closed) return;
       closed = true;

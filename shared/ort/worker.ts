@@ -9,6 +9,7 @@ import ort from 'onnxruntime-node';
 import type { Tensor, TensorMeta, TensorType } from '../tensor.js';
 import type { FromWorker, LoadRequest, ToWorker } from './protocol.js';
 import { runErrorCode } from './run-error.js';
+import { carriedFeeds } from './sequence.js';
 
 const port = parentPort!;
 const request = workerData as LoadRequest;
@@ -32,6 +33,29 @@ function toOrt(t: Tensor): ort.Tensor {
 
 function fromOrt(t: ort.Tensor): Tensor {
   return { type: t.type as TensorType, dims: [...t.dims], data: t.data as Tensor['data'] };
+}
+
+/** A feed that cannot even be built as a tensor (bytes, data length against dims): the caller's fault. */
+class FeedError extends Error {}
+
+async function runOnce(session: ort.InferenceSession, feeds: Record<string, Tensor>): Promise<{ outputs: Record<string, Tensor>; computeUs: number; transfer: ArrayBuffer[] }> {
+  const ortFeeds: Record<string, ort.Tensor> = {};
+  try {
+    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrt(tensor);
+  } catch (err) {
+    throw new FeedError(err instanceof Error ? err.message : String(err));
+  }
+  const started = process.hrtime.bigint();
+  const results = await session.run(ortFeeds);
+  const computeUs = Number((process.hrtime.bigint() - started) / 1000n);
+  const outputs: Record<string, Tensor> = {};
+  const transfer: ArrayBuffer[] = [];
+  for (const [name, value] of Object.entries(results)) {
+    const tensor = fromOrt(value);
+    outputs[name] = tensor;
+    if (ArrayBuffer.isView(tensor.data)) transfer.push(tensor.data.buffer as ArrayBuffer);
+  }
+  return { outputs, computeUs, transfer };
 }
 
 async function load(): Promise<ort.InferenceSession> {
@@ -67,29 +91,30 @@ load().then(
         port.close();
         return;
       }
-      const feeds: Record<string, ort.Tensor> = {};
       try {
-        for (const [name, tensor] of Object.entries(message.feeds)) feeds[name] = toOrt(tensor);
-      } catch (err) {
-        // A tensor that cannot even be built (bytes, data length against dims) is the caller's.
-        send({ op: 'error', id: message.id, code: 'INVALID_ARGUMENT', message: err instanceof Error ? err.message : String(err) });
-        return;
-      }
-      try {
-        const started = process.hrtime.bigint();
-        const results = await session.run(feeds);
-        const computeUs = Number((process.hrtime.bigint() - started) / 1000n);
-        const outputs: Record<string, Tensor> = {};
-        const transfer: ArrayBuffer[] = [];
-        for (const [name, value] of Object.entries(results)) {
-          const tensor = fromOrt(value);
-          outputs[name] = tensor;
-          if (ArrayBuffer.isView(tensor.data)) transfer.push(tensor.data.buffer as ArrayBuffer);
+        if (message.op === 'run') {
+          const { outputs, computeUs, transfer } = await runOnce(session, message.feeds);
+          send({ op: 'result', id: message.id, outputs, computeUs }, transfer);
+          return;
         }
-        send({ op: 'result', id: message.id, outputs, computeUs }, transfer);
+        const steps: Record<string, Tensor>[] = [];
+        const transfer: ArrayBuffer[] = [];
+        let carried: Record<string, Tensor> = {};
+        let computeUs = 0;
+        for (const step of message.steps) {
+          const ran = await runOnce(session, { ...step, ...carried });
+          computeUs += ran.computeUs;
+          steps.push(Object.fromEntries(message.keep.map((name) => [name, ran.outputs[name]!])));
+          for (const name of message.keep) {
+            const data = ran.outputs[name]!.data;
+            if (ArrayBuffer.isView(data)) transfer.push(data.buffer as ArrayBuffer);
+          }
+          carried = carriedFeeds(ran.outputs, message.carry);
+        }
+        send({ op: 'sequence-result', id: message.id, outputs: steps, computeUs }, transfer);
       } catch (err) {
         const text = err instanceof Error ? err.message : String(err);
-        send({ op: 'error', id: message.id, code: runErrorCode(text), message: text });
+        send({ op: 'error', id: message.id, code: err instanceof FeedError ? 'INVALID_ARGUMENT' : runErrorCode(text), message: text });
       }
     });
   },

@@ -15,6 +15,7 @@ import { verifiedPath, type CatalogModel } from '../../shared/catalog.js';
 import type { HandlerContext } from '../../shared/handlers/handler.js';
 import { loadModel } from '../../shared/loaded-model.js';
 import type { Logger } from '../../shared/log.js';
+import { runSequenceStepwise } from '../../shared/ort/sequence.js';
 import type { OrtSession, RunResult } from '../../shared/ort/session.js';
 import type { Tensor } from '../../shared/tensor.js';
 import { percentile } from '../../shared/percentile.js';
@@ -53,6 +54,9 @@ function inThreadSession(name: string, session: ort.InferenceSession, record?: (
     provider: 'cpu',
     inputs: [],
     outputs: [],
+    runSequence(steps, plan) {
+      return runSequenceStepwise((feeds) => this.run(feeds), steps, plan);
+    },
     async run(feeds): Promise<RunResult> {
       record?.(feeds);
       const started = performance.now();
