@@ -105,8 +105,8 @@ const p = (values: number[], q: number) => round(percentile(values, q));
 
 const inputs = {
   text: { label: 'text "Where is my order?"', body: () => ({ text: 'Where is my order?' }) },
-  audio: { label: 'audio test/fixtures/audio/speech-en.wav', body: () => ({ audio: readFixture('audio', 'speech-en.wav') }) },
-  image: { label: 'image test/fixtures/ocr/invoice.png (offloaded)', body: () => ({ image: readFixture('ocr', 'invoice.png') }) },
+  audio: { label: 'audio models/samples/audio/speech-en.wav', body: () => ({ audio: readFixture('audio', 'speech-en.wav') }) },
+  image: { label: 'image models/samples/ocr/invoice.png (offloaded)', body: () => ({ image: readFixture('ocr', 'invoice.png') }) },
 };
 
 /** `inFlight` requesters, each sending its next request when the last is answered, until `total` are answered. */
