@@ -169,8 +169,7 @@ export class TaskRunner {
   private async runInCloud(running: RunningTask, budgetMs: number, plan: Pick<PlacementDecision, 'shaping' | 'expectedHighMs'>): Promise<SiteAnswer> {
     const { task, measured } = running;
     const { offload, estimators } = this.parts;
-    const cloud = offload.health();
-    if (cloud.state !== 'closed') throw new InferError('UNAVAILABLE', `the cloud tier at ${this.parts.config.cloud} is unavailable (circuit ${cloud.state}: ${cloud.lastError ?? 'probing'})`);
+    offload.ensureClosed();
     running.facts.ran = 'cloud';
     const image = task.modality === 'image' || task.modality === 'video';
     const started = performance.now();

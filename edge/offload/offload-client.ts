@@ -187,7 +187,8 @@ export class OffloadClient {
     this.stream.close();
   }
 
-  private ensureClosed(): void {
+  /** UNAVAILABLE while the circuit is not closed: nothing is sent then. */
+  ensureClosed(): void {
     const { state, lastError } = this.breaker.health();
     if (state !== 'closed') throw new InferError('UNAVAILABLE', `the cloud tier at ${this.config.cloud} is unavailable (circuit ${state}: ${lastError ?? 'probing'})`);
   }
