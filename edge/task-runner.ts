@@ -169,7 +169,7 @@ export class TaskRunner {
   private async runInCloud(running: RunningTask, budgetMs: number, plan: Pick<PlacementDecision, 'shaping' | 'expectedHighMs'>): Promise<SiteAnswer> {
     const { task, measured } = running;
     const { offload, estimators } = this.parts;
-    offload.ensureClosed();
+    offload.ensureCloudAvailable();
     running.facts.ran = 'cloud';
     const image = task.modality === 'image' || task.modality === 'video';
     const started = performance.now();

@@ -138,7 +138,7 @@ export class OffloadClient {
 
   /** Runs one pipeline input in the cloud; rejects with UNAVAILABLE at once while the circuit is not closed. */
   async infer(model: string, input: Uint8Array, call: OffloadCall): Promise<OffloadAnswer> {
-    this.ensureClosed();
+    this.ensureCloudAvailable();
     const started = performance.now();
     const { payload, shaped } = call.image ? await shapeImage(input, call.shaping ?? this.defaultShaping) : { payload: input, shaped: undefined };
     const sentAt = performance.now();
@@ -174,7 +174,7 @@ export class OffloadClient {
    * unreachable cloud.
    */
   async measureRoundTripMs(timeoutMs = this.options.probeTimeoutMs): Promise<number> {
-    this.ensureClosed();
+    this.ensureCloudAvailable();
     const started = performance.now();
     await this.stream.unary((channel) => callUnary(channel, GRPCInferenceService.method.serverLive, {}, { deadline: Date.now() + timeoutMs }));
     return performance.now() - started;
@@ -188,7 +188,7 @@ export class OffloadClient {
   }
 
   /** UNAVAILABLE while the circuit is not closed: nothing is sent then. */
-  ensureClosed(): void {
+  ensureCloudAvailable(): void {
     const { state, lastError } = this.breaker.health();
     if (state !== 'closed') throw new InferError('UNAVAILABLE', `the cloud tier at ${this.config.cloud} is unavailable (circuit ${state}: ${lastError ?? 'probing'})`);
   }
