@@ -58,7 +58,7 @@ export async function main(args: string[]): Promise<number> {
   }
   if (positionals.length !== 2) throw usageError(`import-tfjs: expected the model folder DIR and OUT.onnx, got ${positionals.length} argument(s)`);
   const [dir, out] = positionals as [string, string];
-  const { bytes, report } = await importVerified(dir, { outputs: values.output ?? [] });
+  const { bytes, report } = await importVerified(dir, { outputs: values.output ?? [], source: dir });
   writeFileSync(out, bytes);
   console.log(`${formatImportReport(report)}\n${out} ${bytes.length} bytes`);
   return 0;

@@ -5,6 +5,7 @@
  * ends in softmax, else `output`), the input of its final Dense layer
  * (`features`), and any layer asked for by name, pooled to a vector.
  */
+import path from 'node:path';
 import type { ModelProto } from 'onnx-buf';
 import { buildModel, valueInfo } from '../onnx-graph.js';
 import { ModelToolError } from './onnx-model.js';
@@ -25,6 +26,8 @@ export const FEATURES_NAME = 'features';
 export interface ImportOptions {
   /** Layers whose outputs become extra graph outputs of the same name (images global-average pooled to [batch, C]). */
   outputs?: string[];
+  /** Where the model came from, for the ONNX doc string (e.g. `npm:nsfwjs/dist/models/mobilenet_v2`); not an absolute path, so that the file's sha256 does not depend on where it was built. */
+  source?: string;
 }
 
 export interface ImportReport {
@@ -97,7 +100,7 @@ export function importTfjs(files: TfjsModelFiles, options: ImportOptions = {}): 
     initializers: g.initializers,
     inputs: [valueInfo(INPUT_NAME, 'float32', input.shape)],
     outputs: outputs.map((o) => valueInfo(o.name, 'float32', o.shape)),
-    docString: `imported from the tfjs layers model ${files.files[0]}`,
+    docString: `imported from the tfjs layers model ${options.source ?? path.basename(files.files[0]!)}`,
   });
   return { model, report: { layers: topology.layers.length, parameters, input, outputs } };
 }

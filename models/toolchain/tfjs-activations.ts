@@ -32,15 +32,12 @@ export function activate(call: LayerCall, value: Value, name: string, g: TfjsGra
   return { name: activation(value.name, `${call.name}/${name}`, g), shape: value.shape };
 }
 
-/** The ReLU layer: Relu, Clip with max_value (ReLU6), LeakyRelu with negative_slope. */
+/** The ReLU layer: Relu, or Clip with max_value (ReLU6). */
 export function reluLayer(call: LayerCall, inputs: Value[], g: TfjsGraphBuilder): Value {
   const [input] = inputs as [Value];
   const { max_value: maxValue = null, negative_slope: slope = 0, threshold = 0 } = call.config;
   if (threshold !== 0) throw unsupported(call, 'threshold', 'the importer translates ReLU with threshold 0');
-  if (slope !== 0) {
-    if (maxValue !== null) throw unsupported(call, 'max_value', 'the importer translates a capped ReLU (max_value) or a leaky one (negative_slope), not both');
-    return { name: g.op('LeakyRelu', [input.name], `${call.name}/leaky_relu`, { alpha: { float: slope } }), shape: input.shape };
-  }
+  if (slope !== 0) throw unsupported(call, 'negative_slope', 'the importer translates ReLU with negative_slope 0');
   const output = `${call.name}/relu`;
   return { name: maxValue === null ? g.op('Relu', [input.name], output) : clip(0, maxValue)(input.name, output, g), shape: input.shape };
 }
