@@ -14,6 +14,7 @@ const toolchain: CommandSet = {
     inspect: { module: at('./inspect-command.js'), summary: 'opsets, inputs/outputs, op counts, parameters and bytes by element type' },
     quantize: { module: at('./quantize-command.js'), summary: 'INT8 copy of a model: --mode dynamic (MatMul/Gemm/LSTM) or --mode static (QDQ, calibrated)' },
     prune: { module: at('./prune-command.js'), summary: 'remove the least salient hidden units of MatMul → Relu → MatMul chains' },
+    'import-tfjs': { module: at('./import-tfjs-command.js'), summary: 'a TensorFlow.js layers model (Keras; model.json or nsfwjs .min.js) as ONNX, checked in onnxruntime-node' },
     eval: { module: at('./eval-command.js'), summary: 'quality of a catalog variant against its reference (fp32) on a data set' },
   },
 };
