@@ -36,6 +36,7 @@ export async function loadModel(model: CatalogModel, variant: string, options: S
     throw err;
   }
   const ctx: HandlerContext = {
+    graphs: [...sessions.keys()],
     session(graph) {
       const session = sessions.get(graph);
       if (!session) throw new Error(`model ${model.id}/${variant} has no graph '${graph}' in the catalog`);

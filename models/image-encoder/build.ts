@@ -19,13 +19,13 @@ import { float32 } from '../../shared/tensor.js';
 import { summarizeModel } from '../toolchain/inspect.js';
 import { importVerified } from '../toolchain/import-tfjs-command.js';
 import { timeInterleaved } from '../toolchain/latency.js';
-import { nsfwjsModelDir, nsfwjsModels } from './nsfwjs-models.js';
+import { importOptions, nsfwjsModelDir, nsfwjsModels } from './nsfwjs-models.js';
 
 const log = createLogger('build-image-encoder', 'warn');
 
 for (const [id, spec] of Object.entries(nsfwjsModels)) {
   const started = performance.now();
-  const { model, bytes, report } = await importVerified(nsfwjsModelDir(spec), { source: spec.source });
+  const { model, bytes, report } = await importVerified(nsfwjsModelDir(spec), importOptions(spec));
   const importMs = Math.round(performance.now() - started);
   const file = path.join(packageRoot, spec.onnxFile);
   writeFileSync(file, bytes);

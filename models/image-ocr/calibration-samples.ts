@@ -42,6 +42,7 @@ export async function writeOcrCalibrationSamples(pages: readonly Uint8Array[], d
     };
   };
   const ctx: HandlerContext = {
+    graphs: Object.keys(counts),
     session: (graph) => recording(graph as keyof OcrCalibrationDirs),
     assetPath: (name) => resolveSource(catalogModel.assets[name]!.source),
   };

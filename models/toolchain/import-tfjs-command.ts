@@ -18,9 +18,10 @@ ships them. Quantized weights are read back to float32.
 The ONNX model takes what tfjs takes: 'input' [batch, H, W, C] float NHWC.
 Outputs: 'probabilities' (or 'output' when the model does not end in
 softmax), 'features' (the input of the final Dense layer), and each
---output LAYER under the layer's name, images global-average pooled.
+--output LAYER under the layer's name (or NAME=LAYER under NAME), images
+global-average pooled.
 
-  --output LAYER   also expose this layer's output (repeatable)
+  --output LAYER   also expose this layer's output (repeatable; NAME=LAYER renames it)
 
 Layers: ${supportedLayers.join(', ')}.
 The result must load and run in onnxruntime-node, or nothing is written.`;

@@ -24,7 +24,7 @@ export const INPUT_NAME = 'input';
 export const FEATURES_NAME = 'features';
 
 export interface ImportOptions {
-  /** Layers whose outputs become extra graph outputs of the same name (images global-average pooled to [batch, C]). */
+  /** Layers whose outputs become extra graph outputs (images global-average pooled to [batch, C]): `LAYER`, named as the layer, or `NAME=LAYER`. */
   outputs?: string[];
   /** Where the model came from, for the ONNX doc string (e.g. `npm:nsfwjs/dist/models/mobilenet_v2`); not an absolute path, so that the file's sha256 does not depend on where it was built. */
   source?: string;
@@ -86,10 +86,11 @@ export function importTfjs(files: TfjsModelFiles, options: ImportOptions = {}): 
   expose(endsInSoftmax(topology) ? 'probabilities' : 'output', topology.output, final);
   const head = headDense(topology);
   if (head) expose(FEATURES_NAME, head.inputs[0]!, values.get(head.inputs[0]!)!);
-  for (const layer of options.outputs ?? []) {
+  for (const spec of options.outputs ?? []) {
+    const [name, layer] = spec.includes('=') ? (spec.split('=', 2) as [string, string]) : [spec, spec];
     const value = values.get(layer);
-    if (!value) throw new ModelToolError(`--output '${layer}': no such layer on the path to the model's output — the layers are ${[...values.keys()].slice(0, 12).join(', ')}, …`);
-    expose(layer, layer, value);
+    if (!value) throw new ModelToolError(`--output '${spec}': no layer '${layer}' on the path to the model's output — the layers are ${[...values.keys()].slice(0, 12).join(', ')}, …`);
+    expose(name, layer, value);
   }
 
   const parameters = [...g.used].reduce((n, name) => n + files.weights.get(name)!.values.length, 0);

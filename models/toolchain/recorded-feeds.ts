@@ -23,6 +23,7 @@ export async function recordFeeds(loaded: LoadedModel, input: Uint8Array): Promi
     return { ...session, run, runSequence: (steps, plan) => runSequenceStepwise(run, steps, plan) };
   };
   const ctx: HandlerContext = {
+    graphs: [...loaded.sessions.keys()],
     session(graph) {
       const session = loaded.sessions.get(graph);
       if (!session) throw new Error(`model ${loaded.model.id}/${loaded.variant} has no graph '${graph}' in the catalog`);

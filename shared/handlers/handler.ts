@@ -6,6 +6,8 @@ export type Modality = 'text' | 'audio' | 'image' | 'video';
 
 /** What a handler gets to work with: the sessions of one model variant and its catalog assets. */
 export interface HandlerContext {
+  /** The catalog graph names of this variant, in catalog order (a family whose variants are different networks has one each). */
+  readonly graphs: readonly string[];
   /** The session for a graph of this model, by its catalog graph name (e.g. 'ocr-det'). */
   session(graph: string): OrtSession;
   /** Absolute path of a catalog asset of this model (e.g. the OCR dictionary), sha256-verified. */

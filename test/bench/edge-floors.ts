@@ -95,6 +95,7 @@ export async function measureHandlerFloors(model: CatalogModel, variant: string,
     const recorded: RecordedRun[] = [];
     let recording = true;
     const ctx: HandlerContext = {
+      graphs: [...inThread.keys()],
       session: (graph) => inThreadSession(graph, inThread.get(graph)!, (feeds) => recording && recorded.push({ graph, feeds })),
       assetPath: (name) => assetPaths.get(name)!,
     };

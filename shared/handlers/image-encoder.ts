@@ -1,0 +1,113 @@
+/**
+ * Image encoders imported from the Keras models nsfwjs ships (MobileNetV2
+ * for the edge, InceptionV3 for the cloud; models/image-encoder/): an image
+ * becomes an L2-normalised embedding (the backbone's pooled features, 1280-D
+ * or 2048-D, which the classifier head reads) and scores over the five
+ * classes the models were trained on. Each
+ * variant of the family is a different network with one graph, whose input
+ * side the handler reads from the graph. Embeddings of different networks
+ * live in different spaces and are not comparable; only the labels are.
+ *
+ * Pre-processing is nsfwjs's own: RGB pixels / 255, bilinear resize to the
+ * square input with aligned corners, NHWC.
+ */
+import sharp from 'sharp';
+import { float32, type Tensor } from '../tensor.js';
+import { registerHandler, type HandlerContext, type ModelHandler } from './handler.js';
+import { checkImageInput, decodeImage, measureImage, type RgbImage } from './image-decode.js';
+
+export const ENCODER_LABELS = ['drawing', 'hentai', 'neutral', 'porn', 'sexy'] as const;
+
+export interface EncoderResult {
+  /** The graph (network) that answered, e.g. `inception-v3`. */
+  model: string;
+  /** L2-normalised; comparable only with embeddings of the same model. */
+  embedding: number[];
+  /** All classes, most likely first. */
+  labels: { label: (typeof ENCODER_LABELS)[number]; score: number }[];
+  width: number;
+  height: number;
+}
+
+/** Bilinear resize with aligned corners (tf.image.resizeBilinear(…, true)), to a side × side NHWC float tensor of pixels / 255. */
+export function encoderInput(image: RgbImage, side: number): Tensor {
+  const out = new Float32Array(side * side * 3);
+  const scaleY = side > 1 ? (image.height - 1) / (side - 1) : 0;
+  const scaleX = side > 1 ? (image.width - 1) / (side - 1) : 0;
+  for (let y = 0; y < side; y++) {
+    const sy = y * scaleY;
+    const y0 = Math.floor(sy);
+    const y1 = Math.min(y0 + 1, image.height - 1);
+    const fy = sy - y0;
+    for (let x = 0; x < side; x++) {
+      const sx = x * scaleX;
+      const x0 = Math.floor(sx);
+      const x1 = Math.min(x0 + 1, image.width - 1);
+      const fx = sx - x0;
+      for (let c = 0; c < 3; c++) {
+        const at = (yy: number, xx: number) => image.data[(yy * image.width + xx) * 3 + c]!;
+        const top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * fx;
+        const bottom = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * fx;
+        out[(y * side + x) * 3 + c] = (top + (bottom - top) * fy) / 255;
+      }
+    }
+  }
+  return float32([1, side, side, 3], out);
+}
+
+/** The variant's one graph and its square input side ([1|N, side, side, 3]). */
+function encoderGraph(ctx: HandlerContext): { graph: string; side: number } {
+  const graph = ctx.graphs[0];
+  if (!graph || ctx.graphs.length !== 1) throw new Error(`an image-encoder variant has exactly one graph, got [${ctx.graphs.join(', ')}]`);
+  const shape = ctx.session(graph).inputs[0]?.shape ?? [];
+  const side = shape[1] ?? -1;
+  if (shape.length !== 4 || side <= 0 || shape[2] !== side || shape[3] !== 3) {
+    throw new Error(`graph ${graph} takes ${JSON.stringify(shape)}; an image encoder takes [N, side, side, 3] (import it with splitinfer model import-tfjs)`);
+  }
+  return { graph, side };
+}
+
+function l2Normalised(values: Float32Array): Float32Array {
+  let sum = 0;
+  for (const v of values) sum += v * v;
+  const norm = Math.sqrt(sum) || 1;
+  return values.map((v) => v / norm);
+}
+
+const imageEncoder: ModelHandler<EncoderResult> = {
+  id: 'image-encoder',
+  modality: 'image',
+  outputs: [
+    { name: 'embedding', type: 'float32', shape: [-1] },
+    { name: 'probabilities', type: 'float32', shape: [ENCODER_LABELS.length] },
+  ],
+  checkInput: checkImageInput,
+  sizeUnit: 'pixels',
+  measureInput: measureImage,
+  /** The top class's probability. */
+  confidence: ({ labels }) => labels[0]?.score,
+  async run(input, ctx) {
+    const image = await decodeImage(input);
+    const { graph, side } = encoderGraph(ctx);
+    const { outputs, computeUs } = await ctx.session(graph).run({ input: encoderInput(image, side) });
+    const features = outputs.embedding?.data;
+    const probabilities = outputs.probabilities?.data;
+    if (!(features instanceof Float32Array) || !(probabilities instanceof Float32Array) || probabilities.length !== ENCODER_LABELS.length) {
+      throw new Error(`graph ${graph} returned ${Object.keys(outputs).join(', ')}; an image encoder returns float32 'embedding' and 5 'probabilities' (build it with npm run build:image-encoder)`);
+    }
+    const embedding = l2Normalised(features);
+    const labels = ENCODER_LABELS.map((label, i) => ({ label, score: probabilities[i]! })).sort((a, b) => b.score - a.score);
+    return {
+      result: { model: graph, embedding: Array.from(embedding), labels, width: image.width, height: image.height },
+      tensors: { embedding: float32([embedding.length], embedding), probabilities: float32([ENCODER_LABELS.length], probabilities.slice()) },
+      computeUs,
+    };
+  },
+  /** A photo-sized noisy image: decoding and the resize cost what a real photo costs. */
+  async warmupInput() {
+    const photo = sharp({ create: { width: 1024, height: 768, channels: 3, background: '#6a8caf', noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
+    return new Uint8Array(await photo.jpeg({ quality: 85 }).toBuffer());
+  },
+};
+
+registerHandler(imageEncoder);

@@ -1,0 +1,56 @@
+/**
+ * The image-encoder pipeline served by the cloud tier over real gRPC: a
+ * photo's JSON result and typed outputs (the embedding as FP32 for generic
+ * KServe clients), and the InceptionV3 graph under its own name.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { CloudServer } from '../../cloud/server.js';
+import { GRPCInferenceService } from '../../shared/gen/inference/grpc_service_pb.js';
+import { callUnary } from '../../shared/grpc-service.js';
+import { InferenceClient } from '../../shared/inference-client.js';
+import { startTestCloud } from '../helpers/cloud.js';
+import { readFixture } from '../helpers/inference.js';
+
+describe('image-encoder pipeline over gRPC', () => {
+  let cloud: { server: CloudServer; address: string };
+  let client: InferenceClient;
+
+  before(async () => {
+    cloud = await startTestCloud({ models: ['image-encoder'] });
+    client = new InferenceClient(cloud.address);
+  });
+
+  after(async () => {
+    client?.close();
+    await cloud?.server.drain(2_000);
+  });
+
+  test('a photo gives a 2048-D unit vector and five scores summing to 1, as JSON and as typed outputs', async () => {
+    const answer = await client.inferPipeline('image-encoder', readFixture('ocr', 'rotated-exif.jpg'), { id: 'enc-1' });
+    const result = answer.result as { model: string; embedding: number[]; labels: { label: string; score: number }[]; width: number; height: number };
+    assert.equal(result.model, 'inception-v3');
+    assert.equal(result.embedding.length, 2048);
+    assert.ok(Math.abs(Math.hypot(...result.embedding) - 1) < 1e-5);
+    assert.equal(result.labels.length, 5);
+    assert.ok(Math.abs(result.labels.reduce((sum, l) => sum + l.score, 0) - 1) < 1e-5);
+    const embedding = answer.tensors.embedding!;
+    assert.deepEqual([embedding.type, embedding.dims], ['float32', [2048]]);
+    assert.ok(Math.abs((embedding.data as Float32Array)[7]! - result.embedding[7]!) < 1e-6);
+    assert.ok(answer.computeUs > 0);
+  });
+
+  test('the graph is served under its own name, and metadata names the pipeline outputs', async () => {
+    const meta = await callUnary(client.grpc, GRPCInferenceService.method.modelMetadata, { name: 'image-encoder' });
+    assert.deepEqual(meta.outputs.map((o) => o.name), ['embedding', 'probabilities', 'result']);
+    const graph = await callUnary(client.grpc, GRPCInferenceService.method.modelMetadata, { name: 'inception-v3' });
+    assert.deepEqual(graph.inputs.map((i) => [i.name, i.shape.map(Number)]), [['input', [-1, 299, 299, 3]]]);
+  });
+
+  test('a corrupt image is INVALID_ARGUMENT and the next request is served', async () => {
+    const png = readFixture('ocr', 'invoice.png');
+    await assert.rejects(client.inferPipeline('image-encoder', png.subarray(0, 200), { id: 'bad' }), /INVALID_ARGUMENT|do not decode/);
+    const ok = await client.inferPipeline('image-encoder', png, { id: 'after' });
+    assert.equal((ok.result as { embedding: number[] }).embedding.length, 2048);
+  });
+});
