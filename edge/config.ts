@@ -81,7 +81,14 @@ export interface EdgeConfig {
   /** ORT intra-op threads per local session. */
   intraOpThreads: number;
   /** Images are shrunk before offload: longest side and JPEG quality. */
-  offload: { imageMaxSide: number; jpegQuality: number; defaultDeadlineMs: number; keepaliveMs: number };
+  offload: {
+    imageMaxSide: number;
+    jpegQuality: number;
+    defaultDeadlineMs: number;
+    keepaliveMs: number;
+    /** An offload that times out counts against the cloud (circuit breaker) only when its budget was at least this, and two high round trips. */
+    minFaultBudgetMs: number;
+  };
   limits: { maxPayloadBytes: number; maxConcurrentRequests: number };
   telemetryIntervalS: number;
   /** How many recent request ids are remembered to answer a redelivered request once. */
@@ -187,6 +194,7 @@ export const edgeConfigSchema: SchemaObject = {
         jpegQuality: { type: 'integer', minimum: 1, maximum: 100, default: 85 },
         defaultDeadlineMs: { type: 'integer', minimum: 1, default: 10_000 },
         keepaliveMs: { type: 'integer', minimum: 1000, default: 10_000 },
+        minFaultBudgetMs: { type: 'integer', minimum: 1, default: 500 },
       },
     },
     limits: {

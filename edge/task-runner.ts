@@ -60,8 +60,8 @@ interface RunningTask {
   measured: Measurements;
 }
 
-/** Cloud failures that the local variant can make up for; others (bad input, unknown model) would fail locally too. */
-const fallbackCodes = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED']);
+/** Cloud failures that the local variant can make up for (a busy cloud included); others (bad input, unknown model) would fail locally too. */
+const fallbackCodes = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED']);
 
 const roundMs = (ms: number) => Math.round(ms * 10) / 10;
 
