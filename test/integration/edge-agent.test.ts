@@ -350,14 +350,17 @@ describe('edge agent started while the cloud tier is unreachable', () => {
   });
 });
 
-describe('edge agent when the cloud tier is busy', () => {
+describe('edge agent when the cloud tier is busy, with a pixel budget of one and a half invoices', () => {
   let cloud: { server: CloudServer; address: string };
   let agent: EdgeAgent;
+  let invoicePixels: number;
 
   before(async () => {
     // One image at a time and no queue: every other concurrent image is refused with RESOURCE_EXHAUSTED.
     cloud = await startTestCloud({ models: ['image-ocr'], limits: { concurrencyPerModel: 1, maxQueuePerModel: 0 } });
-    agent = await startAgent(cloud.address);
+    const { width, height } = await sharp(invoice).metadata();
+    invoicePixels = width! * height!;
+    agent = await startAgent(cloud.address, { limits: { maxDecodedPixels: Math.round(invoicePixels * 1.5) } });
   });
 
   after(async () => {
@@ -378,5 +381,15 @@ describe('edge agent when the cloud tier is busy', () => {
       assert.equal(response.placement.image!.fallback!.code, 'RESOURCE_EXHAUSTED');
     }
     assert.deepEqual(agent.stats().cloud, { state: 'closed', consecutiveFailures: 0 });
+  });
+
+  test('images and frames over limits.maxDecodedPixels together are refused before decoding; audio is still answered', async () => {
+    const response = await agent.handle({ id: 'too-many-pixels', inputs: { image: invoice, video: [invoice], audio: speech } });
+    for (const modality of ['image', 'video'] as const) {
+      assert.equal(response.errors?.[modality]?.code, 'INVALID_ARGUMENT');
+      assert.match(response.errors[modality].message, /^the request's images and video frames hold [\d.]+ MP, over the limit of [\d.]+ MP per request \(limits\.maxDecodedPixels\)/);
+      assert.equal(response.placement[modality], undefined, 'never placed');
+    }
+    assert.equal(speechSegments(response.results.audio).length, 2);
   });
 });
