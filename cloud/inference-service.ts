@@ -82,8 +82,8 @@ export function addInferenceService(
     serverReady: (_call, callback) => callback(null, { ready: !state.draining }),
     modelReady: (call, callback) => {
       try {
-        repository.resolve(call.request.name, call.request.version);
-        callback(null, { ready: !state.draining });
+        const served = repository.resolve(call.request.name, call.request.version);
+        callback(null, { ready: !state.draining && repository.serving(served.name) });
       } catch (err) {
         callback(toServiceError(err));
       }

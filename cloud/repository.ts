@@ -68,6 +68,20 @@ export class ModelRepository {
     return model;
   }
 
+  /** Whether a served name can run now: false while a session it needs restarts its worker after a crash. */
+  serving(name: string): boolean {
+    const model = this.resolve(name);
+    return model.kind === 'graph' ? model.session.serving() : model.loaded.serving();
+  }
+
+  /** Calls `listener` with every served name whose `serving` may have changed (a session behind it went down or came back). */
+  watchServing(listener: (name: string, serving: boolean) => void): void {
+    for (const lm of this.loaded) {
+      const names = [...this.served.values()].filter((m) => m.loaded === lm).map((m) => m.name);
+      for (const session of lm.sessions.values()) session.onServingChange(() => names.forEach((name) => listener(name, this.serving(name))));
+    }
+  }
+
   /** Requests admitted and not yet answered, across all models. */
   inFlight(): number {
     let n = 0;

@@ -51,7 +51,10 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     metricsServer = await serveMetrics(metrics.registry, config.metricsPort, config.metricsHost);
   }
   health.set('', ServingStatus.SERVING);
-  for (const name of repository.names()) health.set(name, ServingStatus.SERVING);
+  // A model whose runtime worker died is NOT_SERVING until the worker is back (shared/ort/session.ts).
+  const modelStatus = (serving: boolean) => (serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+  for (const name of repository.names()) health.set(name, modelStatus(repository.serving(name)));
+  repository.watchServing((name, serving) => state.draining || health.set(name, modelStatus(serving)));
 
   let drained: Promise<void> | undefined;
   return {

@@ -12,11 +12,12 @@ import { LocalRuntime } from './local-runtime.js';
 import type { BreakerOptions, CloudHealth } from './offload/circuit-breaker.js';
 import { OffloadClient, type OffloadStats } from './offload/offload-client.js';
 import { PlacementEstimators } from './policy/estimators.js';
+import { measureInputSize } from './policy/input-size.js';
 import './policy/strategies.js';
 import { createPlacementStrategy, type PlacementStrategy } from './policy/strategy.js';
 import type { AgentRequest, AgentResponse, Modality } from './request.js';
 import { TaskRunner, type ModalityCounts } from './task-runner.js';
-import { mergeOutcomes, splitRequest } from './tasks.js';
+import { enforcePixelBudget, mergeOutcomes, splitRequest } from './tasks.js';
 
 export type { ModalityCounts };
 
@@ -90,8 +91,11 @@ export class EdgeAgent {
     const arrived = performance.now();
     this.requests++;
     const { tasks, rejected, requestError } = splitRequest(request, this.config, arrived, this.catalog);
-    const outcomes = await Promise.all(tasks.map((task) => this.runner.run(task)));
-    const response = mergeOutcomes(request.id, [...rejected, ...outcomes], requestError);
+    // Measured once, from headers, for the pixel budget and for placement; a failure here is the runner's to report.
+    const sized = await Promise.all(tasks.map(async (task) => ({ task, inputSize: await measureInputSize(task.handler, task.items).catch(() => undefined) })));
+    const { runnable, rejected: overBudget } = enforcePixelBudget(sized, this.config.limits.maxDecodedPixels);
+    const outcomes = await Promise.all(runnable.map(({ task, inputSize }) => this.runner.run(task, inputSize)));
+    const response = mergeOutcomes(request.id, [...rejected, ...overBudget, ...outcomes], requestError);
     this.log.info(
       {
         id: request.id,

@@ -81,13 +81,48 @@ export interface EdgeConfig {
   /** ORT intra-op threads per local session. */
   intraOpThreads: number;
   /** Images are shrunk before offload: longest side and JPEG quality. */
-  offload: { imageMaxSide: number; jpegQuality: number; defaultDeadlineMs: number; keepaliveMs: number };
-  limits: { maxPayloadBytes: number; maxConcurrentRequests: number };
+  offload: {
+    imageMaxSide: number;
+    jpegQuality: number;
+    defaultDeadlineMs: number;
+    keepaliveMs: number;
+    /** An offload that times out counts against the cloud (circuit breaker) only when its budget was at least this, and two high round trips. */
+    minFaultBudgetMs: number;
+  };
+  limits: RequestLimits;
+  /**
+   * Topic prefixes a request may name as its reply address (MQTT 5 Response
+   * Topic or 3.1.1 `replyTo`); empty: any topic outside the `splitinfer/v1/`
+   * tree (but this device's own `res`) and `$` topics. A refused reply
+   * address gets no publish at all (edge/ingress/reply-route.ts).
+   */
+  replyPrefixes: string[];
   telemetryIntervalS: number;
   /** How many recent request ids are remembered to answer a redelivered request once. */
   dedupWindow: number;
   policy: PolicyConfig;
 }
+
+/** What one request may ask of the agent; over a limit, the request is refused with a message naming the limit. */
+export interface RequestLimits {
+  /** Request payload bytes; also announced to an MQTT 5 broker as the Maximum Packet Size (plus room for topic and properties). */
+  maxPayloadBytes: number;
+  /** Requests run at once; announced to an MQTT 5 broker as Receive Maximum. */
+  maxConcurrentRequests: number;
+  /** Frames in `inputs.video`. */
+  maxVideoFrames: number;
+  /** Largest `deadlineMs` a request may ask for (the smallest is 1 ms); at most 24 h, where Node's timers still work. */
+  maxDeadlineMs: number;
+  /** Characters in a request `id` and `correlationId`. */
+  maxIdLength: number;
+  /** UTF-8 bytes in a reply address. */
+  maxReplyTopicBytes: number;
+  /** Pixels of all images and video frames of one request together, read from their headers before anything is decoded. */
+  maxDecodedPixels: number;
+}
+
+/** 24 h: Node fires a timer longer than 2³¹−1 ms at once, so no deadline may come near it. */
+export const maxDeadlineMs = 86_400_000;
 
 const modalitySchema = (model: string, localVariant: string, placement: Site) => ({
   type: 'object',
@@ -185,8 +220,9 @@ export const edgeConfigSchema: SchemaObject = {
       properties: {
         imageMaxSide: { type: 'integer', minimum: 32, default: 1280 },
         jpegQuality: { type: 'integer', minimum: 1, maximum: 100, default: 85 },
-        defaultDeadlineMs: { type: 'integer', minimum: 1, default: 10_000 },
+        defaultDeadlineMs: { type: 'integer', minimum: 1, maximum: maxDeadlineMs, default: 10_000 },
         keepaliveMs: { type: 'integer', minimum: 1000, default: 10_000 },
+        minFaultBudgetMs: { type: 'integer', minimum: 1, default: 500 },
       },
     },
     limits: {
@@ -195,9 +231,15 @@ export const edgeConfigSchema: SchemaObject = {
       default: {},
       properties: {
         maxPayloadBytes: { type: 'integer', minimum: 1024, default: 8 * 1024 * 1024 },
-        maxConcurrentRequests: { type: 'integer', minimum: 1, default: 16 },
+        maxConcurrentRequests: { type: 'integer', minimum: 1, maximum: 65_535, default: 16 },
+        maxVideoFrames: { type: 'integer', minimum: 1, default: 64 },
+        maxDeadlineMs: { type: 'integer', minimum: 1, maximum: maxDeadlineMs, default: maxDeadlineMs },
+        maxIdLength: { type: 'integer', minimum: 1, default: 256 },
+        maxReplyTopicBytes: { type: 'integer', minimum: 1, maximum: 65_535, default: 1024 },
+        maxDecodedPixels: { type: 'integer', minimum: 1, default: 100_000_000 },
       },
     },
+    replyPrefixes: { type: 'array', items: { type: 'string', minLength: 1, pattern: '^[^+#\\u0000]*$' }, default: [] },
     telemetryIntervalS: { type: 'number', minimum: 0.1, default: 30 },
     dedupWindow: { type: 'integer', minimum: 1, default: 1000 },
     policy: policySchema,

@@ -60,8 +60,8 @@ interface RunningTask {
   measured: Measurements;
 }
 
-/** Cloud failures that the local variant can make up for; others (bad input, unknown model) would fail locally too. */
-const fallbackCodes = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED']);
+/** Cloud failures that the local variant can make up for (a busy cloud included); others (bad input, unknown model) would fail locally too. */
+const fallbackCodes = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED']);
 
 const roundMs = (ms: number) => Math.round(ms * 10) / 10;
 
@@ -70,14 +70,15 @@ export class TaskRunner {
 
   constructor(private readonly parts: TaskRunnerParts) {}
 
-  async run(task: Task): Promise<TaskOutcome> {
+  /** Runs one task; `measured` is its input size when the caller already read it. */
+  async run(task: Task, measured?: InputSize): Promise<TaskOutcome> {
     const { config, log, local, offload, strategy, estimators } = this.parts;
     const started = performance.now();
     const localVariant = local.variantFor(task.modality);
     let decision: PlacementDecision;
     let inputSize: InputSize;
     try {
-      inputSize = await measureInputSize(task.handler, task.items);
+      inputSize = measured ?? (await measureInputSize(task.handler, task.items));
       decision = decidePlacement(strategy, config, task, { cloud: offload.health(), localVariant, estimators, inputSize });
     } catch (err) {
       const message = `placement strategy '${strategy.name}' failed for ${task.id}: ${toInferError(err).message}`;

@@ -8,6 +8,7 @@ import { InferError, toInferError } from '../shared/errors.js';
 import { getHandler, type ModelHandler } from '../shared/handlers/handler.js';
 import '../shared/handlers/index.js';
 import type { EdgeConfig } from './config.js';
+import type { InputSize } from './policy/input-size.js';
 import type { AgentRequest, AgentResponse, Modality, Placement, Site, TaskTimings } from './request.js';
 
 export const modalities: readonly Modality[] = ['text', 'audio', 'image', 'video'];
@@ -98,6 +99,25 @@ export function splitRequest(request: AgentRequest, config: EdgeConfig, now = pe
       ? new InferError('INVALID_ARGUMENT', `request ${request.id} has no inputs — set at least one of inputs.${modalities.join(', inputs.')}`)
       : undefined;
   return { tasks, rejected, requestError };
+}
+
+/**
+ * Refuses the image and video tasks of a request whose images and frames
+ * together hold more than `maxDecodedPixels` (limits.maxDecodedPixels), read
+ * from their headers: decoding them would take that many pixels × 3 bytes of
+ * memory at once. The other modalities still run.
+ */
+export function enforcePixelBudget(sized: readonly { task: Task; inputSize?: InputSize }[], maxDecodedPixels: number): { runnable: typeof sized; rejected: TaskOutcome[] } {
+  const withPixels = sized.filter((s) => s.inputSize?.unit === 'pixels');
+  // An unreadable header measures NaN: the model refuses that image with the reason.
+  const pixels = withPixels.reduce((sum, s) => sum + s.inputSize!.items.reduce((n, item) => n + (Number.isFinite(item.amount) ? item.amount : 0), 0), 0);
+  if (pixels <= maxDecodedPixels) return { runnable: sized, rejected: [] };
+  const mp = (n: number) => `${(n / 1e6).toFixed(1)} MP`;
+  const error = new InferError(
+    'INVALID_ARGUMENT',
+    `the request's images and video frames hold ${mp(pixels)}, over the limit of ${mp(maxDecodedPixels)} per request (limits.maxDecodedPixels) — send fewer or smaller images or frames`,
+  );
+  return { runnable: sized.filter((s) => !withPixels.includes(s)), rejected: withPixels.map((s) => ({ modality: s.task.modality, error })) };
 }
 
 /** A task's result from its items' results: video answers `{ frames: [...] }` in frame order. */

@@ -15,6 +15,8 @@ export interface LoadedModel {
   readonly sessions: ReadonlyMap<string, OrtSession>;
   /** The handler's run, its result seen as the JSON record both tiers pass on (the handler file has its type). */
   run(input: Uint8Array): Promise<HandlerOutput<Record<string, unknown>>>;
+  /** Every session's worker is up (one restarting after a crash makes the whole model not serving). */
+  serving(): boolean;
   close(): Promise<void>;
 }
 
@@ -54,6 +56,7 @@ export async function loadModel(model: CatalogModel, variant: string, options: S
     handler,
     sessions,
     run: (input) => handler.run(input, ctx) as Promise<HandlerOutput<Record<string, unknown>>>,
+    serving: () => [...sessions.values()].every((s) => s.serving()),
     close: async () => {
       await Promise.all([...sessions.values()].map((s) => s.close()));
     },

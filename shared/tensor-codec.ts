@@ -75,6 +75,16 @@ interface Side {
   list: 'inputs' | 'outputs';
   raw: 'raw_input_contents' | 'raw_output_contents';
 }
+/**
+ * Most elements one tensor may declare, checked against the shape before
+ * anything is allocated: the product of a few dimensions can claim far more
+ * than the message holds. BYTES elements are each one encoded medium or text
+ * (an image, a frame), so they are bounded much lower: a flood of empty ones
+ * costs an allocation each and stalls the event loop.
+ */
+export const MAX_TENSOR_ELEMENTS = 1 << 26;
+export const MAX_BYTES_ELEMENTS = 1 << 16;
+
 const REQUEST: Side = { what: 'input', list: 'inputs', raw: 'raw_input_contents' };
 const RESPONSE: Side = { what: 'output', list: 'outputs', raw: 'raw_output_contents' };
 
@@ -126,11 +136,19 @@ function decodeRawFixed(label: string, side: Side, layout: Layout, count: number
 }
 
 function decodeRawBytes(label: string, side: Side, count: number, raw: Uint8Array): Uint8Array[] {
+  // Every element takes at least its 4-byte length: a shape claiming more cannot match, so nothing is decoded.
+  if (count * 4 > raw.byteLength) {
+    throw invalid(
+      `${label}: ${side.raw} entry has ${raw.byteLength} bytes, too few for the ${count} BYTES elements the shape declares (each needs at least its 4-byte length) — send the shape of the data`,
+    );
+  }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const items: Uint8Array[] = [];
   let offset = 0;
-  while (offset < raw.byteLength) {
+  // Stops at the element count the shape declares; what follows is an error, never more elements.
+  while (items.length < count) {
     const left = raw.byteLength - offset;
+    if (left === 0) throw invalid(`${label}: ${side.raw} entry holds ${items.length} BYTES elements, the shape needs ${count}`);
     if (left < 4) {
       throw invalid(
         `${label}: BYTES element ${items.length} starts at byte ${offset} with ${left} bytes left, too few for its 4-byte length — prefix every element with its length (uint32 little-endian)`,
@@ -145,8 +163,10 @@ function decodeRawBytes(label: string, side: Side, count: number, raw: Uint8Arra
     items.push(new Uint8Array(raw.subarray(offset + 4, offset + 4 + length)));
     offset += 4 + length;
   }
-  if (items.length !== count) {
-    throw invalid(`${label}: ${side.raw} entry holds ${items.length} BYTES elements, the shape needs ${count}`);
+  if (offset < raw.byteLength) {
+    throw invalid(
+      `${label}: ${side.raw} entry has ${raw.byteLength - offset} bytes after its ${count} BYTES elements — send exactly the elements the shape declares`,
+    );
   }
   return items;
 }
@@ -191,6 +211,10 @@ function decodeTensors(side: Side, wires: readonly WireTensor[], raws: readonly 
     if (wire.shape.some((d) => d > BigInt(Number.MAX_SAFE_INTEGER))) throw invalid(`${label}: a dimension is too large`);
     const dims = wire.shape.map(Number);
     const count = elementCount(dims);
+    const maxElements = layout.array ? MAX_TENSOR_ELEMENTS : MAX_BYTES_ELEMENTS;
+    if (count > maxElements) {
+      throw invalid(`${label}: the shape declares ${count} elements, over the limit of ${maxElements} per ${layout.datatype} tensor — split the data over several requests`);
+    }
     const raw = raws[i];
     let data: Tensor['data'];
     if (raw === undefined) data = decodeTyped(label, side, layout, count, wire.contents);

@@ -7,14 +7,17 @@
  * - A request id seen again on the same reply topic while it runs or after it
  *   was answered (a QoS 1 redelivery) is dropped: the first run's response is
  *   its only answer. The window is the last `dedupWindow` ids.
+ * - A request whose reply address is refused (reply-route.ts) gets no
+ *   publish at all; it is logged and counted (`refusedReplies`).
  * - Every other message on `req` is answered, bad ones with an
- *   `errors.request` entry: INVALID_ARGUMENT for what a client must fix,
+ *   `errors.request` entry: INVALID_ARGUMENT for what a client must fix
+ *   (a limit it went over names the limit),
  *   RESOURCE_EXHAUSTED when `maxConcurrentRequests` are already running (retry
  *   later; the broker keeps no backlog for us), UNAVAILABLE while shutting down.
  */
 import net from 'node:net';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { InferError, invalidArgument, toInferError } from '../../shared/errors.js';
+import { InferError, toInferError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { EdgeConfig } from '../config.js';
 import type { AgentRequest, AgentResponse } from '../request.js';
@@ -26,11 +29,13 @@ import {
   payloadFormat,
   requestErrorResponse,
   toAgentRequest,
+  requestValidators,
   type DecodedRequest,
   type PayloadFormat,
+  type RequestValidators,
   type ResponsePayload,
 } from './payload.js';
-import { replyRoute, type ReplyRoute } from './reply-route.js';
+import { replyRoute, type ReplyRoute, type ReplyRules } from './reply-route.js';
 import { RecentRequestIds } from './request-dedup.js';
 import { deviceTopics, type DeviceTopics } from './topics.js';
 
@@ -50,11 +55,16 @@ export interface IngressCounts {
   duplicates: number;
   /** Refused because maxConcurrentRequests were running. */
   busy: number;
+  /** Not answered at all: the reply address they named is not allowed. */
+  refusedReplies: number;
   inFlight: number;
 }
 
 /** Sessions outlive a disconnect by a day (MQTT 5 Session Expiry Interval, seconds), so QoS 1 requests wait for the agent. */
 const sessionExpiryS = 86_400;
+
+/** Room for the topic, properties and msgpack/JSON framing on top of limits.maxPayloadBytes in the Maximum Packet Size. */
+const packetOverheadBytes = 64 * 1024;
 
 export function ingressClientId(deviceId: string): string {
   return `splitinfer-edge-${deviceId}`;
@@ -62,8 +72,10 @@ export function ingressClientId(deviceId: string): string {
 
 export class MqttIngress {
   readonly topics: DeviceTopics;
-  private readonly counts: IngressCounts = { received: 0, answered: 0, invalid: 0, duplicates: 0, busy: 0, inFlight: 0 };
+  private readonly counts: IngressCounts = { received: 0, answered: 0, invalid: 0, duplicates: 0, busy: 0, refusedReplies: 0, inFlight: 0 };
   private readonly recent: RecentRequestIds;
+  private readonly validators: RequestValidators;
+  private readonly replyRules: ReplyRules;
   private readonly publishing = new Set<Promise<unknown>>();
   private idleWaiters: (() => void)[] = [];
   private closed: Promise<void> | undefined;
@@ -76,6 +88,8 @@ export class MqttIngress {
   ) {
     this.topics = deviceTopics(config.deviceId);
     this.recent = new RecentRequestIds(config.dedupWindow);
+    this.validators = requestValidators(config.limits);
+    this.replyRules = { defaultTopic: this.topics.res, requestTopic: this.topics.req, prefixes: config.replyPrefixes, maxTopicBytes: config.limits.maxReplyTopicBytes };
   }
 
   /** Connects (retrying until the broker answers), subscribes, and publishes `online`; resolves once serving. */
@@ -93,7 +107,16 @@ export class MqttIngress {
       resubscribe: false,
       will: { topic: topics.status, payload: Buffer.from('offline'), qos: 1, retain: true },
       ...(username ? { username, password } : {}),
-      ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: sessionExpiryS } } : {}),
+      // MQTT 5 §3.1.2.11: the broker sends at most Receive Maximum unacknowledged requests and none over Maximum Packet Size.
+      ...(protocolVersion === 5
+        ? {
+            properties: {
+              sessionExpiryInterval: sessionExpiryS,
+              receiveMaximum: config.limits.maxConcurrentRequests,
+              maximumPacketSize: config.limits.maxPayloadBytes + packetOverheadBytes,
+            },
+          }
+        : {}),
     };
     const client = mqtt.connect(url, options);
     // Before the listener below that subscribes: every packet of a session goes out without delay.
@@ -156,7 +179,9 @@ export class MqttIngress {
   private async serve(payload: Buffer, packet: IPublishPacket): Promise<void> {
     this.counts.received++;
     const started = performance.now();
-    let route: ReplyRoute = replyRoute(packet, {}, this.topics.res, this.topics.req).route;
+    const fromProperties = replyRoute(packet, {}, this.replyRules);
+    if (fromProperties.refused) return this.refuseReply(fromProperties.refused);
+    let route: ReplyRoute = fromProperties.route;
     let format: PayloadFormat = 'json';
     let id: string | undefined;
     let decoded: DecodedRequest;
@@ -167,12 +192,12 @@ export class MqttIngress {
         throw new InferError('RESOURCE_EXHAUSTED', `request payload is ${payload.length} bytes, over the limit of ${maxPayloadBytes} (limits.maxPayloadBytes) — send smaller media`);
       }
       const doc = parsePayload(payload, format);
-      const envelope = envelopeOf(doc);
+      const envelope = envelopeOf(doc, this.config.limits.maxIdLength);
       id = envelope.id;
-      const routed = replyRoute(packet, envelope, this.topics.res, this.topics.req);
+      const routed = replyRoute(packet, envelope, this.replyRules);
+      if (routed.refused) return this.refuseReply(routed.refused, id);
       route = routed.route;
-      if (routed.problem) throw invalidArgument(routed.problem);
-      decoded = toAgentRequest(doc, format);
+      decoded = toAgentRequest(doc, format, this.validators);
     } catch (err) {
       this.counts.invalid++;
       return this.refuse(toInferError(err), route, format, id, payload.length);
@@ -209,6 +234,11 @@ export class MqttIngress {
       { id: request.id, format, replyTo: route.topic, modalities: Object.keys(request.inputs), errors: Object.keys(response.errors ?? {}), ms: Math.round(performance.now() - started) },
       'request answered',
     );
+  }
+
+  private refuseReply(reason: string, id?: string): void {
+    this.counts.refusedReplies++;
+    this.log.warn({ id, reason }, 'request not answered: its reply address is refused');
   }
 
   private refuse(error: InferError, route: ReplyRoute, format: PayloadFormat, id?: string, payloadBytes?: number): void {

@@ -7,6 +7,7 @@
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
 import { Packr, Unpackr } from 'msgpackr';
 import { invalidArgument, type ErrorCode } from '../../shared/errors.js';
+import type { RequestLimits } from '../config.js';
 import type { AgentRequest, AgentResponse, Modality } from '../request.js';
 
 export type PayloadFormat = 'msgpack' | 'json';
@@ -61,21 +62,27 @@ export function parsePayload(payload: Uint8Array, format: PayloadFormat): unknow
   }
 }
 
-/** The id and reply address of a document, as far as they can be read, so even a rejected request is answered where it expects. */
-export function envelopeOf(doc: unknown): { id?: string; replyTo?: string; correlationId?: string } {
+/**
+ * The id and reply address of a document, as far as they can be read, so even
+ * a rejected request is answered where it expects. An id or correlation id
+ * over `maxIdLength` is left out rather than echoed back.
+ */
+export function envelopeOf(doc: unknown, maxIdLength: number): { id?: string; replyTo?: string; correlationId?: string } {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return {};
   const { id, replyTo, correlationId } = doc as Record<string, unknown>;
-  const str = (value: unknown) => (typeof value === 'string' && value.length > 0 ? value : undefined);
-  return { id: str(id), replyTo: str(replyTo), correlationId: str(correlationId) };
+  const str = (value: unknown, maxLength = Infinity) => (typeof value === 'string' && value.length > 0 && value.length <= maxLength ? value : undefined);
+  return { id: str(id, maxIdLength), replyTo: str(replyTo), correlationId: str(correlationId, maxIdLength) };
 }
 
-function requestSchema(media: SchemaObject): SchemaObject {
+type SchemaLimits = Pick<RequestLimits, 'maxVideoFrames' | 'maxDeadlineMs' | 'maxIdLength'>;
+
+function requestSchema(media: SchemaObject, limits: SchemaLimits): SchemaObject {
   return {
     type: 'object',
     required: ['id', 'inputs'],
     additionalProperties: false,
     properties: {
-      id: { type: 'string', minLength: 1, maxLength: 256 },
+      id: { type: 'string', minLength: 1, maxLength: limits.maxIdLength },
       inputs: {
         type: 'object',
         minProperties: 1,
@@ -84,26 +91,33 @@ function requestSchema(media: SchemaObject): SchemaObject {
           text: { type: 'string', minLength: 1 },
           audio: media,
           image: media,
-          video: { type: 'array', minItems: 1, items: media },
+          video: { type: 'array', minItems: 1, maxItems: limits.maxVideoFrames, items: media },
         },
       },
-      deadlineMs: { type: 'number', exclusiveMinimum: 0 },
+      deadlineMs: { type: 'number', minimum: 1, maximum: limits.maxDeadlineMs },
       prefer: { type: 'object', propertyNames: { enum: modalities }, additionalProperties: { enum: ['edge', 'cloud'] } },
       replyTo: { type: 'string', minLength: 1 },
-      correlationId: { type: 'string' },
+      correlationId: { type: 'string', maxLength: limits.maxIdLength },
     },
   };
 }
 
-const ajv = new Ajv({ allErrors: false });
+// verbose: errors carry the value, so a message can say how far over a limit it was.
+const ajv = new Ajv({ allErrors: false, verbose: true });
 ajv.addKeyword({ keyword: 'binary', schemaType: 'boolean', errors: false, validate: (_: boolean, data: unknown) => data instanceof Uint8Array });
-const validators: Record<PayloadFormat, ValidateFunction> = {
-  msgpack: ajv.compile(requestSchema({ binary: true })),
-  json: ajv.compile(requestSchema({ type: 'string', pattern: '^[A-Za-z0-9+/_-]*={0,2}$' })),
-};
+
+/** The request shape under the configured limits, compiled once per ingress. */
+export type RequestValidators = Record<PayloadFormat, ValidateFunction>;
+
+export function requestValidators(limits: SchemaLimits): RequestValidators {
+  return {
+    msgpack: ajv.compile(requestSchema({ binary: true }, limits)),
+    json: ajv.compile(requestSchema({ type: 'string', pattern: '^[A-Za-z0-9+/_-]*={0,2}$' }, limits)),
+  };
+}
 
 /** Checks a parsed document against the request shape and turns JSON base64 media into bytes. */
-export function toAgentRequest(doc: unknown, format: PayloadFormat): DecodedRequest {
+export function toAgentRequest(doc: unknown, format: PayloadFormat, validators: RequestValidators): DecodedRequest {
   const validate = validators[format];
   if (!validate(doc)) throw invalidArgument(describeProblem(validate.errors![0]!, format));
   const { replyTo, correlationId, ...fields } = doc as AgentRequest & { replyTo?: string; correlationId?: string };
@@ -133,6 +147,14 @@ function describeProblem(error: ErrorObject, format: PayloadFormat): string {
         : `${where} must be one of ${(params.allowedValues as unknown[]).map((v) => `'${String(v)}'`).join(', ')}`;
     case 'minLength':
       return `${where} is empty`;
+    case 'maxLength':
+      return `${where} has ${(error.data as string).length} characters, over the limit of ${String(params.limit)} (limits.maxIdLength) — use a shorter one`;
+    case 'maxItems':
+      return `${where} has ${(error.data as unknown[]).length} frames, over the limit of ${String(params.limit)} (limits.maxVideoFrames) — send fewer frames per request`;
+    case 'minimum':
+      return `${where} is ${String(error.data)} ms; a deadline must be at least 1 ms — leave deadlineMs out for the agent's default`;
+    case 'maximum':
+      return `${where} is ${String(error.data)} ms, over the limit of ${String(params.limit)} ms (limits.maxDeadlineMs, 24 h at most) — ask for a shorter deadline`;
     case 'minProperties':
       return `inputs is empty — send at least one of ${modalities.join(', ')}`;
     case 'binary':

@@ -53,13 +53,20 @@ export interface OffloadStats {
   bytesSent: number;
 }
 
-/** Failures that say the cloud is unhealthy; NOT_FOUND, INVALID_ARGUMENT or a foreign server's UNKNOWN are the request's. */
-const cloudFaults: ReadonlySet<ErrorCode> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'INTERNAL']);
+/**
+ * Failures that say the cloud is unhealthy; NOT_FOUND, INVALID_ARGUMENT or a
+ * foreign server's UNKNOWN are the request's. RESOURCE_EXHAUSTED is not one
+ * either: a busy cloud answered, and refusing work is how it protects itself
+ * (the task runs on the edge instead). DEADLINE_EXCEEDED counts only for a
+ * budget the cloud should have met (`faultBudgetFloorMs`).
+ */
+const cloudFaults: ReadonlySet<ErrorCode> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'INTERNAL']);
 
 export class OffloadClient {
   private readonly stream: StreamClient;
   private readonly breaker: CircuitBreaker;
   private stallProbe: StallProbe | undefined;
+  private link: LinkSignals | undefined;
   private readonly defaultShaping: ShapingOption;
   private sequence = 0;
   private readonly counters = { tasks: 0, bytesBeforeShrink: 0, bytesSent: 0 };
@@ -84,8 +91,13 @@ export class OffloadClient {
       },
       log,
       {
-        answered: (failure) => (failure && cloudFaults.has(failure.code) ? this.breaker.recordFailure(failure.message) : this.breaker.recordSuccess()),
-        timedOut: (reason) => this.breaker.recordFailure(reason),
+        answered: (failure, budgetMs) => {
+          if (!failure || !cloudFaults.has(failure.code)) this.breaker.recordSuccess();
+          else if (failure.code !== 'DEADLINE_EXCEEDED' || budgetMs >= this.faultBudgetFloorMs()) this.breaker.recordFailure(failure.message);
+        },
+        timedOut: (reason, budgetMs) => {
+          if (budgetMs >= this.faultBudgetFloorMs()) this.breaker.recordFailure(reason);
+        },
         broken: (detail, unreachable) => this.breaker.recordFailure(unreachable ? `unreachable (${detail})` : `stream broke (${detail})`, unreachable),
         wanted: () => this.breaker.closed,
       },
@@ -110,6 +122,7 @@ export class OffloadClient {
    * `link` and tells it each probe's round trip.
    */
   watchForStalls(link: LinkSignals): void {
+    this.link = link;
     this.stallProbe ??= new StallProbe(this.stream, link, {
       stallSilenceMs: this.config.policy.stallSilenceMs,
       stallProbeSlackMs: this.config.policy.stallProbeSlackMs,
@@ -185,6 +198,17 @@ export class OffloadClient {
     this.stallProbe?.stop();
     this.breaker.stop();
     this.stream.close();
+  }
+
+  /**
+   * The shortest budget whose timeout says the cloud is unhealthy: at least
+   * `offload.minFaultBudgetMs`, and two high round trips. A task's own short
+   * deadline running out says nothing about the cloud (nor that it is healthy),
+   * so it is neither a failure nor a success for the breaker: three requests
+   * with 50 ms deadlines must not stop offloading for everyone.
+   */
+  private faultBudgetFloorMs(): number {
+    return Math.max(this.config.offload.minFaultBudgetMs, 2 * (this.link?.rttEstimate()?.high ?? 0));
   }
 
   /** UNAVAILABLE while the circuit is not closed: nothing is sent then. */

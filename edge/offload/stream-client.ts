@@ -16,10 +16,10 @@ const RECONNECT_INITIAL_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
 
 export interface StreamEvents {
-  /** An answer came back: `failure` is set when the server answered with an error. */
-  answered(failure: InferError | undefined): void;
+  /** An answer came back: `failure` is set when the server answered with an error; `budgetMs` is what the item was given. */
+  answered(failure: InferError | undefined, budgetMs: number): void;
   /** An item got no answer within its budget. */
-  timedOut(reason: string): void;
+  timedOut(reason: string, budgetMs: number): void;
   /** The stream broke; `unreachable` when the channel cannot even connect. */
   broken(detail: string, unreachable: boolean): void;
   /** Whether a broken stream should be reopened now (the circuit is closed). */
@@ -28,6 +28,7 @@ export interface StreamEvents {
 
 interface Pending {
   sentAt: number;
+  budgetMs: number;
   resolve(response: ModelInferResponse): void;
   reject(err: InferError): void;
 }
@@ -76,12 +77,13 @@ export class StreamClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         stream.pending.delete(id);
-        this.events.timedOut(`no answer to ${id} within ${budgetMs} ms`);
+        this.events.timedOut(`no answer to ${id} within ${budgetMs} ms`, budgetMs);
         reject(new InferError('DEADLINE_EXCEEDED', `the cloud tier did not answer ${id} within ${budgetMs} ms`));
       }, budgetMs);
       const settle = () => clearTimeout(timer);
       stream.pending.set(id, {
         sentAt: performance.now(),
+        budgetMs,
         resolve: (response) => (settle(), resolve(response)),
         reject: (err) => (settle(), reject(err)),
       });
@@ -161,7 +163,7 @@ export class StreamClient {
     stream.pending.delete(id);
     this.reconnectDelayMs = RECONNECT_INITIAL_MS;
     const failure = message.errorMessage ? readStreamFailure(message) : undefined;
-    this.events.answered(failure);
+    this.events.answered(failure, pending.budgetMs);
     if (failure) pending.reject(failure);
     else pending.resolve(message.inferResponse!);
   }

@@ -27,11 +27,7 @@ export async function writeOcrCalibrationSamples(pages: readonly Uint8Array[], d
   const recording = (graph: keyof OcrCalibrationDirs): OrtSession => {
     const session = fp32.sessions.get(graph)!;
     return {
-      name: session.name,
-      provider: session.provider,
-      inputs: session.inputs,
-      outputs: session.outputs,
-      close: () => session.close(),
+      ...session,
       run(feeds) {
         writeCalibrationSample(dirs[graph], `${graph}-${String(counts[graph]++).padStart(4, '0')}`, feeds);
         return session.run(feeds);

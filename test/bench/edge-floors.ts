@@ -65,6 +65,8 @@ function inThreadSession(name: string, session: ort.InferenceSession, record?: (
       const outputs = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { type: v.type, dims: [...v.dims], data: v.data } as Tensor]));
       return { outputs, computeUs };
     },
+    serving: () => true,
+    onServingChange: () => undefined,
     close: async () => undefined,
   };
 }

@@ -206,10 +206,46 @@ function edgeMqttSuite(label: string, protocolVersion: 4 | 5, startBroker: () =>
         assertRequestError(reply, /content type 'text\/plain' is not supported/);
       });
 
-      test('an unusable reply topic is refused on the default topic', { skip: protocolVersion === 5 && 'MQTT 5 clients name the reply topic in a property; replyTo is the MQTT 3.1.1 way' }, async () => {
-        const { reply, message } = await requester.askRaw(Buffer.from(JSON.stringify({ id: 'bad-reply', inputs: { text: 'hi' }, replyTo: 'replies/#' })));
-        assert.equal(message.topic, requester.defaultReplyTopic);
-        assertRequestError(reply, /replyTo 'replies\/#' cannot take responses: it contains a wildcard/);
+      test('deadlineMs outside [1 ms, 24 h] and video over limits.maxVideoFrames are refused naming the limit', async () => {
+        const late = await requester.ask({ id: 'far-deadline', inputs: { text: 'hi' }, deadlineMs: 3e9 });
+        assertRequestError(late.reply, /'deadlineMs' is 3000000000 ms, over the limit of 86400000 ms \(limits\.maxDeadlineMs/);
+        const none = await requester.ask({ id: 'no-deadline', inputs: { text: 'hi' }, deadlineMs: 0 });
+        assertRequestError(none.reply, /'deadlineMs' is 0 ms; a deadline must be at least 1 ms/);
+        const signatureOnly = Buffer.from([0xff, 0xd8, 0xff]);
+        const flood = await requester.ask({ id: 'frame-flood', inputs: { video: Array.from({ length: 10_000 }, () => signatureOnly) } });
+        assertRequestError(flood.reply, /'inputs\.video' has 10000 frames, over the limit of 64 \(limits\.maxVideoFrames\)/);
+      });
+
+      test('a reply address outside what is allowed gets no publish at all, and is counted', async () => {
+        const other = `splitinfer/v1/other-${process.pid}`;
+        const watcher = await connectClient(broker);
+        try {
+          const watched = await MessageCollector.subscribe(watcher, [`${other}/req`, `${other}/status`]);
+          const before = ingress.stats().refusedReplies;
+          // MQTT 5 forbids wildcards in a Response Topic (the broker would drop the publisher), so only replyTo tries one.
+          const refused = [`${other}/req`, `${other}/status`, '$SYS/broker/clients', ...(protocolVersion === 4 ? ['replies/#'] : [])];
+          for (const [i, topic] of refused.entries()) {
+            const doc = { id: `refused-${i}`, inputs: { text: 'hi' }, ...(protocolVersion === 4 ? { replyTo: topic } : {}) };
+            const properties = { responseTopic: topic, contentType: 'application/json' };
+            await requester.client.publishAsync(requester.requestTopic, Buffer.from(JSON.stringify(doc)), { qos: 1, ...(protocolVersion === 5 ? { properties } : {}) });
+          }
+          // Requests are served in order: once this one is answered, the refused ones were handled.
+          const { reply } = await requester.ask({ id: 'after-refused', inputs: { text: 'hi' } });
+          assertNoErrors(reply);
+          assert.equal(ingress.stats().refusedReplies - before, refused.length);
+          assert.deepEqual(watched.messages, []);
+          assert.deepEqual(requester.collector.matching((m) => m.topic === requester.defaultReplyTopic && /refused-/.test(m.payload.toString())), []);
+        } finally {
+          await watcher.endAsync(true);
+        }
+      });
+
+      test('a packet over the Maximum Packet Size the agent announced is never delivered to it', { skip: protocolVersion === 4 && 'MQTT 3.1.1 has no Maximum Packet Size' }, async () => {
+        const received = ingress.stats().received;
+        await requester.client.publishAsync(requester.requestTopic, Buffer.alloc(maxPayloadBytes + 128 * 1024, 0x20), { qos: 1 });
+        const { reply } = await requester.ask({ id: 'after-oversize', inputs: { text: 'hi' } });
+        assertNoErrors(reply);
+        assert.equal(ingress.stats().received - received, 1, 'the broker dropped the oversize packet');
       });
 
       test('after all that, a good request is still answered', async () => {

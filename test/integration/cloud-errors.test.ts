@@ -11,6 +11,7 @@ import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from '../.
 import { GRPCInferenceService, InferTensorContentsSchema } from '../../shared/gen/inference/grpc_service_pb.js';
 import { callUnary } from '../../shared/grpc-service.js';
 import { decodeInferOutputs, encodeInferInputs } from '../../shared/tensor-codec.js';
+import { sessionWorker } from '../../shared/ort/session.js';
 import { bytesTensor, float32, utf8Tensor, type Tensor } from '../../shared/tensor.js';
 import type { CloudServer } from '../../cloud/server.js';
 import { inferenceClient, startTestCloud } from '../helpers/cloud.js';
@@ -242,6 +243,32 @@ describe('draining', () => {
       client.close();
       health.close();
       await server.drain(1_000);
+    }
+  });
+});
+
+describe('a model whose runtime worker dies', () => {
+  test('reports NOT_SERVING on grpc.health.v1 until the worker is back, then serves again', async () => {
+    const { server, address } = await startTestCloud({ models: ['audio-vad'] });
+    const client = inferenceClient(address);
+    const health = healthClient(address);
+    try {
+      const watch = watchHealth(health, 'silero-vad');
+      const updates = new StreamCollector(watch);
+      await updates.waitFor(1, 5_000);
+      const served = server.repository.resolve('silero-vad');
+      assert.equal(served.kind, 'graph');
+      // Ended the way a crash ends it (the thread is gone); it is idle, so no run is cut short inside onnxruntime.
+      await sessionWorker(served.kind === 'graph' ? served.session : assert.fail())!.terminate();
+      await updates.waitFor(3, 10_000);
+      assert.deepEqual(updates.messages.map((m) => ServingStatus[m.status]), ['SERVING', 'NOT_SERVING', 'SERVING']);
+      watch.cancel();
+      const answer = await callUnary(client, rpc.modelInfer, pipelineRequest('audio-vad', readFixture('audio', 'speech-en.wav'), 'after-restart'), deadlineIn(20_000));
+      assert.equal(answer.id, 'after-restart');
+    } finally {
+      client.close();
+      health.close();
+      await server.drain(5_000);
     }
   });
 });

@@ -349,3 +349,47 @@ describe('edge agent started while the cloud tier is unreachable', () => {
     assert.ok(performance.now() - started < 5_000);
   });
 });
+
+describe('edge agent when the cloud tier is busy, with a pixel budget of one and a half invoices', () => {
+  let cloud: { server: CloudServer; address: string };
+  let agent: EdgeAgent;
+  let invoicePixels: number;
+
+  before(async () => {
+    // One image at a time and no queue: every other concurrent image is refused with RESOURCE_EXHAUSTED.
+    cloud = await startTestCloud({ models: ['image-ocr'], limits: { concurrencyPerModel: 1, maxQueuePerModel: 0 } });
+    const { width, height } = await sharp(invoice).metadata();
+    invoicePixels = width! * height!;
+    agent = await startAgent(cloud.address, { limits: { maxDecodedPixels: Math.round(invoicePixels * 1.5) } });
+  });
+
+  after(async () => {
+    await agent?.close();
+    await cloud?.server.drain(2_000);
+  });
+
+  test("a cloud RESOURCE_EXHAUSTED falls back to the edge's local variant and keeps the circuit closed", async () => {
+    const responses = await Promise.all([0, 1, 2, 3].map((i) => agent.handle({ id: `busy-${i}`, inputs: { image: invoice } })));
+    for (const response of responses) {
+      assertNoErrors(response);
+      assert.deepEqual(ocrTexts(response.results.image), expectedTexts('invoice.png'), response.id);
+    }
+    const fellBack = responses.filter((r) => r.placement.image?.fallback);
+    assert.ok(fellBack.length > 0, 'some images were refused by the busy cloud');
+    for (const response of fellBack) {
+      assert.equal(response.placement.image!.ran, 'edge');
+      assert.equal(response.placement.image!.fallback!.code, 'RESOURCE_EXHAUSTED');
+    }
+    assert.deepEqual(agent.stats().cloud, { state: 'closed', consecutiveFailures: 0 });
+  });
+
+  test('images and frames over limits.maxDecodedPixels together are refused before decoding; audio is still answered', async () => {
+    const response = await agent.handle({ id: 'too-many-pixels', inputs: { image: invoice, video: [invoice], audio: speech } });
+    for (const modality of ['image', 'video'] as const) {
+      assert.equal(response.errors?.[modality]?.code, 'INVALID_ARGUMENT');
+      assert.match(response.errors[modality].message, /^the request's images and video frames hold [\d.]+ MP, over the limit of [\d.]+ MP per request \(limits\.maxDecodedPixels\)/);
+      assert.equal(response.placement[modality], undefined, 'never placed');
+    }
+    assert.equal(speechSegments(response.results.audio).length, 2);
+  });
+});

@@ -2,8 +2,9 @@
  * The edge's offload client against a foreign KServe v2 server (written here
  * from the public spec, as a Triton would answer): the edge asks only for the
  * `result` output; a failure that comes back as free text is UNKNOWN and
- * never opens the breaker, while failures that say the cloud is unhealthy
- * do; a stalled link trips the breaker through the stall probe.
+ * never opens the breaker, nor does a busy cloud or a task's own short
+ * deadline, while failures that say the cloud is unhealthy do; a stalled
+ * link trips the breaker through the stall probe.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -26,7 +27,11 @@ import { utf8Tensor } from '../../shared/tensor.js';
 
 const log = createLogger('test-offload', process.env.SPLITINFER_LOG_LEVEL ?? 'silent');
 
-/** A foreign server: `echo` answers with every output, `bad` fails in free text, `busy` fails as UNAVAILABLE by prefix only, any other model never answers. */
+/**
+ * A foreign server: `echo` answers with every output, `bad` fails in free
+ * text, `busy`, `full` and `late` fail as UNAVAILABLE, RESOURCE_EXHAUSTED and
+ * DEADLINE_EXCEEDED by prefix only, any other model never answers.
+ */
 async function startForeignServer() {
   const asked: string[][] = [];
   const state = { silent: false };
@@ -49,6 +54,8 @@ async function startForeignServer() {
         if (request.modelName === 'echo') call.write(create(ModelStreamInferResponseSchema, { inferResponse: echo() }));
         else if (request.modelName === 'bad') call.write(failure(`[request id: ${request.id}] inference request for unknown model 'bad'`));
         else if (request.modelName === 'busy') call.write(failure('UNAVAILABLE: too many requests'));
+        else if (request.modelName === 'full') call.write(failure('RESOURCE_EXHAUSTED: queue is full (64 waiting)'));
+        else if (request.modelName === 'late') call.write(failure('DEADLINE_EXCEEDED: waited in the queue until the deadline passed'));
       });
       call.on('end', () => call.end());
     },
@@ -66,7 +73,8 @@ describe('offload client against a foreign KServe v2 server', () => {
 
   after(() => foreign?.server.forceShutdown());
 
-  const connect = (policy: Record<string, unknown> = {}) => OffloadClient.connect(loadEdgeConfig(undefined, { cloud: foreign.address, policy }), log, { coolDownMs: 60_000 });
+  const connect = (policy: Record<string, unknown> = {}, offload: Record<string, unknown> = {}) =>
+    OffloadClient.connect(loadEdgeConfig(undefined, { cloud: foreign.address, policy, offload }), log, { coolDownMs: 60_000 });
 
   test("asks for the 'result' output only and reads the server's queue and compute time", async (t) => {
     const client = await connect();
@@ -91,6 +99,33 @@ describe('offload client against a foreign KServe v2 server', () => {
     for (let i = 0; i < 3; i++) await assert.rejects(client.infer('busy', new Uint8Array(4), { taskId: `u${i}`, budgetMs: 2_000, image: false }), { code: 'UNAVAILABLE' });
     assert.equal(client.health().state, 'open');
     await assert.rejects(client.infer('echo', new Uint8Array(4), { taskId: 'after', budgetMs: 2_000, image: false }), /circuit open: cloud: too many requests/);
+  });
+
+  test('a busy cloud (RESOURCE_EXHAUSTED) is not a fault: the circuit stays closed', async (t) => {
+    const client = await connect();
+    t.after(() => client.close());
+    for (let i = 0; i < 5; i++) await assert.rejects(client.infer('full', new Uint8Array(4), { taskId: `f${i}`, budgetMs: 2_000, image: false }), { code: 'RESOURCE_EXHAUSTED' });
+    assert.deepEqual(client.health(), { state: 'closed', consecutiveFailures: 0 });
+  });
+
+  test("three short deadlines no longer open the breaker for everyone: only a budget the cloud should have met counts", async (t) => {
+    const client = await connect({}, { minFaultBudgetMs: 200 });
+    t.after(() => client.close());
+    // The tasks' own deadlines (under offload.minFaultBudgetMs) run out: silence, and the cloud's own DEADLINE_EXCEEDED.
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(client.infer('mute', new Uint8Array(4), { taskId: `s${i}`, budgetMs: 30, image: false }), { code: 'DEADLINE_EXCEEDED' });
+      await assert.rejects(client.infer('late', new Uint8Array(4), { taskId: `l${i}`, budgetMs: 30, image: false }), { code: 'DEADLINE_EXCEEDED' });
+    }
+    assert.deepEqual(client.health(), { state: 'closed', consecutiveFailures: 0 });
+    const answer = await client.infer('echo', new Uint8Array(4), { taskId: 'still', budgetMs: 2_000, image: false });
+    assert.deepEqual(answer.result, { echoed: 4 });
+    // Two high round trips raise the floor on a slow link.
+    client.watchForStalls({ rttEstimate: () => ({ high: 150 }), uploadWaitMs: () => 0, recordProbe: () => {} });
+    await assert.rejects(client.infer('mute', new Uint8Array(4), { taskId: 'slow-link', budgetMs: 250, image: false }), { code: 'DEADLINE_EXCEEDED' });
+    assert.equal(client.health().consecutiveFailures, 0);
+    // Budgets the cloud should have met: three timeouts open the circuit.
+    for (let i = 0; i < 3; i++) await assert.rejects(client.infer('mute', new Uint8Array(4), { taskId: `m${i}`, budgetMs: 320, image: false }), { code: 'DEADLINE_EXCEEDED' });
+    assert.equal(client.health().state, 'open');
   });
 
   test('a silent server with items in flight trips the breaker through the stall probe, failing them over at once', async (t) => {

@@ -13,6 +13,8 @@ import {
   encodeInferInputs,
   encodeInferOutputs,
   fromV2Datatype,
+  MAX_BYTES_ELEMENTS,
+  MAX_TENSOR_ELEMENTS,
   toV2Datatype,
   type V2Datatype,
 } from '../../shared/tensor-codec.js';
@@ -267,15 +269,44 @@ test('BYTES elements running past the buffer are rejected', () => {
     invalidArgument(/input 'x' \(BYTES \[1\]\): BYTES element 0 at byte 0 declares 9 bytes but only 2 follow/),
   );
   assert.throws(
-    () => decodeInferInputs(request([{ datatype: 'BYTES', shape: [2n] }], [Uint8Array.of(1, 0, 0, 0, 0x61, 2, 0)])),
-    invalidArgument(/BYTES element 1 starts at byte 5 with 2 bytes left, too few for its 4-byte length/),
+    () => decodeInferInputs(request([{ datatype: 'BYTES', shape: [2n] }], [Uint8Array.of(1, 0, 0, 0, 0x61, 2, 0, 0)])),
+    invalidArgument(/BYTES element 1 starts at byte 5 with 3 bytes left, too few for its 4-byte length/),
   );
 });
 
 test('BYTES raw contents with a different element count than the shape are rejected', () => {
   assert.throws(
-    () => decodeInferInputs(request([{ datatype: 'BYTES', shape: [2n] }], [Uint8Array.of(1, 0, 0, 0, 0x61)])),
+    () => decodeInferInputs(request([{ datatype: 'BYTES', shape: [2n] }], [Uint8Array.of(4, 0, 0, 0, 0x61, 0x62, 0x63, 0x64)])),
     invalidArgument(/raw_input_contents entry holds 1 BYTES elements, the shape needs 2/),
+  );
+});
+
+test('zero-length BYTES elements past the shape\'s count are refused, not decoded', () => {
+  // A 4 MiB flood of empty elements used to decode as ~1 M items before the count was checked.
+  const flood = new Uint8Array(4 * 1024 * 1024);
+  const started = performance.now();
+  assert.throws(
+    () => decodeInferInputs(request([{ datatype: 'BYTES', shape: [1n] }], [flood])),
+    invalidArgument(/input 'x' \(BYTES \[1\]\): raw_input_contents entry has 4194300 bytes after its 1 BYTES elements — send exactly the elements the shape declares/),
+  );
+  assert.ok(performance.now() - started < 50, 'refused without walking the flood');
+});
+
+test('BYTES raw contents too short for the declared count are refused before decoding any element', () => {
+  assert.throws(
+    () => decodeInferInputs(request([{ datatype: 'BYTES', shape: [1000n] }], [new Uint8Array(40)])),
+    invalidArgument(/raw_input_contents entry has 40 bytes, too few for the 1000 BYTES elements the shape declares/),
+  );
+});
+
+test('a shape declaring more elements than a tensor may hold is refused before allocating', () => {
+  assert.throws(
+    () => decodeInferInputs(request([{ datatype: 'BYTES', shape: [30_000_000n] }], [new Uint8Array(4)])),
+    invalidArgument(new RegExp(`the shape declares 30000000 elements, over the limit of ${MAX_BYTES_ELEMENTS} per BYTES tensor — split the data over several requests`)),
+  );
+  assert.throws(
+    () => decodeInferInputs(request([{ datatype: 'FP32', shape: [100_000n, 100_000n] }], [new Uint8Array(4)])),
+    invalidArgument(new RegExp(`the shape declares 10000000000 elements, over the limit of ${MAX_TENSOR_ELEMENTS} per FP32 tensor`)),
   );
 });
 
