@@ -170,7 +170,7 @@ export class TaskRunner {
     const { task, measured } = running;
     const { offload, estimators } = this.parts;
     const cloud = offload.health();
-    if (cloud.state !== 'closed') throw new InferError('UNAVAILABLE', `the cloud tier at ${this.parts.config.cloud} is unavailable (circuit ${cloud.state}: ${cloud.lastError ?? 'probing'})`);
+    if (cloud.state !== 'closed') throw new InferError('UNAVAILABLE', `the cloud tier at ${this.parts.config.cloud.address} is unavailable (circuit ${cloud.state}: ${cloud.lastError ?? 'probing'})`);
     running.facts.ran = 'cloud';
     const image = task.modality === 'image' || task.modality === 'video';
     const started = performance.now();

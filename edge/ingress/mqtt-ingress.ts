@@ -30,6 +30,7 @@ import {
   type PayloadFormat,
   type ResponsePayload,
 } from './payload.js';
+import { brokerConnectOptions } from './broker-security.js';
 import { replyRoute, type ReplyRoute } from './reply-route.js';
 import { RecentRequestIds } from './request-dedup.js';
 import { deviceTopics, type DeviceTopics } from './topics.js';
@@ -81,7 +82,7 @@ export class MqttIngress {
   /** Connects (retrying until the broker answers), subscribes, and publishes `online`; resolves once serving. */
   static async start(config: EdgeConfig, handler: RequestHandler, log: Logger): Promise<MqttIngress> {
     const topics = deviceTopics(config.deviceId);
-    const { url, protocolVersion, keepaliveS, username, password } = config.broker;
+    const { url, protocolVersion, keepaliveS } = config.broker;
     const options: IClientOptions = {
       clientId: ingressClientId(config.deviceId),
       clean: false,
@@ -92,7 +93,7 @@ export class MqttIngress {
       // Subscribed on every connect below, so a broker that lost the session gets it back.
       resubscribe: false,
       will: { topic: topics.status, payload: Buffer.from('offline'), qos: 1, retain: true },
-      ...(username ? { username, password } : {}),
+      ...brokerConnectOptions(config.broker),
       ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: sessionExpiryS } } : {}),
     };
     const client = mqtt.connect(url, options);
