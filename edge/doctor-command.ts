@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
 import mqtt from 'mqtt';
 import ort from 'onnxruntime-node';
 import { GRPCInferenceService } from '../shared/gen/inference/grpc_service_pb.js';
@@ -80,6 +81,12 @@ async function checkCloud(config: EdgeConfig, timeoutMs: number): Promise<Check>
     const { ready } = await callUnary(client.grpc, GRPCInferenceService.method.serverReady, {}, { deadline });
     const ms = performance.now() - started;
     if (!live) return { name, ok: false, detail: `${address} answered ServerLive with live=false` };
+    // ServerLive and ServerReady may answer anyone; ServerMetadata shows whether the cloud accepts this device's credentials.
+    const refused = await callUnary(client.grpc, GRPCInferenceService.method.serverMetadata, {}, { deadline }).then(
+      () => undefined,
+      (err: grpc.ServiceError) => (err.code === grpc.status.UNAUTHENTICATED ? err.details : undefined),
+    );
+    if (refused) return { name, ok: false, detail: `${address} is live but refused this device's credentials: ${refused} — check cloud.apiKeyFile / cloud.apiKeyEnv or the device certificate` };
     const state = ready ? 'live and ready' : 'live but not ready (starting or draining): images run locally until it is';
     return { name, ok: true, detail: `${address} ${state} over ${transport} (ServerLive + ServerReady in ${ms.toFixed(0)} ms)` };
   } catch (err) {
