@@ -10,9 +10,14 @@ for every model in the catalog.
 
 options:
   --config FILE            YAML or JSON config (flags override it)
-  --host ADDR              listen address (default 0.0.0.0)
+  --host ADDR              listen address (default 127.0.0.1; 0.0.0.0 for every interface)
   --port N                 gRPC port (default 8001; 0 picks a free one)
+  --tls-cert FILE          server certificate (PEM); with --tls-key, serves TLS
+  --tls-key FILE           server private key (PEM)
+  --tls-client-ca FILE     CA that signs client certificates: mutual TLS, clients without one are refused
+  --insecure               allow plaintext on a non-loopback --host (something in front encrypts)
   --metrics-port N|off     Prometheus /metrics port (default 8002; 0 picks one, off disables)
+  --metrics-host ADDR      /metrics listen address (default 127.0.0.1)
   --providers LIST         execution providers by preference, e.g. cuda,cpu (default cpu)
   --threads N              ORT intra-op threads per session (default: all cores)
   --models LIST            catalog model ids to serve (default: all)
@@ -27,7 +32,12 @@ export async function main(args: string[]): Promise<number> {
       config: { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
+      insecure: { type: 'boolean' },
       'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
       providers: { type: 'string' },
       threads: { type: 'string' },
       models: { type: 'string' },
@@ -44,7 +54,10 @@ export async function main(args: string[]): Promise<number> {
   const config = loadCloudConfig(values.config, {
     host: values.host,
     port: values.port,
+    insecure: values.insecure,
+    tls: { cert: values['tls-cert'], key: values['tls-key'], clientCa: values['tls-client-ca'] },
     metricsPort: values['metrics-port'] === 'off' ? -1 : values['metrics-port'],
+    metricsHost: values['metrics-host'],
     providers: list(values.providers),
     intraOpThreads: values.threads,
     models: list(values.models),
@@ -52,7 +65,11 @@ export async function main(args: string[]): Promise<number> {
   });
   const log = createLogger('cloud');
   const server = await startCloudServer(config, log);
-  log.info({ port: server.port, metricsPort: server.metricsPort, models: server.repository.names() }, `splitinfer cloud listening on ${config.host}:${server.port}`);
+  const { transport, auth, exposed } = server.security;
+  log[exposed ? 'warn' : 'info'](
+    { port: server.port, metricsPort: server.metricsPort, models: server.repository.names(), transport, auth },
+    `splitinfer cloud listening on ${config.host}:${server.port} (${transport}; auth ${auth})`,
+  );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'draining: health NOT_SERVING, finishing in-flight requests');

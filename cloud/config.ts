@@ -1,11 +1,18 @@
 import type { SchemaObject } from 'ajv';
 import { loadConfig } from '../shared/config.js';
+import { authConfigSchema, type AuthConfig } from './auth.js';
 
 export interface CloudConfig {
   host: string;
   port: number;
+  /** Plaintext gRPC on a non-loopback host (something in front of the server encrypts); see server-credentials.ts. */
+  insecure: boolean;
+  /** PEM files; empty strings are unset. With clientCa, every client needs a certificate that CA signed. */
+  tls: { cert: string; key: string; clientCa: string };
+  auth: AuthConfig;
   /** Prometheus endpoint port; 0 picks a free one, -1 disables it. */
   metricsPort: number;
+  /** Loopback by default: metrics name models and tenants' traffic, so exposing them is a choice. */
   metricsHost: string;
   /** Path of the model catalog; empty means the one shipped in models/. */
   catalog: string;
@@ -34,10 +41,18 @@ export const cloudConfigSchema: SchemaObject = {
   additionalProperties: false,
   required: [],
   properties: {
-    host: { type: 'string', default: '0.0.0.0' },
+    host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'integer', minimum: 0, maximum: 65535, default: 8001 },
+    insecure: { type: 'boolean', default: false },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { cert: { type: 'string', default: '' }, key: { type: 'string', default: '' }, clientCa: { type: 'string', default: '' } },
+    },
+    auth: authConfigSchema,
     metricsPort: { type: 'integer', minimum: -1, maximum: 65535, default: 8002 },
-    metricsHost: { type: 'string', default: '0.0.0.0' },
+    metricsHost: { type: 'string', default: '127.0.0.1' },
     catalog: { type: 'string', default: '' },
     models: { type: 'array', items: { type: 'string' }, default: [] },
     variant: { type: 'string', default: 'fp32' },

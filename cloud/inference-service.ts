@@ -3,12 +3,13 @@ import { create } from '@bufbuild/protobuf';
 import { GRPCInferenceService, ModelStreamInferResponseSchema, type ModelInferRequest } from '../shared/gen/inference/grpc_service_pb.js';
 import { addService } from '../shared/grpc-service.js';
 import { InferError, toInferError } from '../shared/errors.js';
-import { stringParameterValue, ParameterNames } from '../shared/infer-parameters.js';
+import { stringParameter, stringParameterValue, ParameterNames } from '../shared/infer-parameters.js';
 import type { Logger } from '../shared/log.js';
 import type { InferenceMetrics } from '../shared/metrics.js';
 import { pipelineInput, pipelineResult, streamFailure } from '../shared/pipeline-wire.js';
 import { toV2Datatype } from '../shared/tensor-codec.js';
 import type { TensorMeta } from '../shared/tensor.js';
+import type { CallerOf, CloudAuth } from './auth.js';
 import { infer } from './infer.js';
 import type { ModelRepository } from './repository.js';
 
@@ -31,13 +32,17 @@ export interface ServiceState {
 
 export function addInferenceService(
   server: grpc.Server,
-  deps: { repository: ModelRepository; metrics: InferenceMetrics; log: Logger; version: string; state: ServiceState },
+  deps: { repository: ModelRepository; metrics: InferenceMetrics; log: Logger; version: string; state: ServiceState; auth: CloudAuth },
 ): void {
-  const { repository, metrics, log, version, state } = deps;
+  const { repository, metrics, log, version, state, auth } = deps;
 
   /** One request from admission to metrics and log; shared by ModelInfer and ModelStreamInfer. */
-  async function serve(request: ModelInferRequest) {
+  async function serve(request: ModelInferRequest, call: CallerOf) {
     if (state.draining) throw new InferError('UNAVAILABLE', 'server is shutting down; retry on another replica');
+    const identity = auth.identifyCall(call);
+    auth.authorize(identity, request.modelName);
+    // An identified caller's tenant is its credentials', whatever the request's parameter says.
+    if (identity.tenant !== undefined) request.parameters[ParameterNames.tenant] = stringParameter(identity.tenant);
     state.inFlight++;
     const started = performance.now();
     try {
@@ -50,7 +55,7 @@ export function addInferenceService(
       metrics.requestDurationUs.inc(served, totalUs);
       metrics.requestSeconds.observe(served, totalUs / 1e6);
       log.info(
-        { model: served.model, id: request.id, tenant: stringParameterValue(request.parameters, ParameterNames.tenant), queueUs: outcome.queueUs, computeUs: outcome.computeUs, totalUs },
+        { model: served.model, id: request.id, tenant: stringParameterValue(request.parameters, ParameterNames.tenant), caller: identity.via, queueUs: outcome.queueUs, computeUs: outcome.computeUs, totalUs },
         'infer',
       );
       return outcome.response;
@@ -82,6 +87,7 @@ export function addInferenceService(
     serverReady: (_call, callback) => callback(null, { ready: !state.draining }),
     modelReady: (call, callback) => {
       try {
+        auth.authorize(auth.identifyCall(call), call.request.name);
         const served = repository.resolve(call.request.name, call.request.version);
         callback(null, { ready: !state.draining && repository.serving(served.name) });
       } catch (err) {
@@ -91,6 +97,7 @@ export function addInferenceService(
     serverMetadata: (_call, callback) => callback(null, { name: SERVER_NAME, version, extensions: SERVER_EXTENSIONS }),
     modelMetadata: (call, callback) => {
       try {
+        auth.authorize(auth.identifyCall(call), call.request.name);
         const served = repository.resolve(call.request.name, call.request.version);
         const pipeline = served.kind === 'pipeline';
         callback(null, {
@@ -105,7 +112,7 @@ export function addInferenceService(
       }
     },
     modelInfer: (call, callback) => {
-      serve(call.request).then(
+      serve(call.request, call).then(
         (response) => callback(null, response),
         (err) => callback(toServiceError(err)),
       );
@@ -120,7 +127,7 @@ export function addInferenceService(
       };
       call.on('data', (request: ModelInferRequest) => {
         pending++;
-        serve(request)
+        serve(request, call)
           .then(
             (inferResponse) => call.write(create(ModelStreamInferResponseSchema, { inferResponse })),
             (err) => call.write(streamFailure(request, err)),

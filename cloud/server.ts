@@ -5,10 +5,12 @@ import type { Server as HttpServer } from 'node:http';
 import type { Logger } from '../shared/log.js';
 import { boundPort, createInferenceMetrics, serveMetrics, type InferenceMetrics } from '../shared/metrics.js';
 import { packageRoot } from '../shared/paths.js';
+import { CloudAuth } from './auth.js';
 import type { CloudConfig } from './config.js';
 import { HealthService, ServingStatus } from './health.js';
 import { addInferenceService, type ServiceState } from './inference-service.js';
 import { ModelRepository } from './repository.js';
+import { serverTransport } from './server-credentials.js';
 
 export interface CloudServer {
   readonly port: number;
@@ -17,6 +19,8 @@ export interface CloudServer {
   readonly repository: ModelRepository;
   readonly metrics: InferenceMetrics;
   readonly health: HealthService;
+  /** How the port is protected and who may call, for the start-up log. */
+  readonly security: { transport: string; auth: string; exposed: boolean };
   /** Graceful stop: health NOT_SERVING, new requests UNAVAILABLE, in-flight ones finish (up to timeoutMs), then close. */
   drain(timeoutMs: number): Promise<void>;
 }
@@ -24,6 +28,9 @@ export interface CloudServer {
 const version = (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
 export async function startCloudServer(config: CloudConfig, log: Logger): Promise<CloudServer> {
+  // Certificates and keys are read before the models load, so a wrong path fails in milliseconds.
+  const transport = serverTransport(config);
+  const auth = new CloudAuth(config.auth, transport.clientCertificates);
   const repository = await ModelRepository.open(config, log);
   const metrics = createInferenceMetrics();
   const health = new HealthService();
@@ -35,11 +42,12 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     // Edges hold long-lived streams over flaky links; let their keepalive pings through.
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+    interceptors: [auth.interceptor()],
   });
-  addInferenceService(server, { repository, metrics, log, version, state });
+  addInferenceService(server, { repository, metrics, log, version, state, auth });
   health.addTo(server);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+    server.bindAsync(`${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`, transport.credentials, (err, bound) =>
       err ? reject(new Error(`cannot listen on ${config.host}:${config.port}: ${err.message}`)) : resolve(bound),
     ),
   ).catch(async (err) => {
@@ -63,6 +71,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     repository,
     metrics,
     health,
+    security: { transport: transport.description, auth: auth.describe(), exposed: transport.exposed },
     drain(timeoutMs) {
       drained ??= (async () => {
         state.draining = true;

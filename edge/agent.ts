@@ -10,6 +10,7 @@ import type { Logger } from '../shared/log.js';
 import type { EdgeConfig } from './config.js';
 import { LocalRuntime } from './local-runtime.js';
 import type { BreakerOptions, CloudHealth } from './offload/circuit-breaker.js';
+import { describeCloudLink } from './offload/cloud-link.js';
 import { OffloadClient, type OffloadStats } from './offload/offload-client.js';
 import { PlacementEstimators } from './policy/estimators.js';
 import { measureInputSize } from './policy/input-size.js';
@@ -82,7 +83,11 @@ export class EdgeAgent {
     );
     offload.watchForStalls(estimators.link);
     const agent = new EdgeAgent(config, log, local, offload, estimators, strategy, catalog);
-    log.info({ cloud: config.cloud, circuit: offload.health().state, strategy: strategy.name, local: agent.localVariants() }, 'edge agent ready');
+    const { transport, exposed } = describeCloudLink(config.cloud);
+    log[exposed ? 'warn' : 'info'](
+      { cloud: config.cloud.address, cloudTransport: transport, circuit: offload.health().state, strategy: strategy.name, local: agent.localVariants() },
+      `edge agent ready; cloud tier over ${transport}`,
+    );
     return agent;
   }
 

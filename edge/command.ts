@@ -16,16 +16,26 @@ options:
   --protocol 5|4       MQTT 5 (default) or 4 = MQTT 3.1.1 (reply address in the payload)
   --device-id ID       names the topics and the MQTT client id (default device-1)
   --cloud HOST:PORT    cloud tier (KServe v2 gRPC); dns:///name:port balances over replicas
+  --cloud-tls-ca FILE  TLS to the cloud tier, its certificate verified against this CA (PEM)
+  --cloud-tls-cert FILE, --cloud-tls-key FILE
+                       this device's certificate and key, for a cloud tier that wants mutual TLS
+  --cloud-insecure     allow plaintext to a cloud tier that is not on loopback (a trusted network)
   --policy NAME        placement strategy (config policy.strategy, default rules): rules, adaptive,
                        always-local, always-cloud, confidence, static-profile
 `;
 
 /** The edge config from a config file and the flags every edge command shares. */
-export function edgeConfigFromFlags(values: { config?: string; broker?: string; protocol?: string; 'device-id'?: string; cloud?: string; policy?: string }): EdgeConfig {
+export function edgeConfigFromFlags(values: EdgeFlagValues): EdgeConfig {
+  const tlsFlags = { ca: values['cloud-tls-ca'], cert: values['cloud-tls-cert'], key: values['cloud-tls-key'] };
   return loadEdgeConfig(values.config, {
     deviceId: values['device-id'],
     broker: { url: values.broker, protocolVersion: values.protocol === undefined ? undefined : Number(values.protocol) },
-    cloud: values.cloud,
+    cloud: {
+      address: values.cloud,
+      insecure: values['cloud-insecure'],
+      // Any TLS flag turns TLS on; the others keep their config file values.
+      tls: Object.values(tlsFlags).some((v) => v !== undefined) ? tlsFlags : undefined,
+    },
     policy: { strategy: values.policy },
   });
 }
@@ -36,9 +46,15 @@ export const edgeFlags = {
   protocol: { type: 'string' },
   'device-id': { type: 'string' },
   cloud: { type: 'string' },
+  'cloud-tls-ca': { type: 'string' },
+  'cloud-tls-cert': { type: 'string' },
+  'cloud-tls-key': { type: 'string' },
+  'cloud-insecure': { type: 'boolean' },
   policy: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+type EdgeFlagValues = { [K in keyof typeof edgeFlags]?: (typeof edgeFlags)[K]['type'] extends 'boolean' ? boolean : string };
 
 export async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: edgeFlags });
@@ -49,7 +65,7 @@ export async function main(args: string[]): Promise<number> {
   const config = edgeConfigFromFlags(values);
   const log = createLogger('edge');
   const edge = await startEdgeService(config, log);
-  log.info({ deviceId: config.deviceId, topics: deviceTopics(config.deviceId), cloud: config.cloud }, `splitinfer edge serving ${config.deviceId}`);
+  log.info({ deviceId: config.deviceId, topics: deviceTopics(config.deviceId), cloud: config.cloud.address }, `splitinfer edge serving ${config.deviceId}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping: finishing running requests, publishing offline');

@@ -1,5 +1,7 @@
 import type { SchemaObject } from 'ajv';
 import { loadConfig } from '../shared/config.js';
+import { checkCloudLink, cloudLinkSchema, upgradeCloudSetting, type CloudLinkConfig } from './offload/cloud-link.js';
+import { brokerSecuritySchema, type BrokerSecurity } from './ingress/broker-security.js';
 import type { Modality, Site } from './request.js';
 
 export interface ModalityConfig {
@@ -66,7 +68,7 @@ export interface PolicyConfig {
 
 export interface EdgeConfig {
   deviceId: string;
-  broker: {
+  broker: BrokerSecurity & {
     url: string;
     /** 5 (response topic + correlation data) or 4 (MQTT 3.1.1: replyTo/correlationId in the payload). */
     protocolVersion: 4 | 5;
@@ -75,8 +77,8 @@ export interface EdgeConfig {
     /** Seconds; also drives how fast the broker publishes the offline last will. */
     keepaliveS: number;
   };
-  /** host:port of the cloud tier (KServe v2 gRPC); dns:///name:port balances over every replica. */
-  cloud: string;
+  /** The cloud tier and how to reach it (`cloud: "host:port"` is accepted too). */
+  cloud: CloudLinkConfig;
   modalities: Record<Modality, ModalityConfig>;
   /** ORT intra-op threads per local session. */
   intraOpThreads: number;
@@ -197,9 +199,10 @@ export const edgeConfigSchema: SchemaObject = {
         username: { type: 'string', default: '' },
         password: { type: 'string', default: '' },
         keepaliveS: { type: 'integer', minimum: 1, default: 10 },
+        ...brokerSecuritySchema,
       },
     },
-    cloud: { type: 'string', default: '127.0.0.1:8001' },
+    cloud: cloudLinkSchema,
     modalities: {
       type: 'object',
       additionalProperties: false,
@@ -247,7 +250,8 @@ export const edgeConfigSchema: SchemaObject = {
 };
 
 export function loadEdgeConfig(file?: string, overrides: Record<string, unknown> = {}): EdgeConfig {
-  const config = loadConfig<EdgeConfig>(edgeConfigSchema, file, overrides);
+  const config = loadConfig<EdgeConfig>(edgeConfigSchema, file, overrides, upgradeCloudSetting);
+  checkCloudLink(config.cloud);
   for (const [modality, { pin, localVariant }] of Object.entries(config.modalities)) {
     if (pin === 'edge' && !localVariant) {
       throw new Error(`config modalities.${modality}.pin is 'edge', but its localVariant is '' — set a local variant to run it on this device, or remove the pin`);

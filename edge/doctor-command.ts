@@ -1,17 +1,21 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
 import mqtt from 'mqtt';
 import ort from 'onnxruntime-node';
 import { GRPCInferenceService } from '../shared/gen/inference/grpc_service_pb.js';
 import { callUnary } from '../shared/grpc-service.js';
 import { InferenceClient } from '../shared/inference-client.js';
+import { redactUrlCredentials } from '../shared/secrets.js';
 import { detectProviderHost, selectProviders } from '../shared/ort/providers.js';
 import { edgeConfigFromFlags, edgeFlags } from './command.js';
 import type { EdgeConfig } from './config.js';
 import { subscribeCpuLoad } from './cpu-load.js';
+import { brokerConnectOptions } from './ingress/broker-security.js';
+import { cloudChannelSecurity, describeCloudLink } from './offload/cloud-link.js';
 import { readDeviceLoad } from './telemetry.js';
 
-const help = `usage: splitinfer doctor [--config FILE] [--broker URL] [--protocol 5|4] [--cloud HOST:PORT] [--timeout-ms N]
+const help = `usage: splitinfer doctor [--config FILE] [--broker URL] [--protocol 5|4] [--cloud HOST:PORT] [--cloud-tls-* FILE] [--timeout-ms N]
 
 Checks what the edge agent needs on this device: onnxruntime-node and its
 execution providers, CPU, memory and temperature, and whether the configured
@@ -41,14 +45,15 @@ async function checkDevice(): Promise<Check> {
 }
 
 async function checkBroker(config: EdgeConfig, timeoutMs: number): Promise<Check> {
-  const { url, protocolVersion, username, password } = config.broker;
+  const { protocolVersion } = config.broker;
+  const url = redactUrlCredentials(config.broker.url);
   const started = performance.now();
   const name = 'mqtt broker';
   const protocol = protocolVersion === 5 ? 'MQTT 5' : 'MQTT 3.1.1';
   try {
     const client = await mqtt.connectAsync(
-      url,
-      { protocolVersion, clientId: `splitinfer-doctor-${process.pid}`, clean: true, reconnectPeriod: 0, connectTimeout: timeoutMs, ...(username ? { username, password } : {}) },
+      config.broker.url,
+      { protocolVersion, clientId: `splitinfer-doctor-${process.pid}`, clean: true, reconnectPeriod: 0, connectTimeout: timeoutMs, ...brokerConnectOptions(config.broker) },
       false,
     );
     const ms = performance.now() - started;
@@ -60,19 +65,32 @@ async function checkBroker(config: EdgeConfig, timeoutMs: number): Promise<Check
 }
 
 async function checkCloud(config: EdgeConfig, timeoutMs: number): Promise<Check> {
-  const client = new InferenceClient(config.cloud);
   const name = 'cloud tier';
+  const { address } = config.cloud;
+  const { transport } = describeCloudLink(config.cloud);
+  let client: InferenceClient;
+  try {
+    client = new InferenceClient(address, {}, cloudChannelSecurity(config.cloud));
+  } catch (err) {
+    return { name, ok: false, detail: `${address}: ${(err as Error).message}` };
+  }
   const started = performance.now();
   try {
     const deadline = Date.now() + timeoutMs;
     const { live } = await callUnary(client.grpc, GRPCInferenceService.method.serverLive, {}, { deadline });
     const { ready } = await callUnary(client.grpc, GRPCInferenceService.method.serverReady, {}, { deadline });
     const ms = performance.now() - started;
-    if (!live) return { name, ok: false, detail: `${config.cloud} answered ServerLive with live=false` };
+    if (!live) return { name, ok: false, detail: `${address} answered ServerLive with live=false` };
+    // ServerLive and ServerReady may answer anyone; ServerMetadata shows whether the cloud accepts this device's credentials.
+    const refused = await callUnary(client.grpc, GRPCInferenceService.method.serverMetadata, {}, { deadline }).then(
+      () => undefined,
+      (err: grpc.ServiceError) => (err.code === grpc.status.UNAUTHENTICATED ? err.details : undefined),
+    );
+    if (refused) return { name, ok: false, detail: `${address} is live but refused this device's credentials: ${refused} — check cloud.apiKeyFile / cloud.apiKeyEnv or the device certificate` };
     const state = ready ? 'live and ready' : 'live but not ready (starting or draining): images run locally until it is';
-    return { name, ok: true, detail: `${config.cloud} ${state} (ServerLive + ServerReady in ${ms.toFixed(0)} ms)` };
+    return { name, ok: true, detail: `${address} ${state} over ${transport} (ServerLive + ServerReady in ${ms.toFixed(0)} ms)` };
   } catch (err) {
-    return { name, ok: false, detail: `${config.cloud} did not answer ServerLive: ${(err as Error).message} — is splitinfer cloud running there, and is --cloud right?` };
+    return { name, ok: false, detail: `${address} did not answer ServerLive over ${transport}: ${(err as Error).message} — is splitinfer cloud running there, and are --cloud and its TLS settings right?` };
   } finally {
     client.close();
   }

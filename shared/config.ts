@@ -7,8 +7,17 @@ import { parse as parseYaml } from 'yaml';
  * then command-line overrides, validated and defaulted by a JSON schema that
  * each tier declares next to the code that uses it.
  */
-/** `T` is the shape `schema` describes once defaults are filled in. */
-export function loadConfig<T>(schema: SchemaObject, file: string | undefined, overrides: Record<string, unknown> = {}): T {
+/**
+ * `T` is the shape `schema` describes once defaults are filled in. `upgrade`
+ * turns an older form of a setting into the current one, in the file and in
+ * the overrides alike, before they are merged.
+ */
+export function loadConfig<T>(
+  schema: SchemaObject,
+  file: string | undefined,
+  overrides: Record<string, unknown> = {},
+  upgrade: (settings: Record<string, unknown>) => Record<string, unknown> = (settings) => settings,
+): T {
   let doc: Record<string, unknown> = {};
   if (file) {
     let text: string;
@@ -21,7 +30,7 @@ export function loadConfig<T>(schema: SchemaObject, file: string | undefined, ov
     if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`config file ${file} must hold a mapping of settings`);
     doc = parsed as Record<string, unknown>;
   }
-  const merged = mergeDeep(doc, overrides);
+  const merged = mergeDeep(upgrade(doc), upgrade(overrides));
   const validate = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true }).compile(schema);
   if (!validate(merged)) {
     const where = file ? `config file ${file} (with command-line flags)` : 'command-line flags';

@@ -11,6 +11,10 @@ export type ErrorCode =
   | 'DEADLINE_EXCEEDED'
   | 'FAILED_PRECONDITION'
   | 'INTERNAL'
+  /** No or unknown credentials (an API key or a client certificate the cloud tier maps to a tenant). */
+  | 'UNAUTHENTICATED'
+  /** Known credentials, but the tenant may not use this model. */
+  | 'PERMISSION_DENIED'
   /** A failure the other side reported without a code (e.g. free text from a foreign KServe/Triton server). */
   | 'UNKNOWN';
 

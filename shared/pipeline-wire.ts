@@ -90,6 +90,8 @@ const errorCodes: ReadonlySet<string> = new Set<ErrorCode>([
   'DEADLINE_EXCEEDED',
   'FAILED_PRECONDITION',
   'INTERNAL',
+  'UNAUTHENTICATED',
+  'PERMISSION_DENIED',
   'UNKNOWN',
 ]);
 

@@ -35,6 +35,7 @@ import {
   type RequestValidators,
   type ResponsePayload,
 } from './payload.js';
+import { brokerConnectOptions } from './broker-security.js';
 import { replyRoute, type ReplyRoute, type ReplyRules } from './reply-route.js';
 import { RecentRequestIds } from './request-dedup.js';
 import { deviceTopics, type DeviceTopics } from './topics.js';
@@ -95,7 +96,7 @@ export class MqttIngress {
   /** Connects (retrying until the broker answers), subscribes, and publishes `online`; resolves once serving. */
   static async start(config: EdgeConfig, handler: RequestHandler, log: Logger): Promise<MqttIngress> {
     const topics = deviceTopics(config.deviceId);
-    const { url, protocolVersion, keepaliveS, username, password } = config.broker;
+    const { url, protocolVersion, keepaliveS } = config.broker;
     const options: IClientOptions = {
       clientId: ingressClientId(config.deviceId),
       clean: false,
@@ -106,7 +107,7 @@ export class MqttIngress {
       // Subscribed on every connect below, so a broker that lost the session gets it back.
       resubscribe: false,
       will: { topic: topics.status, payload: Buffer.from('offline'), qos: 1, retain: true },
-      ...(username ? { username, password } : {}),
+      ...brokerConnectOptions(config.broker),
       // MQTT 5 §3.1.2.11: the broker sends at most Receive Maximum unacknowledged requests and none over Maximum Packet Size.
       ...(protocolVersion === 5
         ? {

@@ -102,7 +102,7 @@ export class OffloadClient {
         wanted: () => this.breaker.closed,
       },
     );
-    this.breaker = new CircuitBreaker(options, config.cloud, log, {
+    this.breaker = new CircuitBreaker(options, config.cloud.address, log, {
       probe: async (timeoutMs, fresh) => {
         if (!(await this.stream.ready(timeoutMs, fresh))) throw new Error('ServerReady answered ready=false (the server is draining)');
       },
@@ -129,7 +129,7 @@ export class OffloadClient {
       roundTripMs: (timeoutMs) => this.measureRoundTripMs(timeoutMs),
       // The items in flight fail now, so those with a local variant are retried on the edge while their deadline allows.
       stalled: (reason) => {
-        if (this.breaker.trip(reason)) this.stream.failAll(new InferError('UNAVAILABLE', `the link to the cloud tier at ${this.config.cloud} stalled (${reason})`));
+        if (this.breaker.trip(reason)) this.stream.failAll(new InferError('UNAVAILABLE', `the link to the cloud tier at ${this.config.cloud.address} stalled (${reason})`));
       },
       active: () => this.breaker.closed,
     });
@@ -214,6 +214,6 @@ export class OffloadClient {
   /** UNAVAILABLE while the circuit is not closed: nothing is sent then. */
   ensureCloudAvailable(): void {
     const { state, lastError } = this.breaker.health();
-    if (state !== 'closed') throw new InferError('UNAVAILABLE', `the cloud tier at ${this.config.cloud} is unavailable (circuit ${state}: ${lastError ?? 'probing'})`);
+    if (state !== 'closed') throw new InferError('UNAVAILABLE', `the cloud tier at ${this.config.cloud.address} is unavailable (circuit ${state}: ${lastError ?? 'probing'})`);
   }
 }

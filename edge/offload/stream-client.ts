@@ -8,9 +8,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { InferError } from '../../shared/errors.js';
 import { GRPCInferenceService, type ModelInferResponse, type ModelStreamInferResponse } from '../../shared/gen/inference/grpc_service_pb.js';
-import { callUnary, clientConstructor, openBidiStream } from '../../shared/grpc-service.js';
+import { callUnary, openBidiStream } from '../../shared/grpc-service.js';
+import { openInferenceChannel, type ChannelSecurity } from '../../shared/inference-client.js';
 import type { Logger } from '../../shared/log.js';
 import { readStreamFailure, type PipelineRequest } from '../../shared/pipeline-wire.js';
+import { cloudChannelSecurity, type CloudLinkConfig } from './cloud-link.js';
 
 const RECONNECT_INITIAL_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
@@ -39,6 +41,8 @@ interface OpenStream {
 }
 
 export class StreamClient {
+  private readonly address: string;
+  private readonly security: ChannelSecurity;
   private channel: grpc.Client;
   private stream: OpenStream | undefined;
   private reconnectDelayMs = RECONNECT_INITIAL_MS;
@@ -50,11 +54,13 @@ export class StreamClient {
   peakPending = 0;
 
   constructor(
-    private readonly address: string,
+    link: CloudLinkConfig,
     private readonly channelOptions: grpc.ClientOptions,
     private readonly log: Logger,
     private readonly events: StreamEvents,
   ) {
+    this.address = link.address;
+    this.security = cloudChannelSecurity(link);
     this.channel = this.newChannel();
   }
 
@@ -130,8 +136,7 @@ export class StreamClient {
   }
 
   private newChannel(): grpc.Client {
-    const Client = clientConstructor(GRPCInferenceService);
-    return new Client(this.address, grpc.credentials.createInsecure(), this.channelOptions);
+    return openInferenceChannel(this.address, this.channelOptions, this.security);
   }
 
   private replaceChannel(): void {

@@ -3,10 +3,10 @@
  * clients, a collector to wait for the messages a topic receives, and a
  * requester that talks to an agent as an MQTT 5 or MQTT 3.1.1 client would.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { pack, unpack } from 'msgpackr';
@@ -35,7 +35,7 @@ export function findProgram(name: string): string | undefined {
 }
 
 /** Why mosquitto tests cannot run here, or undefined when they can. */
-export const mosquittoMissing: string | undefined = ['mosquitto', 'mosquitto_pub', 'mosquitto_sub']
+export const mosquittoMissing: string | undefined = ['mosquitto', 'mosquitto_passwd', 'mosquitto_pub', 'mosquitto_sub']
   .filter((program) => !findProgram(program))
   .map((program) => `${program} is not installed (apt-get install mosquitto mosquitto-clients)`)
   .join('; ') || undefined;
@@ -55,8 +55,15 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   }
 }
 
-/** mosquitto on a free loopback port, anonymous, no persistence, Nagle off; speaks MQTT 5 and 3.1.1. */
-export async function startMosquitto(protocolVersion: 4 | 5 = 5): Promise<TestBroker> {
+export interface MosquittoOptions {
+  /** A TLS listener (mqtts://) with these PEM files; `requireCertificate` makes clients present one `ca` signed. */
+  tls?: { ca: string; cert: string; key: string; requireCertificate: boolean };
+  /** Username → password; when set, anonymous clients are refused. */
+  passwords?: Record<string, string>;
+}
+
+/** mosquitto on a free loopback port, no persistence, Nagle off; speaks MQTT 5 and 3.1.1. Anonymous and plaintext unless `options` say otherwise. */
+export async function startMosquitto(protocolVersion: 4 | 5 = 5, options: MosquittoOptions = {}): Promise<TestBroker> {
   const program = findProgram('mosquitto');
   if (!program) throw new Error(mosquittoMissing);
   const port = await freeLoopbackPort();
@@ -64,7 +71,19 @@ export async function startMosquitto(protocolVersion: 4 | 5 = 5): Promise<TestBr
   const configFile = path.join(dir, 'mosquitto.conf');
   // set_tcp_nodelay: mosquitto leaves Nagle on by default, and then holds a response to a
   // requester until that requester ACKs the PUBACK mosquitto sent it just before (~40 ms).
-  writeFileSync(configFile, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n`);
+  // `user`: mosquitto started as root drops to the user `mosquitto`, who cannot read this run's private temp folders.
+  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'set_tcp_nodelay true', `user ${userInfo().username}`];
+  const { tls, passwords } = options;
+  if (tls) lines.push(`cafile ${tls.ca}`, `certfile ${tls.cert}`, `keyfile ${tls.key}`, `require_certificate ${tls.requireCertificate}`);
+  if (passwords) {
+    const passwordFile = path.join(dir, 'passwords');
+    writeFileSync(passwordFile, '');
+    for (const [user, password] of Object.entries(passwords)) execFileSync(findProgram('mosquitto_passwd')!, ['-b', passwordFile, user, password]);
+    lines.push('allow_anonymous false', `password_file ${passwordFile}`);
+  } else {
+    lines.push('allow_anonymous true');
+  }
+  writeFileSync(configFile, `${lines.join('\n')}\n`);
   const child = spawn(program, ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -76,7 +95,7 @@ export async function startMosquitto(protocolVersion: 4 | 5 = 5): Promise<TestBr
   }
   return {
     name: `mosquitto (MQTT ${protocolVersion === 5 ? '5' : '3.1.1'})`,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     protocolVersion,
     async stop() {
       if (child.exitCode === null) {
@@ -205,8 +224,8 @@ export class AgentRequester {
     readonly defaultReplyTopic: string,
   ) {}
 
-  static async connect(broker: Pick<TestBroker, 'url' | 'protocolVersion'>, deviceId: string, extraTopics: string[] = []): Promise<AgentRequester> {
-    const client = await connectClient(broker);
+  static async connect(broker: Pick<TestBroker, 'url' | 'protocolVersion'>, deviceId: string, extraTopics: string[] = [], options: IClientOptions = {}): Promise<AgentRequester> {
+    const client = await connectClient(broker, options);
     const base = `splitinfer/v1/${deviceId}`;
     const replyTopic = `test/${deviceId}/replies`;
     const collector = await MessageCollector.subscribe(client, [replyTopic, `${base}/res`, ...extraTopics]);
