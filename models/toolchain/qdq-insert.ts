@@ -1,7 +1,7 @@
 /**
  * The QDQ rewrite of static quantization: QuantizeLinear → DequantizeLinear
- * pairs on the activations around each chosen node, and Conv weights and
- * biases stored as integers behind a DequantizeLinear. onnxruntime's CPU
+ * pairs on the activations around each chosen node, and Conv and Gemm
+ * weights and biases stored as integers behind a DequantizeLinear. onnxruntime's CPU
  * provider (its QDQ transformer) fuses each DQ → op → Q into the integer
  * kernel named in `quantizableOps`, so the graph stays runnable by any ONNX
  * runtime and fast where the fusion exists; a chain of quantized nodes then
@@ -30,6 +30,7 @@ const perAxisOpset = 13;
  */
 export const quantizableOps: Record<string, string> = {
   Conv: 'QLinearConv',
+  Gemm: 'QGemm (com.microsoft)',
   Add: 'QLinearAdd',
   Mul: 'QLinearMul (by a positive scalar: a rescaling DequantizeLinear, no kernel)',
   HardSigmoid: 'QLinearAdd with a rescaling DequantizeLinear',
@@ -71,7 +72,7 @@ export function hardSigmoidCoefficients(n: NodeProto): { alpha: number; beta: nu
 
 /** The inputs of a quantizable node that carry activations (Resize's roi/scales/sizes do not). */
 export function activationInputs(n: NodeProto, initializers: ReadonlySet<string>): string[] {
-  const data = n.opType === 'Resize' || n.opType === 'Conv' ? n.input.slice(0, 1) : n.input;
+  const data = n.opType === 'Resize' || n.opType === 'Conv' || n.opType === 'Gemm' ? n.input.slice(0, 1) : n.input;
   return data.filter((name) => name !== '' && !initializers.has(name));
 }
 
@@ -164,14 +165,14 @@ export function insertQdq(model: ModelProto, targets: readonly NodeProto[], rang
     rewritten.push(node('DequantizeLinear', [uint8, scale!, zeroPoint!], [output], {}, domain));
     return output;
   };
-  const perChannelDq = (name: string, values: Int8Array | Int32Array, dims: number[], scales: Float32Array) => {
+  const perChannelDq = (name: string, values: Int8Array | Int32Array, dims: number[], scales: Float32Array, axis = 0) => {
     const uint8 = fresh(`${name}_quantized`);
     const scale = fresh(`${name}_scale`);
     const zeroPoint = fresh(`${name}_zero_point`);
     const output = fresh(`${name}_dequantized`);
     const zeros = values instanceof Int8Array ? new Int8Array(scales.length) : new Int32Array(scales.length);
     added.push(tensor(uint8, dims, values), tensor(scale, [scales.length], scales), tensor(zeroPoint, [scales.length], zeros));
-    rewritten.push(node('DequantizeLinear', [uint8, scale, zeroPoint], [output], { axis: { int: 0 } }, domain));
+    rewritten.push(node('DequantizeLinear', [uint8, scale, zeroPoint], [output], { axis: { int: axis } }, domain));
     return output;
   };
   /** The node now writes a float temporary; a Q/DQ pair writes its old output name, so its readers need no change. */
@@ -183,13 +184,19 @@ export function insertQdq(model: ModelProto, targets: readonly NodeProto[], rang
     qdqPair(output, float, output, p);
   };
 
-  const rewriteConv = (conv: NodeProto) => {
+  /**
+   * Conv: weights per output channel (axis 0 of [out, in, k…]). Gemm: per
+   * output column, axis 1 of B[K, N] (axis 0 when transB), as QGemm takes them.
+   */
+  const rewriteWeighted = (conv: NodeProto) => {
     const [input, weightName, biasName] = conv.input as [string, string, string | undefined];
     const inputs = [dequantizedInput(input)];
     const inputScale = paramsOf(input).scale;
     const weight = floatWeight(initializers.get(weightName)!)!;
-    const { q, scales } = quantizeWeightsPerChannel(weight.values, weight.dims, 0);
-    inputs.push(perChannelDq(weightName, q, weight.dims, scales));
+    const transB = Number(conv.attribute.find((a) => a.name === 'transB')?.i ?? 0);
+    const axis = conv.opType === 'Gemm' && transB === 0 ? 1 : 0;
+    const { q, scales } = quantizeWeightsPerChannel(weight.values, weight.dims, axis);
+    inputs.push(perChannelDq(weightName, q, weight.dims, scales, axis));
     if (biasName) {
       const bias = floatWeight(initializers.get(biasName)!)!;
       const biasScales = Float32Array.from(scales, (s) => inputScale * s);
@@ -242,7 +249,7 @@ export function insertQdq(model: ModelProto, targets: readonly NodeProto[], rang
       continue;
     }
     const factor = positiveScalarFactor(current, initializers);
-    if (current.opType === 'Conv') rewriteConv(current);
+    if (current.opType === 'Conv' || current.opType === 'Gemm') rewriteWeighted(current);
     else if (current.opType === 'HardSigmoid') rewriteHardSigmoid(current);
     else if (factor !== undefined) rewriteScalarMul(current, factor);
     else rewriteOther(current);

@@ -1,8 +1,8 @@
 /**
  * `quantize --mode static`: INT8 activations and weights for conv nets, in
  * QDQ form (see qdq-insert.ts), with activation ranges calibrated over real
- * samples (see calibrate.ts). Every Conv is quantized, and so is each op
- * with an integer kernel in onnxruntime (Add, Mul, HardSigmoid, Sigmoid,
+ * samples (see calibrate.ts). Every Conv (depthwise ones too) and Gemm is
+ * quantized, and so is each op with an integer kernel in onnxruntime (Add, Mul, HardSigmoid, Sigmoid,
  * pools, Concat, Resize) whose activation inputs all come from quantized
  * nodes: the conv net's elementwise glue then runs on uint8 instead of
  * paying a DequantizeLinear, a float pass and a QuantizeLinear each. Ops
@@ -11,13 +11,14 @@
  * is changed in place; the caller writes it.
  */
 import { clone } from '@bufbuild/protobuf';
-import { ModelProtoSchema, type ModelProto, type NodeProto } from 'onnx-buf';
+import { ModelProtoSchema, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import { encodeModel } from '../onnx-graph.js';
 import { calibrationSampleFiles, collectRanges, feedNames, readCalibrationSample, type CalibrationMethod } from './calibrate.js';
 import { floatValues } from './float-values.js';
 import { foldAffineOps } from './fold-affine.js';
+import { foldStructure } from './fold-structure.js';
 import { consumersIn, producersIn, removeUnused } from './graph-edit.js';
-import { constantsToInitializers, ModelToolError, nodeLabel } from './onnx-model.js';
+import { constantsToInitializers, floatWeight, ModelToolError, nodeLabel } from './onnx-model.js';
 import { upgradeToOpset10 } from './opset-upgrade.js';
 import { activationInputs, hardSigmoidCoefficients, insertQdq, isFloatInitializer, quantizableOps, tensorsToCalibrate } from './qdq-insert.js';
 import { findQuantizedNode, type QuantizeReport } from './quantize-weights.js';
@@ -34,13 +35,19 @@ export interface StaticQuantizeOptions {
 }
 
 /** Ops with weights that static mode leaves in FP32 (the reasons are in `plan`). */
-const otherWeightedOps = new Set(['ConvTranspose', 'MatMul', 'Gemm']);
+const otherWeightedOps = new Set(['ConvTranspose', 'MatMul']);
+
+/** The weighted ops whose output may absorb the activation after it. */
+const absorbingOps = new Set(['Conv', 'Gemm']);
 
 interface Plan {
   targets: NodeProto[];
-  /** Relus after a quantized Conv: the Conv's uint8 output with zero point 0 saturates where the Relu clips. */
-  absorbedRelus: NodeProto[];
-  /** Labels of the targets and absorbed Relus, in graph order. */
+  /**
+   * Relus and Clips (ReLU6) after a quantized Conv or Gemm: the uint8 output,
+   * its range measured after the activation, saturates where the activation clips.
+   */
+  absorbedActivations: NodeProto[];
+  /** Labels of the targets and absorbed activations, in graph order. */
   quantized: string[];
   keptFloat: QuantizeReport['keptFloat'];
 }
@@ -52,6 +59,39 @@ function refuseQuantized(model: ModelProto, modelFile: string): void {
   }
 }
 
+/**
+ * Whether `n` is a Relu, or a Clip with constant bounds min ≤ 0 ≤ max: then a
+ * uint8 tensor whose range [low ≤ 0, high ≥ 0] was measured after it
+ * saturates inside [min, max], so quantizing its input gives the same uint8
+ * values as quantizing its output.
+ */
+function isClampingActivation(n: NodeProto, initializers: ReadonlyMap<string, TensorProto>): boolean {
+  if (n.opType === 'Relu') return true;
+  if (n.opType !== 'Clip') return false;
+  // Before opset 11 the bounds are attributes; from 11 optional constant inputs.
+  const bound = (at: number, name: string, fallback: number) => {
+    if (n.input.length <= 1) return n.attribute.find((a) => a.name === name)?.f ?? fallback;
+    const input = n.input[at] ?? '';
+    if (input === '') return fallback;
+    const t = initializers.get(input);
+    return t ? floatWeight(t)?.values[0] : undefined;
+  };
+  const min = bound(1, 'min', -Infinity);
+  const max = bound(2, 'max', Infinity);
+  return min !== undefined && max !== undefined && min <= 0 && max >= 0;
+}
+
+/** Why a Gemm cannot be quantized, or undefined when it can: constant B and C, and no scaling or transposed A. */
+function gemmRefusal(n: NodeProto, initializers: ReadonlyMap<string, TensorProto>): string | undefined {
+  const attribute = (name: string) => n.attribute.find((a) => a.name === name);
+  const [, b, c] = n.input;
+  if (Number(attribute('transA')?.i ?? 0) !== 0) return 'transA = 1 (the integer Gemm reads A as is)';
+  if ((attribute('alpha')?.f ?? 1) !== 1 || (attribute('beta')?.f ?? 1) !== 1) return 'alpha or beta is not 1';
+  if (!isFloatInitializer(initializers.get(b ?? ''))) return 'its B is computed at run time, not a float constant';
+  if (c && (!isFloatInitializer(initializers.get(c)) || initializers.get(c)!.dims.length !== 1)) return 'its C is not a 1-D float constant (one bias per output column)';
+  return undefined;
+}
+
 function plan(model: ModelProto, exclude: ReadonlySet<string>, modelFile: string): Plan {
   const graph = model.graph!;
   const initializers = new Map(graph.initializer.map((t) => [t.name, t]));
@@ -61,7 +101,7 @@ function plan(model: ModelProto, exclude: ReadonlySet<string>, modelFile: string
     throw new ModelToolError(`${modelFile}: --exclude names no node called ${unknown.map((n) => `'${n}'`).join(', ')} — use the node names 'splitinfer model inspect' lists`);
   }
   const targets: NodeProto[] = [];
-  const absorbedRelus: NodeProto[] = [];
+  const absorbedActivations: NodeProto[] = [];
   const quantized: string[] = [];
   const keptFloat: Plan['keptFloat'] = [];
   const float = floatValues(graph);
@@ -80,8 +120,9 @@ function plan(model: ModelProto, exclude: ReadonlySet<string>, modelFile: string
     const label = nodeLabel(n);
     if (n.domain !== '') continue;
     const input = n.input[0] ?? '';
-    if (n.opType === 'Relu' && quantizedValues.has(input) && producers.get(input)?.opType === 'Conv' && readers.get(input)?.length === 1 && !outputs.has(input) && !exclude.has(label)) {
-      absorbedRelus.push(n);
+    const producer = producers.get(input);
+    if (isClampingActivation(n, initializers) && quantizedValues.has(input) && absorbingOps.has(producer?.opType ?? '') && readers.get(input)?.length === 1 && !outputs.has(input) && !exclude.has(label)) {
+      absorbedActivations.push(n);
       quantized.push(label);
       quantizedValues.add(n.output[0]!);
     } else if (n.opType === 'Conv') {
@@ -90,11 +131,15 @@ function plan(model: ModelProto, exclude: ReadonlySet<string>, modelFile: string
       else if (!isFloatInitializer(initializers.get(weight ?? ''))) keptFloat.push({ node: label, reason: 'its weight is computed at run time, not a float constant' });
       else if (bias && !isFloatInitializer(initializers.get(bias))) keptFloat.push({ node: label, reason: 'its bias is computed at run time, not a float constant' });
       else choose(n);
+    } else if (n.opType === 'Gemm') {
+      const refusal = exclude.has(label) ? 'excluded' : gemmRefusal(n, initializers);
+      if (refusal) keptFloat.push({ node: label, reason: refusal });
+      else choose(n);
     } else if (otherWeightedOps.has(n.opType)) {
       const reason =
         n.opType === 'ConvTranspose'
           ? "onnxruntime's CPU provider has no QDQ fusion for ConvTranspose, so it would still run on float, behind a DequantizeLinear"
-          : `static mode leaves ${n.opType} to --mode dynamic, which quantizes MatMul/Gemm weights`;
+          : 'static mode leaves MatMul to --mode dynamic, which quantizes MatMul weights';
       keptFloat.push({ node: label, reason });
     } else if (n.opType in quantizableOps && n.output.length === 1 && float.has(n.output[0]!)) {
       const activations = activationInputs(n, constants);
@@ -110,15 +155,15 @@ function plan(model: ModelProto, exclude: ReadonlySet<string>, modelFile: string
     const ops = [...new Set(graph.node.map((n) => n.opType))].join(', ');
     throw new ModelToolError(`${modelFile}: no Conv node to quantize statically (ops: ${ops}) — static mode is for conv nets; use --mode dynamic for MatMul/Gemm models`);
   }
-  return { targets, absorbedRelus, quantized, keptFloat };
+  return { targets, absorbedActivations, quantized, keptFloat };
 }
 
-/** Each Conv writes its Relu's output and the Relu goes; the quantizer then gives that value zero point 0 (its range starts at 0). */
-function absorbRelus(model: ModelProto, relus: readonly NodeProto[]): void {
+/** Each Conv or Gemm writes its activation's output and the activation goes; the quantizer gives that value the range measured after it. */
+function absorbActivations(model: ModelProto, activations: readonly NodeProto[]): void {
   const graph = model.graph!;
   const producers = producersIn(graph);
-  for (const relu of relus) producers.get(relu.input[0]!)!.output[0] = relu.output[0]!;
-  const dropped = new Set(relus);
+  for (const activation of activations) producers.get(activation.input[0]!)!.output[0] = activation.output[0]!;
+  const dropped = new Set(activations);
   graph.node = graph.node.filter((n) => !dropped.has(n));
 }
 
@@ -133,12 +178,13 @@ export async function quantizeStatic(model: ModelProto, options: StaticQuantizeO
   const samples = calibrationSampleFiles(options.calibrationDir);
   constantsToInitializers(model);
   upgradeToOpset10(model, options.modelFile);
+  foldStructure(model);
   foldAffineOps(model);
-  const { targets, absorbedRelus, quantized, keptFloat } = plan(model, new Set(options.exclude ?? []), options.modelFile);
+  const { targets, absorbedActivations, quantized, keptFloat } = plan(model, new Set(options.exclude ?? []), options.modelFile);
   const fp32 = clone(ModelProtoSchema, model);
-  absorbRelus(model, absorbedRelus);
+  absorbActivations(model, absorbedActivations);
   const initializers = new Map(model.graph!.initializer.map((t) => [t.name, t]));
-  // Ranges come from the FP32 graph, where each absorbed Relu's output (now its Conv's) is measured after the Relu.
+  // Ranges come from the FP32 graph, where each absorbed activation's output (now its Conv's) is measured after the activation.
   const ranges = await collectRanges(fp32, tensorsToCalibrate(targets, initializers), samples, options.method);
   insertQdq(model, targets, ranges);
   removeUnused(model);

@@ -3,7 +3,9 @@
  * builds, calibrated on its own samples, is rewritten to QDQ, runs in
  * onnxruntime-node as QLinearConv, and agrees with FP32 within the stated
  * tolerance; the elementwise glue between Convs (HardSwish, SE gates,
- * residual Adds, Resize, Concat) runs on uint8 the same way; the calibration methods measure what they say; the exact
+ * residual Adds, Resize, Concat) runs on uint8 the same way, and so does a
+ * MobileNetV2 block (padded and depthwise Convs, ReLU6, residual Sum,
+ * AveragePool, Gemm); the calibration methods measure what they say; the exact
  * pre-quantization folds keep the FP32 outputs; and every refusal says what
  * was wrong.
  */
@@ -18,6 +20,7 @@ import { ModelProtoSchema, type ModelProto } from 'onnx-buf';
 import { buildModel, encodeModel, node, tensor, valueInfo } from '../../models/onnx-graph.js';
 import { calibrationSampleFiles, collectRanges, writeCalibrationSample } from '../../models/toolchain/calibrate.js';
 import { foldAffineOps } from '../../models/toolchain/fold-affine.js';
+import { foldStructure } from '../../models/toolchain/fold-structure.js';
 import { allNodes, constantsToInitializers, ModelToolError, readModel, tensorValues } from '../../models/toolchain/onnx-model.js';
 import { quantizeStatic } from '../../models/toolchain/quantize-static.js';
 import { float32 } from '../../shared/tensor.js';
@@ -248,6 +251,101 @@ describe('static quantization of the elementwise glue between Convs', () => {
   });
 });
 
+/**
+ * A MobileNetV2 block as Keras exports it: x → Pad (bottom/right) → Conv 3×3
+ * stride 2 → BatchNorm → ReLU6 (Clip) → depthwise Conv 3×3 → BatchNorm →
+ * ReLU6 → Conv 1×1 → BatchNorm → Sum with the first ReLU6 (residual) →
+ * AveragePool over the map → Flatten → Gemm → Relu → Gemm → y.
+ */
+function mobileNetBlock(): ModelProto {
+  const random = seededRandom(17);
+  const weight = (name: string, dims: number[], spread: number) => tensor(name, dims, values(random, dims.reduce((a, b) => a * b, 1), spread));
+  const bn = (prefix: string, channels: number) => [
+    tensor(`${prefix}_gamma`, [channels], Float32Array.from({ length: channels }, () => 0.8 + random() * 0.4)),
+    tensor(`${prefix}_beta`, [channels], values(random, channels, 0.2)),
+    tensor(`${prefix}_mean`, [channels], values(random, channels, 0.2)),
+    tensor(`${prefix}_variance`, [channels], Float32Array.from({ length: channels }, () => 0.5 + random())),
+  ];
+  const batchNorm = (input: string, prefix: string, output: string) => node('BatchNormalization', [input, `${prefix}_gamma`, `${prefix}_beta`, `${prefix}_mean`, `${prefix}_variance`], [output]);
+  return buildModel({
+    name: 'mobilenet-block',
+    opset: 13,
+    nodes: [
+      node('Pad', ['x', 'pads'], ['padded']),
+      node('Conv', ['padded', 'w1'], ['c1'], { kernel_shape: { ints: [3, 3] }, strides: { ints: [2, 2] } }),
+      batchNorm('c1', 'bn1', 'n1'),
+      node('Clip', ['n1', 'zero', 'six'], ['r1']),
+      node('Conv', ['r1', 'w2'], ['c2'], { kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 1, 1, 1] }, group: { int: 8 } }),
+      batchNorm('c2', 'bn2', 'n2'),
+      node('Clip', ['n2', 'zero', 'six'], ['r2']),
+      node('Conv', ['r2', 'w3'], ['c3']),
+      batchNorm('c3', 'bn3', 'n3'),
+      node('Sum', ['r1', 'n3'], ['residual']),
+      node('AveragePool', ['residual'], ['pool'], { kernel_shape: { ints: [12, 12] }, strides: { ints: [12, 12] }, count_include_pad: { int: 0 } }),
+      node('Flatten', ['pool'], ['flat']),
+      node('Gemm', ['flat', 'w4', 'b4'], ['dense']),
+      node('Relu', ['dense'], ['dense_relu']),
+      node('Gemm', ['dense_relu', 'w5', 'b5'], ['y']),
+    ],
+    initializers: [
+      tensor('pads', [8], BigInt64Array.of(0n, 0n, 0n, 0n, 0n, 0n, 1n, 1n)),
+      tensor('zero', [], Float32Array.of(0)),
+      tensor('six', [], Float32Array.of(6)),
+      weight('w1', [8, 3, 3, 3], 0.4),
+      weight('w2', [8, 1, 3, 3], 0.5),
+      weight('w3', [8, 8, 1, 1], 0.4),
+      ...bn('bn1', 8),
+      ...bn('bn2', 8),
+      ...bn('bn3', 8),
+      weight('w4', [8, 6], 0.5),
+      weight('b4', [6], 0.2),
+      weight('w5', [6, 3], 0.5),
+      weight('b5', [3], 0.2),
+    ],
+    inputs: [valueInfo('x', 'float32', shape)],
+    outputs: [valueInfo('y', 'float32', [1, 3])],
+  });
+}
+
+describe('static quantization of a MobileNetV2 block', () => {
+  test('padded stride-2, depthwise and pointwise Convs, ReLU6, the residual Sum, AveragePool and Gemms run on INT8 within 6% of FP32', async () => {
+    const fp32 = mobileNetBlock();
+    const model = clone(ModelProtoSchema, fp32);
+    const report = await quantizeStatic(model, { calibrationDir: calibrationDir(48), method: 'minmax', modelFile: 'mobilenet-block.onnx' });
+    // The ReLU6 Clips and the Relu are absorbed into the uint8 outputs of the Conv and Gemm before them; the Sum keeps its name as an Add.
+    assert.deepEqual(report.quantized, ['Conv_c1', 'Clip_r1', 'Conv_c2', 'Clip_r2', 'Conv_c3', 'Sum_residual', 'AveragePool_pool', 'Gemm_dense', 'Relu_dense_relu', 'Gemm_y']);
+    assert.deepEqual(report.keptFloat, []);
+    const ops = model.graph!.node.map((n) => n.opType);
+    for (const op of ['Pad', 'Sum', 'BatchNormalization', 'Clip', 'Relu']) assert.ok(!ops.includes(op), `no ${op} is left (ops: ${ops.join(', ')})`);
+
+    const error = relativeMaxError(await runModel(fp32, heldOut), await runModel(model, heldOut));
+    assert.ok(error < 0.06, `max error ${(error * 100).toFixed(2)}% of the output range`);
+
+    const optimized = path.join(tmp('optimized-mobilenet'), 'model.onnx');
+    await runModel(model, heldOut, { optimizedModelFilePath: optimized });
+    const fused = allNodes(readModel(optimized).graph!).map((n) => n.opType);
+    const count = (op: string) => fused.filter((o) => o === op).length;
+    const seen = `ops: ${fused.join(', ')}`;
+    assert.equal(count('QLinearConv'), 3, seen);
+    assert.equal(count('QLinearAdd'), 1, seen);
+    assert.equal(count('QLinearAveragePool'), 1, seen);
+    assert.equal(count('QGemm'), 2, seen);
+    for (const op of ['Conv', 'Add', 'AveragePool', 'Gemm']) assert.equal(count(op), 0, `no float ${op} is left (${seen})`);
+  });
+
+  test('a Clip whose range does not hold 0 is not absorbed (a uint8 range always holds 0), and stays FP32', async () => {
+    const fp32 = mobileNetBlock();
+    const initializers = fp32.graph!.initializer;
+    initializers[initializers.findIndex((t) => t.name === 'zero')] = tensor('zero', [], Float32Array.of(0.5));
+    const model = clone(ModelProtoSchema, fp32);
+    const report = await quantizeStatic(model, { calibrationDir: calibrationDir(16), method: 'minmax', modelFile: 'clip.onnx' });
+    assert.ok(!report.quantized.includes('Clip_r1') && !report.quantized.includes('Clip_r2'), report.quantized.join(', '));
+    assert.equal(model.graph!.node.filter((n) => n.opType === 'Clip').length, 2);
+    const error = relativeMaxError(await runModel(fp32, heldOut), await runModel(model, heldOut));
+    assert.ok(error < 0.06, `max error ${(error * 100).toFixed(2)}%`);
+  });
+});
+
 describe('pre-quantization folds', () => {
   test('BatchNorm/Mul/Add around Convs and HardSwish are rewritten without changing the FP32 output', async () => {
     const original = convStack(13);
@@ -258,6 +356,18 @@ describe('pre-quantization folds', () => {
     assert.deepEqual(ops, ['Conv', 'Relu', 'Conv', 'HardSigmoid', 'Mul', 'Conv', 'Conv'], 'Mul/Add folded into Convs, HardSwish as HardSigmoid × x');
     const error = relativeMaxError(await runModel(original, heldOut), await runModel(folded, heldOut));
     assert.ok(error < 1e-5, `folds are exact up to float rounding (${error})`);
+  });
+
+  test('a zero Pad becomes the next Conv\'s pads and a Sum of two an Add, without changing the FP32 output', async () => {
+    const original = mobileNetBlock();
+    const folded = clone(ModelProtoSchema, original);
+    assert.equal(foldStructure(folded), 2);
+    const ops = folded.graph!.node.map((n) => n.opType);
+    assert.ok(!ops.includes('Pad') && !ops.includes('Sum') && ops.includes('Add'), ops.join(', '));
+    const conv = folded.graph!.node.find((n) => n.name === 'Conv_c1')!;
+    assert.deepEqual(conv.attribute.find((a) => a.name === 'pads')!.ints.map(Number), [0, 0, 1, 1]);
+    const error = relativeMaxError(await runModel(original, heldOut), await runModel(folded, heldOut));
+    assert.ok(error < 1e-6, `folds are exact (${error})`);
   });
 
   test('a ConvTranspose takes the bias Add and BatchNormalization after it, as in the PP-OCRv4 detection head', async () => {
