@@ -1,7 +1,6 @@
 /** edge.json and edge.md: the edge latency benchmark's numbers, and the same as Markdown tables. */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { EdgeBenchResults } from './edge-run.js';
+import { writeBenchFiles } from './write-results.js';
 
 const ms = (value: number | null) => (value === null || !Number.isFinite(value) ? '–' : value >= 100 ? `${Math.round(value)}` : `${value}`);
 
@@ -55,10 +54,5 @@ export function edgeMarkdown(results: EdgeBenchResults): string {
 }
 
 export function writeEdgeResults(dir: string, results: EdgeBenchResults): { json: string; markdown: string } {
-  mkdirSync(dir, { recursive: true });
-  const json = path.join(dir, 'edge.json');
-  const markdown = path.join(dir, 'edge.md');
-  writeFileSync(json, JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(markdown, edgeMarkdown(results));
-  return { json, markdown };
+  return writeBenchFiles(dir, 'edge', results, edgeMarkdown(results));
 }

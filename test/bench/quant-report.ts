@@ -2,8 +2,7 @@
  * quant.json and quant.md: each variant against FP32, one row per graph, and
  * the issue's targets judged from the measured numbers.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { writeBenchFiles } from './write-results.js';
 
 export interface QuantRow {
   /** Catalog model id. */
@@ -150,10 +149,5 @@ export function quantMarkdown(report: QuantReport): string {
 }
 
 export function writeQuantReport(report: QuantReport, dir: string): { json: string; markdown: string } {
-  mkdirSync(dir, { recursive: true });
-  const json = path.join(dir, 'quant.json');
-  const markdown = path.join(dir, 'quant.md');
-  writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(markdown, quantMarkdown(report));
-  return { json, markdown };
+  return writeBenchFiles(dir, 'quant', report, quantMarkdown(report));
 }
