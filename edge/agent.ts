@@ -54,7 +54,7 @@ export class EdgeAgent {
     strategy: PlacementStrategy,
     private readonly catalog: Catalog,
   ) {
-    this.runner = new TaskRunner({ config, log, local, offload, estimators, strategy });
+    this.runner = new TaskRunner({ log, local, offload, estimators, strategy });
   }
 
   /** Opens and warms the local models and connects to the cloud; an unreachable cloud is not an error (its circuit starts open). */
@@ -75,7 +75,7 @@ export class EdgeAgent {
       catalog,
       {
         probeRoundTripMs: (timeoutMs) => offload.measureRoundTripMs(timeoutMs),
-        localItemsAhead: (modality) => local.itemsAhead(modality),
+        localItemsAhead: (task) => local.itemsAhead(task),
         warmups: local.warmupRuns(),
         cloudReachable: offload.health().state === 'closed',
       },
@@ -131,12 +131,7 @@ export class EdgeAgent {
     return this.closing;
   }
 
-  private localVariants(): Partial<Record<Modality, string>> {
-    const variants: Partial<Record<Modality, string>> = {};
-    for (const modality of Object.keys(this.config.modalities) as Modality[]) {
-      const variant = this.local.variantFor(modality);
-      if (variant) variants[modality] = variant;
-    }
-    return variants;
+  private localVariants(): Record<string, string> {
+    return this.local.variants();
   }
 }

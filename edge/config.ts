@@ -4,8 +4,9 @@ import { checkCloudLink, cloudLinkSchema, upgradeCloudSetting, type CloudLinkCon
 import { brokerSecuritySchema, type BrokerSecurity } from './ingress/broker-security.js';
 import type { Modality, Site } from './request.js';
 
-export interface ModalityConfig {
-  /** Catalog model id that serves this modality. */
+/** How one task of a modality runs: its model, local variant and placement. */
+export interface TaskSettings {
+  /** Catalog model id that serves this task. */
   model: string;
   /** Variant the edge runs locally; empty means this modality has no local fallback. */
   localVariant: string;
@@ -18,6 +19,17 @@ export interface ModalityConfig {
    * variant only while the cloud is down or when it fails.
    */
   pin: '' | Site;
+  /**
+   * Default quality floor of a request that sets no `quality`: the lowest
+   * top-1 agreement with the reference (the cloud's fp32) variant the local
+   * variant must have declared in the catalog to run here; 0 lets any.
+   */
+  minAgreement: number;
+}
+
+/** A modality's default task (OCR for images), and the image modality's `encode` task. */
+export interface ModalityConfig extends TaskSettings {
+  encode?: TaskSettings;
 }
 
 /** An offline measurement of one modality, for the `static-profile` strategy. */
@@ -123,10 +135,26 @@ export interface RequestLimits {
   maxDecodedPixels: number;
 }
 
+/** A task's settings with the path naming them under config `modalities` (`image`, `image.encode`). */
+export interface PlacedTaskSettings {
+  path: string;
+  modality: Modality;
+  settings: TaskSettings;
+}
+
+/** Every task's settings: each modality's default task, then the `encode` tasks. */
+export function allTaskSettings(modalities: EdgeConfig['modalities']): PlacedTaskSettings[] {
+  const entries = Object.entries(modalities) as [Modality, ModalityConfig][];
+  return [
+    ...entries.map(([modality, settings]) => ({ path: modality, modality, settings })),
+    ...entries.flatMap(([modality, { encode }]) => (encode ? [{ path: `${modality}.encode`, modality, settings: encode }] : [])),
+  ];
+}
+
 /** 24 h: Node fires a timer longer than 2³¹−1 ms at once, so no deadline may come near it. */
 export const maxDeadlineMs = 86_400_000;
 
-const modalitySchema = (model: string, localVariant: string, placement: Site) => ({
+const taskSettingsSchema = (model: string, localVariant: string, placement: Site, extra: Record<string, unknown> = {}) => ({
   type: 'object',
   additionalProperties: false,
   default: {},
@@ -135,6 +163,8 @@ const modalitySchema = (model: string, localVariant: string, placement: Site) =>
     localVariant: { type: 'string', default: localVariant },
     placement: { enum: ['edge', 'cloud'], default: placement },
     pin: { enum: ['', 'edge', 'cloud'], default: '' },
+    minAgreement: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+    ...extra,
   },
 });
 
@@ -209,10 +239,11 @@ export const edgeConfigSchema: SchemaObject = {
       default: {},
       // The edge runs the INT8 variants the toolchain made (models/catalog.yaml); the cloud keeps fp32.
       properties: {
-        text: modalitySchema('text-intent', 'int8-pruned', 'edge'),
-        audio: modalitySchema('audio-vad', 'int8', 'edge'),
-        image: modalitySchema('image-ocr', 'int8', 'cloud'),
-        video: modalitySchema('image-ocr', 'int8', 'cloud'),
+        text: taskSettingsSchema('text-intent', 'int8-pruned', 'edge'),
+        audio: taskSettingsSchema('audio-vad', 'int8', 'edge'),
+        // `encode`: the cloud answers with InceptionV3 (fp32), the edge holds the INT8 MobileNetV2.
+        image: taskSettingsSchema('image-ocr', 'int8', 'cloud', { encode: taskSettingsSchema('image-encoder', 'mobilenet-v2-int8', 'cloud') }),
+        video: taskSettingsSchema('image-ocr', 'int8', 'cloud'),
       },
     },
     intraOpThreads: { type: 'integer', minimum: 1, default: 1 },
@@ -252,9 +283,9 @@ export const edgeConfigSchema: SchemaObject = {
 export function loadEdgeConfig(file?: string, overrides: Record<string, unknown> = {}): EdgeConfig {
   const config = loadConfig<EdgeConfig>(edgeConfigSchema, file, overrides, upgradeCloudSetting);
   checkCloudLink(config.cloud);
-  for (const [modality, { pin, localVariant }] of Object.entries(config.modalities)) {
+  for (const { path, settings: { pin, localVariant } } of allTaskSettings(config.modalities)) {
     if (pin === 'edge' && !localVariant) {
-      throw new Error(`config modalities.${modality}.pin is 'edge', but its localVariant is '' — set a local variant to run it on this device, or remove the pin`);
+      throw new Error(`config modalities.${path}.pin is 'edge', but its localVariant is '' — set a local variant to run it on this device, or remove the pin`);
     }
   }
   return config;

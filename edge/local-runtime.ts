@@ -1,7 +1,8 @@
 /**
- * The device's own models: the local variant of each configured modality's
- * model, opened and warmed up at start, one LoadedModel per model+variant
- * (image and video share the OCR model). Local runs of one model wait in its
+ * The device's own models: the local variant of each configured task's model
+ * (each modality's default task, and the image `encode` task), opened and
+ * warmed up at start, one LoadedModel per model+variant (image and video
+ * share the OCR model). Local runs of one model wait in its
  * run queue, so the wait is reported as queue time instead of hiding inside
  * compute, and a task whose deadline passes while waiting never runs.
  */
@@ -11,9 +12,8 @@ import { loadModel, type LoadedModel } from '../shared/loaded-model.js';
 import type { ModelHandler } from '../shared/handlers/handler.js';
 import type { Logger } from '../shared/log.js';
 import { RunQueue } from '../shared/run-queue.js';
-import type { EdgeConfig } from './config.js';
-import type { Modality } from './request.js';
-import { modalities, type Task } from './tasks.js';
+import { allTaskSettings, type EdgeConfig } from './config.js';
+import type { Task } from './tasks.js';
 
 /** One session chain computes one input at a time on its worker; more would only queue there. */
 const RUNS_PER_MODEL = 1;
@@ -31,7 +31,6 @@ export interface LocalAnswer {
 
 /** A timed warm-up run at start: the first sample of a variant's service time. */
 export interface WarmupRun {
-  modality: Modality;
   model: string;
   /** The model's handler, which measures the input's size. */
   handler: ModelHandler;
@@ -47,55 +46,60 @@ interface LocalModel {
 }
 
 export class LocalRuntime {
-  private constructor(private readonly byModality: ReadonlyMap<Modality, LocalModel>) {}
+  /** By task settings path (`image`, `image.encode`; Task.settingsPath). */
+  private constructor(private readonly byPath: ReadonlyMap<string, LocalModel>) {}
 
   static async open(config: EdgeConfig, log: Logger, catalog: Catalog = loadCatalog()): Promise<LocalRuntime> {
     const byKey = new Map<string, LocalModel>();
-    const byModality = new Map<Modality, LocalModel>();
+    const byPath = new Map<string, LocalModel>();
     try {
-      for (const modality of modalities) {
-        const { model: modelId, localVariant } = config.modalities[modality];
+      for (const { path, settings } of allTaskSettings(config.modalities)) {
+        const { model: modelId, localVariant } = settings;
         if (!localVariant) continue;
         const key = `${modelId}@${localVariant}`;
         let local = byKey.get(key);
         if (!local) {
           const model = catalog.models.find((m) => m.id === modelId);
           if (!model) {
-            // Tasks of this modality are refused with NOT_FOUND: without the model's handler the edge cannot check or place them.
-            log.warn({ modality, model: modelId }, `model ${modelId} is not in the catalog, so ${modality} has no local variant on this device`);
+            // These tasks are refused with NOT_FOUND: without the model's handler the edge cannot check or place them.
+            log.warn({ task: path, model: modelId }, `model ${modelId} is not in the catalog, so ${path} has no local variant on this device`);
             continue;
           }
           if (!model.variants[localVariant]) {
             throw new Error(
-              `config modalities.${modality}.localVariant is '${localVariant}', but model ${modelId} has variants ${Object.keys(model.variants).join(', ')} — pick one of them, or '' for no local variant`,
+              `config modalities.${path}.localVariant is '${localVariant}', but model ${modelId} has variants ${Object.keys(model.variants).join(', ')} — pick one of them, or '' for no local variant`,
             );
           }
           local = await openLocalModel(await loadModel(model, localVariant, { providers: ['cpu'], intraOpThreads: config.intraOpThreads }, log));
           byKey.set(key, local);
         }
-        byModality.set(modality, local);
+        byPath.set(path, local);
       }
     } catch (err) {
       await Promise.all([...byKey.values()].map((m) => m.loaded.close()));
       throw err;
     }
-    return new LocalRuntime(byModality);
+    return new LocalRuntime(byPath);
   }
 
-  /** The variant this device runs for a modality, or undefined when it has none. */
-  variantFor(modality: Modality): string | undefined {
-    return this.byModality.get(modality)?.loaded.variant;
+  /** The variant this device runs for a task, or undefined when it has none. */
+  variantFor(task: Pick<Task, 'settingsPath'>): string | undefined {
+    return this.byPath.get(task.settingsPath)?.loaded.variant;
   }
 
-  /** Items of this modality's local model waiting or running (image and video share one). */
-  itemsAhead(modality: Modality): number {
-    return this.byModality.get(modality)?.queue.itemsAhead ?? 0;
+  /** The local variant of each task settings path that has one (`image.encode` → `mobilenet-v2-int8`). */
+  variants(): Record<string, string> {
+    return Object.fromEntries([...this.byPath].map(([path, local]) => [path, local.loaded.variant]));
   }
 
-  /** One timed warm-up run per modality's local model, to seed its service-time estimate. */
+  /** Items of this task's local model waiting or running (image and video share one). */
+  itemsAhead(task: Pick<Task, 'settingsPath'>): number {
+    return this.byPath.get(task.settingsPath)?.queue.itemsAhead ?? 0;
+  }
+
+  /** One timed warm-up run per local model, to seed its service-time estimate. */
   warmupRuns(): WarmupRun[] {
-    return [...this.byModality].map(([modality, local]) => ({
-      modality,
+    return [...new Set(this.byPath.values())].map((local) => ({
       model: local.loaded.model.id,
       handler: local.loaded.handler,
       variant: local.loaded.variant,
@@ -105,8 +109,8 @@ export class LocalRuntime {
 
   /** Runs every item of a task, each through the model's run queue; multi-item errors name the item (video frame). */
   async run(task: Task): Promise<LocalAnswer> {
-    const local = this.byModality.get(task.modality);
-    if (!local) throw new InferError('FAILED_PRECONDITION', `${task.modality} has no local variant on this device (config modalities.${task.modality}.localVariant)`);
+    const local = this.byPath.get(task.settingsPath);
+    if (!local) throw new InferError('FAILED_PRECONDITION', `${task.settingsPath} has no local variant on this device (config modalities.${task.settingsPath}.localVariant)`);
     const answer: LocalAnswer = { itemResults: [], queueMs: 0, computeMs: 0, itemComputeMs: [] };
     for (const [index, item] of task.items.entries()) {
       const label = task.modality === 'video' ? `video frame ${index}` : task.modality;
@@ -128,7 +132,7 @@ export class LocalRuntime {
   }
 
   async close(): Promise<void> {
-    const models = [...new Set(this.byModality.values())];
+    const models = [...new Set(this.byPath.values())];
     for (const m of models) m.queue.close('the edge agent is shutting down');
     await Promise.all(models.map((m) => m.loaded.close()));
   }

@@ -5,6 +5,17 @@ import type { Site } from './site.js';
 
 export type { Modality, Site };
 
+/** What a request asks of an image: `read` its text (OCR, the default) or `encode` it (an embedding and content labels). */
+export type ImageTask = 'read' | 'encode';
+
+/**
+ * The answer a task needs, against the reference model (the cloud's fp32
+ * variant): `best` only the reference itself; `fast` the light local variant
+ * too; a number (0–1) the least top-1 agreement with the reference that the
+ * local variant must have measured (catalog `agreementWithReference`).
+ */
+export type Quality = 'best' | 'fast' | number;
+
 /** A request as published on `splitinfer/v1/<deviceId>/req` (msgpack or JSON; binary fields base64 in JSON). */
 export interface AgentRequest {
   id: string;
@@ -20,6 +31,10 @@ export interface AgentRequest {
   /** Time budget for the whole request, from its arrival at the agent. */
   deadlineMs?: number;
   prefer?: Partial<Record<Modality, Site>>;
+  /** Per modality, the task to run when it has more than one; OCR (`read`) when unset. */
+  task?: { image?: ImageTask };
+  /** Per modality, the quality floor; config `modalities.<m>.minAgreement` when unset. */
+  quality?: Partial<Record<Modality, Quality>>;
 }
 
 /** Where a task ran and why: built once, when the task is done, and never changed after. */

@@ -9,10 +9,9 @@
  */
 import { InferError, toInferError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
-import type { EdgeConfig } from './config.js';
 import type { LocalRuntime } from './local-runtime.js';
 import type { OffloadClient } from './offload/offload-client.js';
-import { decidePlacement, type PlacementDecision } from './policy/constraints.js';
+import { decidePlacement, qualityShortfall, type PlacementDecision } from './policy/constraints.js';
 import type { PlacementEstimators } from './policy/estimators.js';
 import { measureInputSize, type InputSize } from './policy/input-size.js';
 import type { PlacementOutcome } from './policy/outcome.js';
@@ -31,7 +30,6 @@ export interface ModalityCounts {
 }
 
 export interface TaskRunnerParts {
-  config: EdgeConfig;
   log: Logger;
   local: LocalRuntime;
   offload: OffloadClient;
@@ -54,6 +52,7 @@ type Measurements = Pick<PlacementOutcome, 'localItemComputeMs' | 'cloudItems' |
 interface RunningTask {
   task: Task;
   decision: PlacementDecision;
+  /** The local variant that may answer (for a fallback): none when the task's quality floor rules it out. */
   localVariant: string | undefined;
   inputSize: InputSize;
   facts: RunFacts;
@@ -72,21 +71,22 @@ export class TaskRunner {
 
   /** Runs one task; `measured` is its input size when the caller already read it. */
   async run(task: Task, measured?: InputSize): Promise<TaskOutcome> {
-    const { config, log, local, offload, strategy, estimators } = this.parts;
+    const { log, local, offload, strategy, estimators } = this.parts;
     const started = performance.now();
-    const localVariant = local.variantFor(task.modality);
+    const localVariant = local.variantFor(task);
     let decision: PlacementDecision;
     let inputSize: InputSize;
     try {
       inputSize = measured ?? (await measureInputSize(task.handler, task.items));
-      decision = decidePlacement(strategy, config, task, { cloud: offload.health(), localVariant, estimators, inputSize });
+      decision = decidePlacement(strategy, task, { cloud: offload.health(), localVariant, estimators, inputSize });
     } catch (err) {
       const message = `placement strategy '${strategy.name}' failed for ${task.id}: ${toInferError(err).message}`;
       log.error({ task: task.id, err: message }, 'placement failed');
       return { modality: task.modality, error: new InferError('INTERNAL', message, { cause: err }) };
     }
     log.debug({ task: task.id, site: decision.site, reasons: decision.reasons.map((r) => r.code), payloadBytes: task.payloadBytes }, 'placement');
-    const running: RunningTask = { task, decision, localVariant, inputSize, facts: { ran: null }, measured: {} };
+    const allowedVariant = qualityShortfall(task, localVariant) ? undefined : localVariant;
+    const running: RunningTask = { task, decision, localVariant: allowedVariant, inputSize, facts: { ran: null }, measured: {} };
     let answer: SiteAnswer | undefined;
     let error: InferError | undefined;
     try {
@@ -212,9 +212,14 @@ export class TaskRunner {
     return Promise.race([work, expired]).finally(() => clearTimeout(timer));
   }
 
-  /** Adds what the user can do when the cloud is gone and there is nothing local to fall back to. */
+  /** Adds what the user can do when the cloud is gone and there is nothing local to fall back to (or nothing the quality floor allows). */
   private explain(task: Task, err: InferError, localVariant: string | undefined): InferError {
-    if (err.code !== 'UNAVAILABLE' || localVariant) return err;
+    if (err.code !== 'UNAVAILABLE') return err;
+    const shortfall = qualityShortfall(task, localVariant);
+    if (shortfall) {
+      return new InferError('UNAVAILABLE', `${task.settingsPath}: ${err.message} — ${shortfall.text}; ask for a lower quality to let the edge answer`, { cause: err });
+    }
+    if (localVariant) return err;
     return new InferError(
       'UNAVAILABLE',
       `${task.modality}: ${err.message} — ${task.modality} has no local variant to fall back to (set modalities.${task.modality}.localVariant to run it on this device)`,

@@ -7,9 +7,9 @@ import { findModel, loadCatalog, type Catalog } from '../shared/catalog.js';
 import { InferError, toInferError } from '../shared/errors.js';
 import { getHandler, type ModelHandler } from '../shared/handlers/handler.js';
 import '../shared/handlers/index.js';
-import type { EdgeConfig } from './config.js';
+import type { EdgeConfig, TaskSettings } from './config.js';
 import type { InputSize } from './policy/input-size.js';
-import type { AgentRequest, AgentResponse, Modality, Placement, Site, TaskTimings } from './request.js';
+import type { AgentRequest, AgentResponse, Modality, Placement, Quality, Site, TaskTimings } from './request.js';
 
 export const modalities: readonly Modality[] = ['text', 'audio', 'image', 'video'];
 
@@ -18,8 +18,14 @@ export interface Task {
   id: string;
   requestId: string;
   modality: Modality;
-  /** Catalog model id from config. */
+  /** Where its settings are under config `modalities` (`image`, `image.encode`); keys what the policy remembers per task. */
+  settingsPath: string;
+  /** Model, local variant and placement, resolved from config once, when the request is split. */
+  settings: TaskSettings;
+  /** Catalog model id (settings.model). */
   model: string;
+  /** The request's quality floor (else the settings' minAgreement) and the local variant's agreement with the reference, from the catalog. */
+  quality: { floor: Quality; localAgreement?: number };
   /** The model's handler, from its catalog entry: it checked and measures the items, and judges the result. */
   handler: ModelHandler;
   /** One item for text, audio and image; one per frame for video (run as a batch of images). */
@@ -61,6 +67,17 @@ function taskItems(modality: Modality, value: unknown, handler: ModelHandler): U
   return value.map((frame, i) => handler.checkInput(frame, `video frame ${i}`));
 }
 
+/** The variant the cloud serves by default: the reference that `quality` and catalog agreements are measured against. */
+export const referenceVariant = 'fp32';
+
+/** The settings of the task the request asks of a modality: its default task, or the image `encode` task. */
+function taskSettings(request: AgentRequest, modality: Modality, config: EdgeConfig): { settingsPath: string; settings: TaskSettings } {
+  const modalityConfig = config.modalities[modality];
+  if (modality !== 'image' || request.task?.image !== 'encode') return { settingsPath: modality, settings: modalityConfig };
+  if (!modalityConfig.encode) throw new InferError('FAILED_PRECONDITION', 'this agent has no image encode task configured (config modalities.image.encode)');
+  return { settingsPath: 'image.encode', settings: modalityConfig.encode };
+}
+
 /**
  * Splits a request into tasks; `now` is the request's arrival (performance.now()),
  * where its deadline starts. A modality whose configured model is not in the
@@ -75,14 +92,20 @@ export function splitRequest(request: AgentRequest, config: EdgeConfig, now = pe
     const value = request.inputs[modality];
     if (value === undefined) continue;
     try {
-      const model = config.modalities[modality].model;
-      const handler = getHandler(findModel(catalog, model).handler);
+      const { settingsPath, settings } = taskSettings(request, modality, config);
+      const model = settings.model;
+      const catalogModel = findModel(catalog, model);
+      const handler = getHandler(catalogModel.handler);
       const items = taskItems(modality, value, handler);
+      const localAgreement = settings.localVariant === referenceVariant ? 1 : catalogModel.variants[settings.localVariant]?.agreementWithReference;
       tasks.push({
         id: `${request.id}/${modality}`,
         requestId: request.id,
         modality,
+        settingsPath,
+        settings,
         model,
+        quality: { floor: request.quality?.[modality] ?? settings.minAgreement, localAgreement },
         handler,
         items,
         payloadBytes: items.reduce((n, item) => n + item.length, 0),

@@ -18,6 +18,8 @@ export interface FileRef {
 export interface CatalogVariant {
   /** KServe model name of each raw ONNX graph → its file. */
   graphs: Record<string, FileRef>;
+  /** Measured share of inputs on which this variant's top-1 answer matches the fp32 reference's (the cloud's); the edge's `quality` floor reads it. */
+  agreementWithReference?: number;
 }
 
 /** One level of a payload-shaping knob and the share of accuracy it is expected to cost. */
@@ -96,7 +98,10 @@ const catalogSchema = {
               type: 'object',
               required: ['graphs'],
               additionalProperties: false,
-              properties: { graphs: { type: 'object', minProperties: 1, additionalProperties: fileRefSchema } },
+              properties: {
+                graphs: { type: 'object', minProperties: 1, additionalProperties: fileRefSchema },
+                agreementWithReference: { type: 'number', minimum: 0, maximum: 1 },
+              },
             },
           },
           payloadShaping: {

@@ -96,6 +96,12 @@ function requestSchema(media: SchemaObject, limits: SchemaLimits): SchemaObject 
       },
       deadlineMs: { type: 'number', minimum: 1, maximum: limits.maxDeadlineMs },
       prefer: { type: 'object', propertyNames: { enum: modalities }, additionalProperties: { enum: ['edge', 'cloud'] } },
+      task: { type: 'object', additionalProperties: false, properties: { image: { enum: ['read', 'encode'] } } },
+      quality: {
+        type: 'object',
+        propertyNames: { enum: modalities },
+        additionalProperties: { anyOf: [{ enum: ['best', 'fast'] }, { type: 'number', minimum: 0, maximum: 1 }] },
+      },
       replyTo: { type: 'string', minLength: 1 },
       correlationId: { type: 'string', maxLength: limits.maxIdLength },
     },
@@ -132,6 +138,7 @@ export function toAgentRequest(doc: unknown, format: PayloadFormat, validators: 
 function describeProblem(error: ErrorObject, format: PayloadFormat): string {
   const where = error.instancePath ? `'${error.instancePath.slice(1).replaceAll('/', '.')}'` : 'request';
   const params = error.params as Record<string, unknown>;
+  if (/^\/quality\/[^/]+$/.test(error.instancePath)) return `${where} must be 'best', 'fast' or a number from 0 to 1 (the least agreement with the reference model)`;
   switch (error.keyword) {
     case 'required':
       return params.missingProperty === 'id'
@@ -140,10 +147,12 @@ function describeProblem(error: ErrorObject, format: PayloadFormat): string {
     case 'additionalProperties':
       return error.instancePath === '/inputs'
         ? `unknown modality '${String(params.additionalProperty)}' in inputs (expected ${modalities.join(', ')})`
-        : `unknown field '${String(params.additionalProperty)}' in ${where} (a request has id, inputs, deadlineMs, prefer, replyTo, correlationId)`;
+        : error.instancePath === '/task'
+          ? `task names '${String(params.additionalProperty)}', but only image has more than one task (task.image: 'read' or 'encode')`
+          : `unknown field '${String(params.additionalProperty)}' in ${where} (a request has id, inputs, deadlineMs, prefer, task, quality, replyTo, correlationId)`;
     case 'enum':
       return error.propertyName !== undefined
-        ? `prefer names unknown modality '${error.propertyName}' (expected ${modalities.join(', ')})`
+        ? `${error.instancePath.slice(1)} names unknown modality '${error.propertyName}' (expected ${modalities.join(', ')})`
         : `${where} must be one of ${(params.allowedValues as unknown[]).map((v) => `'${String(v)}'`).join(', ')}`;
     case 'minLength':
       return `${where} is empty`;

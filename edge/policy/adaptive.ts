@@ -24,7 +24,7 @@
  */
 import { seededRandom } from '../../shared/seeded-random.js';
 import type { EdgeConfig, PolicyConfig } from '../config.js';
-import type { Modality, Site } from '../request.js';
+import type { Site } from '../request.js';
 import type { Task } from '../tasks.js';
 import { cloudLabel, describeCloud, describeEdge, estimatesReport } from './decision-report.js';
 import type { CloudCompletion, EdgeCompletion } from './estimators.js';
@@ -46,15 +46,14 @@ function fastestCloud(options: readonly CloudCompletion[], remainingMs: number):
 
 export class AdaptiveStrategy implements PlacementStrategy {
   readonly name = adaptiveStrategyName;
-  private readonly lastSite = new Map<Modality, Site>();
+  /** Where each task (by settings path: `image`, `image.encode`) ran last. */
+  private readonly lastSite = new Map<string, Site>();
   private readonly random: () => number;
   private decided = 0;
   private explored = 0;
 
   constructor(
     private readonly settings: AdaptiveSettings,
-    /** Where each modality starts, before any estimate (config `modalities.<m>.placement`). */
-    private readonly placementOf: (modality: Modality) => Site,
     private readonly clock: Clock = monotonicClock,
   ) {
     this.random = seededRandom(settings.seed);
@@ -88,11 +87,11 @@ export class AdaptiveStrategy implements PlacementStrategy {
         expectedHighMs: chosen?.highMs,
       };
     };
-    const modality = task.modality;
     this.decided++;
-    const previous = this.lastSite.get(modality) ?? this.placementOf(modality);
+    // Before any estimate, a task starts where config places it.
+    const previous = this.lastSite.get(task.settingsPath) ?? task.settings.placement;
     const { site, reason: compared } = this.compare(task, previous, edge, bestCloud, cloudChoice, remainingMs);
-    this.lastSite.set(modality, site);
+    this.lastSite.set(task.settingsPath, site);
     const other: Site = site === 'edge' ? 'cloud' : 'edge';
     const exploring = this.explorationReason(other, edge, bestCloud, remainingMs);
     if (!exploring) return choice(site, [compared], { previous, explored: false });
@@ -182,4 +181,4 @@ export class AdaptiveStrategy implements PlacementStrategy {
   }
 }
 
-registerPlacementStrategy(adaptiveStrategyName, (config: EdgeConfig) => new AdaptiveStrategy(config.policy, (modality) => config.modalities[modality].placement));
+registerPlacementStrategy(adaptiveStrategyName, (config: EdgeConfig) => new AdaptiveStrategy(config.policy));

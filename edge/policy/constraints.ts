@@ -2,18 +2,20 @@
  * The constraint step, run before every strategy, so that each one honours
  * them the same way:
  * 1. a config pin to the edge keeps the task on the device, whatever else;
- * 2. a config pin to the cloud, else the request's `prefer`, decides the
+ * 2. a quality floor (the request's `quality`, else config `minAgreement`)
+ *    the local variant does not meet sends it to the cloud, and, with the
+ *    cloud down, fails it rather than answer with a worse model;
+ * 3. a config pin to the cloud, else the request's `prefer`, decides the
  *    side (the edge only with a local variant; the cloud only while it is
  *    up, when a local variant can stand in);
- * 3. without a local variant the task can only go to the cloud;
- * 4. with the cloud down it can only run on the edge.
+ * 4. without a local variant the task can only go to the cloud;
+ * 5. with the cloud down it can only run on the edge.
  * A task still free after that is the strategy's to place. A task that has
  * nowhere to run (cloud down, no local variant) is placed in the cloud, where
  * it fails fast with UNAVAILABLE without leaving the device.
  */
-import type { EdgeConfig } from '../config.js';
 import type { Site } from '../request.js';
-import type { Task } from '../tasks.js';
+import { referenceVariant, type Task } from '../tasks.js';
 import { reason, type Reason } from './reasons.js';
 import type { CloudPlan, PlacementContext, PlacementStrategy } from './strategy.js';
 
@@ -30,16 +32,30 @@ export interface Constraint {
   reasons: Reason[];
 }
 
+/**
+ * Why the local variant may not answer this task under its quality floor, or
+ * undefined when it may: `best` takes the reference variant itself, a number
+ * the catalog's measured agreement at least that high.
+ */
+export function qualityShortfall(task: Task, localVariant: string | undefined): Reason | undefined {
+  const { floor, localAgreement } = task.quality;
+  if (!localVariant || localVariant === referenceVariant || floor === 'fast' || floor === 0) return undefined;
+  if (floor !== 'best' && localAgreement !== undefined && localAgreement >= floor) return undefined;
+  return reason.qualityFloor(task.settingsPath, floor, localVariant, localAgreement);
+}
+
 /** The side the constraints impose, or undefined when the task is free. */
-export function constrain(task: Task, context: Pick<PlacementContext, 'cloud' | 'localVariant'>, config: EdgeConfig): Constraint | undefined {
+export function constrain(task: Task, context: Pick<PlacementContext, 'cloud' | 'localVariant'>): Constraint | undefined {
   const { cloud, localVariant } = context;
   const { modality } = task;
   const cloudUp = cloud.state === 'closed';
-  const pin = config.modalities[modality].pin;
+  const pin = task.settings.pin;
   // Pinned to the edge: config validation guarantees a local variant.
   if (pin === 'edge') return { site: 'edge', reasons: [reason.pinned(modality, 'edge', task.prefer === 'cloud')] };
   const wanted = pin || task.prefer;
   const toCloud = (first: Reason[]): Constraint => (cloudUp ? { site: 'cloud', reasons: first } : { site: 'cloud', reasons: [...first, reason.cloudDown(cloud, undefined)] });
+  const shortfall = qualityShortfall(task, localVariant);
+  if (shortfall) return toCloud([shortfall]);
   if (wanted) {
     const asked = pin ? reason.pinned(modality, 'cloud', task.prefer === 'edge') : reason.preferred(modality, wanted, localVariant);
     if (wanted === 'edge') return localVariant ? { site: 'edge', reasons: [asked] } : toCloud([asked, reason.noLocalVariant(modality)]);
@@ -52,8 +68,8 @@ export function constrain(task: Task, context: Pick<PlacementContext, 'cloud' | 
 }
 
 /** The constraint step, then the strategy for a free task; a task constrained to the cloud still gets the strategy's shaping. */
-export function decidePlacement(strategy: PlacementStrategy, config: EdgeConfig, task: Task, context: PlacementContext): PlacementDecision {
-  const constraint = constrain(task, context, config);
+export function decidePlacement(strategy: PlacementStrategy, task: Task, context: PlacementContext): PlacementDecision {
+  const constraint = constrain(task, context);
   if (!constraint) {
     const { site, reasons, estimates, shaping, expectedHighMs } = strategy.choose(task, context);
     return Object.freeze({ site, reasons: Object.freeze(reasons), estimates: Object.freeze(estimates), shaping, expectedHighMs, constrained: false });

@@ -22,7 +22,6 @@ import type { Catalog } from '../../shared/catalog.js';
 import type { Logger } from '../../shared/log.js';
 import type { EdgeConfig, PolicyConfig } from '../config.js';
 import type { WarmupRun } from '../local-runtime.js';
-import type { Modality } from '../request.js';
 import type { Task } from '../tasks.js';
 import { CloudEstimator } from './cloud-estimator.js';
 import { DeviceLoadSampler, type DeviceSlowdown } from './device-load.js';
@@ -38,8 +37,8 @@ import { monotonicClock, type Clock } from './window-stats.js';
 export interface EstimatorHooks {
   /** A timed ServerLive round trip that fails after `timeoutMs` (default: the breaker's probe timeout). */
   probeRoundTripMs(timeoutMs?: number): Promise<number>;
-  /** Items waiting or running on this modality's local model. */
-  localItemsAhead(modality: Modality): number;
+  /** Items waiting or running on this task's local model. */
+  localItemsAhead(task: Task): number;
   slowdown(): DeviceSlowdown;
 }
 
@@ -152,7 +151,7 @@ export class PlacementEstimators {
     const detail = this.local.estimate(
       localModelKey(task.model, variant),
       size.items.map((item) => item.amount),
-      this.hooks.localItemsAhead(task.modality),
+      this.hooks.localItemsAhead(task),
     );
     if (!detail) return undefined;
     return { expectedMs: detail.queueMeanMs + detail.computeMeanMs, highMs: detail.queueMeanMs + detail.computeHighMs, detail };

@@ -19,6 +19,8 @@ export type ReasonCode =
   | 'cloud-down'
   /** The modality has no local variant on this device. */
   | 'no-local-variant'
+  /** The request's `quality` (or config `minAgreement`) rules the local variant out. */
+  | 'quality-floor'
   /** A baseline strategy that always picks this side. */
   | 'fixed-side'
   /** `static-profile`: placed once from an offline profile. */
@@ -64,6 +66,16 @@ export const reason = {
     }`,
   }),
   noLocalVariant: (modality: Modality): Reason => ({ code: 'no-local-variant', text: `${modality} has no local variant, so it runs in the cloud` }),
+  /** `agreement`: the local variant's measured top-1 agreement with the reference; undefined when not measured. */
+  qualityFloor: (task: string, floor: 'best' | number, localVariant: string, agreement: number | undefined): Reason => ({
+    code: 'quality-floor',
+    text:
+      floor === 'best'
+        ? `the quality floor for ${task} is best: only the reference model may answer, not the local ${localVariant} variant, so it runs in the cloud`
+        : `the quality floor for ${task} is ${floor} top-1 agreement with the reference model, which the local ${localVariant} variant does not meet (${
+            agreement === undefined ? 'no measured agreement' : `measured ${agreement}`
+          }), so it runs in the cloud`,
+  }),
   fixedSide: (strategy: string, modality: Modality, site: Site, localVariant?: string): Reason => ({
     code: 'fixed-side',
     text: `${strategy} runs ${modality} ${where(site)}${site === 'edge' ? localRun(localVariant) : ''}`,

@@ -1,19 +1,18 @@
 /**
- * The `rules` strategy: where config places each modality
- * (`modalities.<m>.placement`). Pins, the request's `prefer`, a cloud that is
+ * The `rules` strategy: where config places each task
+ * (`modalities.<m>.placement`, `modalities.image.encode.placement`). Pins, the request's `prefer`, a cloud that is
  * down and a missing local variant are the constraint step's, before it.
  */
-import type { EdgeConfig } from '../config.js';
 import { reason } from './reasons.js';
 import { registerPlacementStrategy, type PlacementStrategy } from './strategy.js';
 
 export const rulesStrategyName = 'rules';
 
-export function rulesStrategy(config: EdgeConfig): PlacementStrategy {
+export function rulesStrategy(): PlacementStrategy {
   return {
     name: rulesStrategyName,
     choose: (task, { localVariant }) => {
-      const site = config.modalities[task.modality].placement;
+      const site = task.settings.placement;
       return { site, reasons: [reason.configured(task.modality, site, localVariant)], estimates: { rule: 'config', wanted: site, localVariant: localVariant ?? null } };
     },
   };

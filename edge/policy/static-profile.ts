@@ -1,11 +1,11 @@
 /**
  * The `static-profile` baseline, after Neurosurgeon-style partitioning: each
- * modality is placed once, from an offline profile (edge time, cloud time,
+ * modality's default task is placed once, from an offline profile (edge time, cloud time,
  * payload bytes) at a nominal link (`policy.staticProfile`), and stays there
- * whatever the link or the load do later. A modality without a profile goes
- * where config places it.
+ * whatever the link or the load do later. A task without a profile (the
+ * image `encode` task among them) goes where config places it.
  */
-import type { Modality } from '../request.js';
+import type { Task } from '../tasks.js';
 import { reason } from './reasons.js';
 import { registerPlacementStrategy, type PlacementStrategy, type StrategyChoice } from './strategy.js';
 
@@ -13,13 +13,15 @@ export const staticProfileStrategyName = 'static-profile';
 
 registerPlacementStrategy(staticProfileStrategyName, (config): PlacementStrategy => {
   const { uplinkMbps, rttMs, modalities } = config.policy.staticProfile;
-  const decided = new Map<Modality, StrategyChoice>();
+  // By task settings path: the profiles are of each modality's default task, so `image.encode` has none.
+  const decided = new Map<string, StrategyChoice>();
 
-  const decideOnce = (modality: Modality): StrategyChoice => {
-    const profile = modalities[modality];
+  const decideOnce = (task: Task): StrategyChoice => {
+    const modality = task.modality;
+    const profile = task.settingsPath === modality ? modalities[modality] : undefined;
     if (!profile) {
-      const site = config.modalities[modality].placement;
-      return { site, reasons: [reason.profiled(`static-profile has no offline profile for ${modality}, so it runs where config places it (${site})`)], estimates: {} };
+      const site = task.settings.placement;
+      return { site, reasons: [reason.profiled(`static-profile has no offline profile for ${task.settingsPath}, so it runs where config places it (${site})`)], estimates: {} };
     }
     const uploadMs = (profile.payloadBytes * 8) / (uplinkMbps * 1000);
     const cloudMs = rttMs + uploadMs + profile.cloudMs;
@@ -35,8 +37,8 @@ registerPlacementStrategy(staticProfileStrategyName, (config): PlacementStrategy
   return {
     name: staticProfileStrategyName,
     choose(task): StrategyChoice {
-      let placed = decided.get(task.modality);
-      if (!placed) decided.set(task.modality, (placed = decideOnce(task.modality)));
+      let placed = decided.get(task.settingsPath);
+      if (!placed) decided.set(task.settingsPath, (placed = decideOnce(task)));
       return { ...placed, reasons: [...placed.reasons], estimates: { ...placed.estimates } };
     },
   };

@@ -13,7 +13,7 @@ import type { InputSize } from '../../edge/policy/input-size.js';
 import type { ReasonCode } from '../../edge/policy/reasons.js';
 import '../../edge/policy/strategies.js';
 import { createPlacementStrategy, type PlacementStrategy } from '../../edge/policy/strategy.js';
-import type { Modality, Site } from '../../edge/request.js';
+import type { AgentRequest, Modality, Site } from '../../edge/request.js';
 import { splitRequest, type Task } from '../../edge/tasks.js';
 import { loadCatalog, type Catalog } from '../../shared/catalog.js';
 
@@ -48,8 +48,11 @@ export function idleEstimators(config: EdgeConfig, clock?: () => number): Placem
   );
 }
 
-export function placementTask(config: EdgeConfig, modality: Modality, options: { prefer?: Site; deadlineMs?: number; now?: number } = {}): Task {
-  const request = { id: 'p1', inputs: inputsOf[modality], deadlineMs: options.deadlineMs, prefer: options.prefer && { [modality]: options.prefer } };
+/** What a test request may add: the task it asks of an image and its quality floors. */
+export type RequestExtras = Pick<AgentRequest, 'task' | 'quality'>;
+
+export function placementTask(config: EdgeConfig, modality: Modality, options: { prefer?: Site; deadlineMs?: number; now?: number; extras?: RequestExtras } = {}): Task {
+  const request = { id: 'p1', inputs: inputsOf[modality], deadlineMs: options.deadlineMs, prefer: options.prefer && { [modality]: options.prefer }, ...options.extras };
   return splitRequest(request, config, options.now).tasks[0]!;
 }
 
@@ -57,7 +60,7 @@ export interface Placer {
   config: EdgeConfig;
   strategy: PlacementStrategy;
   /** `localVariant` null: the modality has none. */
-  place(modality: Modality, options?: { prefer?: Site; cloud?: CloudHealth; localVariant?: string | null }): PlacementDecision;
+  place(modality: Modality, options?: { prefer?: Site; cloud?: CloudHealth; localVariant?: string | null; extras?: RequestExtras }): PlacementDecision;
 }
 
 /** A strategy by name on a config with `overrides`, deciding as the task runner does. */
@@ -68,8 +71,8 @@ export function placer(strategyName: string, overrides: Record<string, unknown> 
   return {
     config,
     strategy,
-    place: (modality, { prefer, cloud = healthyCloud, localVariant = 'fp32' } = {}) =>
-      decidePlacement(strategy, config, placementTask(config, modality, { prefer }), {
+    place: (modality, { prefer, cloud = healthyCloud, localVariant = 'fp32', extras } = {}) =>
+      decidePlacement(strategy, placementTask(config, modality, { prefer, extras }), {
         cloud,
         localVariant: localVariant ?? undefined,
         estimators,

@@ -55,7 +55,7 @@ function setup(policy: Record<string, unknown> = {}, overrides: Record<string, u
     },
     clock,
   );
-  const strategy = new AdaptiveStrategy(config.policy, (modality) => config.modalities[modality].placement, clock);
+  const strategy = new AdaptiveStrategy(config.policy, clock);
 
   /** RTT from probes, uplink from one 200 kB transfer. */
   const link = (rttMs: number, uplinkMbps: number) => {
@@ -79,7 +79,7 @@ function setup(policy: Record<string, unknown> = {}, overrides: Record<string, u
   };
   /** As the task runner decides (constraints, then the strategy); `localVariant` null: this modality has none. `why` renders the reasons, `codes` lists them. */
   const decide = (t: Task, cloud: CloudHealth = healthy, localVariant: string | null = 'fp32'): Decided => {
-    const decision = decidePlacement(strategy, config, t, { cloud, localVariant: localVariant ?? undefined, estimators, inputSize: t.modality === 'text' ? textSize : imageSize });
+    const decision = decidePlacement(strategy, t, { cloud, localVariant: localVariant ?? undefined, estimators, inputSize: t.modality === 'text' ? textSize : imageSize });
     return { ...decision, why: renderWhy(decision.reasons), codes: decision.reasons.map((r) => r.code) };
   };
 
