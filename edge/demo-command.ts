@@ -15,8 +15,9 @@ const help = `usage: splitinfer demo [--broker URL] [--cloud HOST:PORT]
 Runs the whole system on this machine and sends it real requests over MQTT:
 an embedded MQTT broker (aedes, MQTT 3.1.1) on a free loopback port (or
 --broker), the cloud tier as a child process (or --cloud), and an edge agent.
-Publishes text in zh/en/ja, a spoken WAV, an image with printed text and a
-mixed text + image + audio request; prints each answer, where each modality
+Publishes text in zh/en/ja, a spoken WAV, an image with printed text, a photo
+to embed (the heavy encoder in the cloud, then quality fast on the edge's INT8
+encoder) and a mixed text + image + audio request; prints each answer, where each modality
 ran and why, and the latency. Exits 0 when every request was answered without errors.`;
 
 const sample = (...parts: string[]) => readFile(path.join(packageRoot, 'models', 'samples', ...parts));
@@ -24,6 +25,8 @@ const sample = (...parts: string[]) => readFile(path.join(packageRoot, 'models',
 interface DemoRequest {
   label: string;
   inputs: () => Promise<Record<string, unknown>>;
+  /** Request fields beside `inputs` (task, quality, prefer). */
+  options?: Record<string, unknown>;
 }
 
 const requests: DemoRequest[] = [
@@ -35,6 +38,16 @@ const requests: DemoRequest[] = [
   { label: 'audio speech-en.wav (8.4 s of speech)', inputs: async () => ({ audio: await sample('audio', 'speech-en.wav') }) },
   { label: 'image invoice.png (printed text)', inputs: async () => ({ image: await sample('ocr', 'invoice.png') }) },
   {
+    label: 'image shipped-zh.jpg as an embedding (task encode: the heavy encoder in the cloud)',
+    inputs: async () => ({ image: await sample('ocr', 'shipped-zh.jpg') }),
+    options: { task: { image: 'encode' } },
+  },
+  {
+    label: 'image shipped-zh.jpg as an embedding, quality fast, prefer the edge (the light INT8 encoder)',
+    inputs: async () => ({ image: await sample('ocr', 'shipped-zh.jpg') }),
+    options: { task: { image: 'encode' }, quality: { image: 'fast' }, prefer: { image: 'edge' } },
+  },
+  {
     label: 'mixed: text + image invoice.png + audio speech-en.wav',
     inputs: async () => ({ text: 'Where is my order?', image: await sample('ocr', 'invoice.png'), audio: await sample('audio', 'speech-en.wav') }),
   },
@@ -44,7 +57,10 @@ type Result = Record<string, unknown>;
 const show: Record<Modality, (r: Result) => string> = {
   text: (r) => `intent ${String(r.intent)} (confidence ${Number(r.confidence).toFixed(2)})`,
   audio: (r) => `speech at ${(r.segments as { startMs: number; endMs: number }[]).map((s) => `${s.startMs}-${s.endMs} ms`).join(', ') || 'none'}`,
-  image: (r) => (r.lines as { text: string }[]).map((l) => JSON.stringify(l.text)).join(' / ') || 'no text found',
+  image: (r) =>
+    Array.isArray(r.embedding)
+      ? `${r.model as string}: ${r.embedding.length}-D embedding, top label ${(r.labels as { label: string; score: number }[]).map((l) => `${l.label} ${l.score.toFixed(2)}`)[0]}`
+      : (r.lines as { text: string }[]).map((l) => JSON.stringify(l.text)).join(' / ') || 'no text found',
   video: (r) => `${(r.frames as Result[]).length} frames: ${(r.frames as Result[]).map((f) => show.image(f)).join(' | ')}`,
 };
 
@@ -71,7 +87,7 @@ function printResponse(request: DemoRequest, response: AgentResponse, roundTripM
 }
 
 /** Publishes one request as an MQTT 3.1.1 client does (reply address in the payload) and waits for its response. */
-function ask(client: MqttClient, requestTopic: string, replyTopic: string, id: string, inputs: Record<string, unknown>): Promise<AgentResponse> {
+function ask(client: MqttClient, requestTopic: string, replyTopic: string, id: string, request: Record<string, unknown>): Promise<AgentResponse> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`no response to ${id} within 60 s`)), 60_000);
     const onMessage = (topic: string, payload: Buffer) => {
@@ -87,7 +103,7 @@ function ask(client: MqttClient, requestTopic: string, replyTopic: string, id: s
     };
     client.on('message', onMessage);
     // JSON so the printed exchange is readable; media bytes travel base64 (msgpack would keep them binary).
-    const body = JSON.stringify({ id, inputs, deadlineMs: 30_000, replyTo: replyTopic, correlationId: id }, function (this: Record<string, unknown>, key, value: unknown) {
+    const body = JSON.stringify({ id, ...request, deadlineMs: 30_000, replyTo: replyTopic, correlationId: id }, function (this: Record<string, unknown>, key, value: unknown) {
       const raw = this[key];
       return raw instanceof Uint8Array ? Buffer.from(raw).toString('base64') : value;
     });
@@ -133,7 +149,7 @@ export async function main(args: string[]): Promise<number> {
     for (const [i, request] of requests.entries()) {
       const started = performance.now();
       try {
-        const response = await ask(client, topics.req, replyTopic, `demo-${i + 1}`, await request.inputs());
+        const response = await ask(client, topics.req, replyTopic, `demo-${i + 1}`, { inputs: await request.inputs(), ...request.options });
         printResponse(request, response, performance.now() - started);
         if (response.errors) failures++;
       } catch (err) {
