@@ -76,6 +76,23 @@ describe('image encode with the cloud tier up', () => {
     assert.deepEqual([response.placement.image!.ran, response.placement.image!.reasons], ['edge', ['preferred']]);
   });
 
+  test('the confidence strategy runs the light encoder first and asks the heavy one when the top label is unsure', async () => {
+    const doubtful = await EdgeAgent.start(loadEdgeConfig(undefined, { cloud: cloud.address, policy: { strategy: 'confidence', confidenceThreshold: 1 } }), log);
+    const trusting = await EdgeAgent.start(loadEdgeConfig(undefined, { cloud: cloud.address, policy: { strategy: 'confidence', confidenceThreshold: 0 } }), log);
+    try {
+      const escalated = await doubtful.handle(encodeRequest('enc-hard'));
+      assertEmbedding(escalated.results.image, 'inception-v3', 2048);
+      const placement = escalated.placement.image!;
+      assert.deepEqual([placement.decided, placement.ran, placement.reasons, placement.escalation], ['edge', 'cloud', ['fixed-side', 'escalated-low-confidence'], { outcome: 'cloud-answered' }]);
+      const kept = await trusting.handle(encodeRequest('enc-easy'));
+      assertEmbedding(kept.results.image, 'mobilenet-v2-int8', 1280);
+      assert.deepEqual([kept.placement.image!.ran, kept.placement.image!.escalation], ['edge', undefined]);
+    } finally {
+      await doubtful.close();
+      await trusting.close();
+    }
+  });
+
   test("quality 'best' overrides the preference for the edge: InceptionV3 answers, and the reasons say why", async () => {
     const response = await agent.handle(encodeRequest('enc-3', 'best', 'edge'));
     assert.equal(response.errors, undefined, JSON.stringify(response.errors));
