@@ -110,9 +110,14 @@ export class CloudAuth {
     }
   }
 
+  /** Whether any credential is configured or required (off: any caller may call any model). */
+  get enabled(): boolean {
+    return this.config.required || this.keys.length > 0 || Object.keys(this.config.mtlsTenants).length > 0;
+  }
+
   /** For the start-up log: never a key, only counts. */
   describe(): string {
-    if (!this.config.required && this.keys.length === 0 && Object.keys(this.config.mtlsTenants).length === 0) return 'off (any caller may call any model)';
+    if (!this.enabled) return 'off (any caller may call any model)';
     const how = `${this.keys.length} API keys, ${Object.keys(this.config.mtlsTenants).length} certificate identities`;
     return `${this.config.required ? 'required' : 'optional'} (${how}${this.config.openHealth ? '; health open' : ''})`;
   }
@@ -150,8 +155,16 @@ export class CloudAuth {
     }
   }
 
-  /** A grpc-js server interceptor that refuses unidentified calls before any message is read. */
-  interceptor(): grpc.ServerInterceptor {
+  /**
+   * The grpc-js server interceptors: one that refuses unidentified calls
+   * before any message is read, or none while auth is off (there is nothing
+   * to check; the services still refuse credentials they cannot verify).
+   */
+  interceptors(): grpc.ServerInterceptor[] {
+    return this.enabled ? [this.interceptor()] : [];
+  }
+
+  private interceptor(): grpc.ServerInterceptor {
     return (method, call) =>
       new grpc.ServerInterceptingCall(call, {
         start: (next) =>

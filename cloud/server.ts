@@ -42,7 +42,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     // Edges hold long-lived streams over flaky links; let their keepalive pings through.
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-    interceptors: [auth.interceptor()],
+    interceptors: auth.interceptors(),
   });
   addInferenceService(server, { repository, metrics, log, version, state, auth });
   health.addTo(server);
