@@ -4,9 +4,9 @@
  * checks, and what happens when the cloud stops or was never there.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
+import { freeLoopbackPort } from '../../edge/local-stack.js';
 import { EdgeAgent, type EdgeAgentOptions } from '../../edge/agent.js';
 import { loadEdgeConfig } from '../../edge/config.js';
 import type { AgentRequest, AgentResponse } from '../../edge/request.js';
@@ -42,15 +42,6 @@ function mixedRequest(id: string, extra: Partial<AgentRequest> = {}): AgentReque
 
 function assertNoErrors(response: AgentResponse): void {
   assert.equal(response.errors, undefined, `unexpected errors: ${JSON.stringify(response.errors)}`);
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('edge agent with a healthy cloud tier', () => {
@@ -320,7 +311,7 @@ describe('edge agent started while the cloud tier is unreachable', () => {
   let agent: EdgeAgent;
 
   before(async () => {
-    agent = await startAgent(`127.0.0.1:${await closedPort()}`, { modalities: { video: { localVariant: '' } } });
+    agent = await startAgent(`127.0.0.1:${await freeLoopbackPort()}`, { modalities: { video: { localVariant: '' } } });
   });
 
   after(async () => {

@@ -5,9 +5,9 @@
  * answer names the model that gave it.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { CloudServer } from '../../cloud/server.js';
+import { freeLoopbackPort } from '../../edge/local-stack.js';
 import { EdgeAgent } from '../../edge/agent.js';
 import { loadEdgeConfig } from '../../edge/config.js';
 import type { AgentRequest, Quality, Site } from '../../edge/request.js';
@@ -38,14 +38,6 @@ function assertEmbedding(result: unknown, model: string, dimensions: number): vo
   assert.equal(answer.embedding.length, dimensions);
   assert.ok(Math.abs(Math.hypot(...answer.embedding) - 1) < 1e-3, 'the embedding is L2-normalised');
   assert.equal(answer.labels.length, 5);
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('image encode with the cloud tier up', () => {
@@ -105,7 +97,7 @@ describe('image encode with the cloud tier unreachable', () => {
   let agent: EdgeAgent;
 
   before(async () => {
-    agent = await EdgeAgent.start(loadEdgeConfig(undefined, { cloud: `127.0.0.1:${await closedPort()}` }), log);
+    agent = await EdgeAgent.start(loadEdgeConfig(undefined, { cloud: `127.0.0.1:${await freeLoopbackPort()}` }), log);
   });
 
   after(async () => {
