@@ -85,7 +85,7 @@ export class EdgeAgent {
     const agent = new EdgeAgent(config, log, local, offload, estimators, strategy, catalog);
     const { transport, exposed } = describeCloudLink(config.cloud);
     log[exposed ? 'warn' : 'info'](
-      { cloud: config.cloud.address, cloudTransport: transport, circuit: offload.health().state, strategy: strategy.name, local: agent.localVariants() },
+      { cloud: config.cloud.address, cloudTransport: transport, circuit: offload.health().state, strategy: strategy.name, local: local.variants() },
       `edge agent ready; cloud tier over ${transport}`,
     );
     return agent;
@@ -129,9 +129,5 @@ export class EdgeAgent {
       await this.local.close();
     })();
     return this.closing;
-  }
-
-  private localVariants(): Record<string, string> {
-    return this.local.variants();
   }
 }

@@ -91,13 +91,8 @@ export class OffloadClient {
       },
       log,
       {
-        answered: (failure, budgetMs) => {
-          if (!failure || !cloudFaults.has(failure.code)) this.breaker.recordSuccess();
-          else if (failure.code !== 'DEADLINE_EXCEEDED' || budgetMs >= this.faultBudgetFloorMs()) this.breaker.recordFailure(failure.message);
-        },
-        timedOut: (reason, budgetMs) => {
-          if (budgetMs >= this.faultBudgetFloorMs()) this.breaker.recordFailure(reason);
-        },
+        answered: (failure, budgetMs) => this.recordOutcome(failure?.code, failure?.message ?? '', budgetMs),
+        timedOut: (reason, budgetMs) => this.recordOutcome('DEADLINE_EXCEEDED', reason, budgetMs),
         broken: (detail, unreachable) => this.breaker.recordFailure(unreachable ? `unreachable (${detail})` : `stream broke (${detail})`, unreachable),
         wanted: () => this.breaker.closed,
       },
@@ -134,11 +129,6 @@ export class OffloadClient {
       active: () => this.breaker.closed,
     });
     this.stallProbe.start();
-  }
-
-  /** Runs one stall check now (tests; the probe's own timer does this every tenth of `stallSilenceMs`). */
-  checkStall(): Promise<void> | undefined {
-    return this.stallProbe?.check();
   }
 
   health(): CloudHealth {
@@ -198,6 +188,16 @@ export class OffloadClient {
     this.stallProbe?.stop();
     this.breaker.stop();
     this.stream.close();
+  }
+
+  /**
+   * What one answered (or timed-out) item tells the breaker: success, a cloud
+   * fault, or nothing. A timeout counts only for a budget the cloud should
+   * have met (`faultBudgetFloorMs`).
+   */
+  private recordOutcome(code: ErrorCode | undefined, message: string, budgetMs: number): void {
+    if (code === undefined || !cloudFaults.has(code)) this.breaker.recordSuccess();
+    else if (code !== 'DEADLINE_EXCEEDED' || budgetMs >= this.faultBudgetFloorMs()) this.breaker.recordFailure(message);
   }
 
   /**
