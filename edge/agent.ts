@@ -16,9 +16,10 @@ import { PlacementEstimators } from './policy/estimators.js';
 import { measureInputSize } from './policy/input-size.js';
 import './policy/strategies.js';
 import { createPlacementStrategy, type PlacementStrategy } from './policy/strategy.js';
-import type { AgentRequest, AgentResponse, Modality } from './request.js';
+import type { AgentRequest, AgentResponse, ChunkMessage, Modality } from './request.js';
 import { TaskRunner, type ModalityCounts } from './task-runner.js';
 import { enforcePixelBudget, mergeOutcomes, splitRequest } from './tasks.js';
+import { VideoRunner, type ChunkOutcome, type VideoCounts } from './video/video-runner.js';
 
 export type { ModalityCounts };
 
@@ -36,7 +37,11 @@ export interface EdgeAgentStats {
   tasks: Partial<Record<Modality, ModalityCounts>>;
   cloud: CloudHealth;
   offload: OffloadStats;
+  video: VideoCounts;
 }
+
+/** Hears each video chunk's answer as soon as it is known, in chunk order, before the request's answer. */
+export type ChunkPublisher = (message: ChunkMessage) => void;
 
 const roundMs = (ms: number) => Math.round(ms * 10) / 10;
 
@@ -44,6 +49,7 @@ export class EdgeAgent {
   private requests = 0;
   private closing: Promise<void> | undefined;
   private readonly runner: TaskRunner;
+  private readonly video: VideoRunner;
 
   private constructor(
     private readonly config: EdgeConfig,
@@ -55,6 +61,7 @@ export class EdgeAgent {
     private readonly catalog: Catalog,
   ) {
     this.runner = new TaskRunner({ log, local, offload, estimators, strategy });
+    this.video = new VideoRunner(config.video, this.runner, log);
   }
 
   /** Opens and warms the local models and connects to the cloud; an unreachable cloud is not an error (its circuit starts open). */
@@ -91,16 +98,27 @@ export class EdgeAgent {
     return agent;
   }
 
-  /** Answers a request; never throws: failures are reported per modality (or as `errors.request`). */
-  async handle(request: AgentRequest): Promise<AgentResponse> {
+  /**
+   * Answers a request; never throws: failures are reported per modality (or
+   * as `errors.request`). With `publishChunk`, a video is answered
+   * progressively (unless the request says `stream: false`): each chunk as
+   * it is known, then the answer, marked `final`.
+   */
+  async handle(request: AgentRequest, publishChunk?: ChunkPublisher): Promise<AgentResponse> {
     const arrived = performance.now();
     this.requests++;
     const { tasks, rejected, requestError } = splitRequest(request, this.config, arrived, this.catalog);
     // Measured once, from headers, for the pixel budget and for placement; a failure here is the runner's to report.
     const sized = await Promise.all(tasks.map(async (task) => ({ task, inputSize: await measureInputSize(task.handler, task.items).catch(() => undefined) })));
     const { runnable, rejected: overBudget } = enforcePixelBudget(sized, this.config.limits.maxDecodedPixels);
-    const outcomes = await Promise.all(runnable.map(({ task, inputSize }) => this.runner.run(task, inputSize)));
+    const progressive = publishChunk && request.stream !== false ? publishChunk : undefined;
+    const outcomes = await Promise.all(
+      runnable.map(({ task, inputSize }) =>
+        task.modality === 'video' ? this.video.run(task, progressive && ((chunk) => progressive(chunkMessage(request.id, chunk)))) : this.runner.run(task, inputSize),
+      ),
+    );
     const response = mergeOutcomes(request.id, [...rejected, ...overBudget, ...outcomes], requestError);
+    if (progressive && request.inputs.video !== undefined) response.final = true;
     this.log.info(
       {
         id: request.id,
@@ -119,6 +137,7 @@ export class EdgeAgent {
       tasks: structuredClone(this.runner.counts),
       cloud: this.offload.health(),
       offload: this.offload.stats(),
+      video: { ...this.video.counts },
     };
   }
 
@@ -130,4 +149,16 @@ export class EdgeAgent {
     })();
     return this.closing;
   }
+}
+
+function chunkMessage(id: string, chunk: ChunkOutcome): ChunkMessage {
+  return {
+    id,
+    chunk: chunk.chunk,
+    final: false,
+    results: chunk.result ? { video: chunk.result } : {},
+    placement: chunk.placement ? { video: chunk.placement } : {},
+    timings: chunk.timings ? { video: chunk.timings } : {},
+    ...(chunk.error ? { errors: { video: { code: chunk.error.code, message: chunk.error.message } } } : {}),
+  };
 }

@@ -3,6 +3,7 @@ import { loadConfig } from '../shared/config.js';
 import { checkCloudLink, cloudLinkSchema, upgradeCloudSetting, type CloudLinkConfig } from './offload/cloud-link.js';
 import { brokerSecuritySchema, type BrokerSecurity } from './ingress/broker-security.js';
 import type { Modality, Site } from './request.js';
+import { videoConfigSchema, type VideoConfig } from './video/video-config.js';
 
 /** How one task of a modality runs: its model, local variant and placement. */
 export interface TaskSettings {
@@ -104,6 +105,8 @@ export interface EdgeConfig {
     minFaultBudgetMs: number;
   };
   limits: RequestLimits;
+  /** How `inputs.video` is decoded, filtered and chunked (edge/video/). */
+  video: VideoConfig;
   /**
    * Topic prefixes a request may name as its reply address (MQTT 5 Response
    * Topic or 3.1.1 `replyTo`); empty: any topic outside the `splitinfer/v1/`
@@ -123,7 +126,7 @@ export interface RequestLimits {
   maxPayloadBytes: number;
   /** Requests run at once; announced to an MQTT 5 broker as Receive Maximum. */
   maxConcurrentRequests: number;
-  /** Frames in `inputs.video`. */
+  /** JPEG frames in an `inputs.video` frame list. */
   maxVideoFrames: number;
   /** Largest `deadlineMs` a request may ask for (the smallest is 1 ms); at most 24 h, where Node's timers still work. */
   maxDeadlineMs: number;
@@ -243,7 +246,8 @@ export const edgeConfigSchema: SchemaObject = {
         audio: taskSettingsSchema('audio-vad', 'int8', 'edge'),
         // `encode`: the cloud answers with InceptionV3 (fp32), the edge holds the INT8 MobileNetV2.
         image: taskSettingsSchema('image-ocr', 'int8', 'cloud', { encode: taskSettingsSchema('image-encoder', 'mobilenet-v2-int8', 'cloud') }),
-        video: taskSettingsSchema('image-ocr', 'int8', 'cloud'),
+        // Chunks of frames: InceptionV3 with per-sequence state in the cloud, the INT8 MobileNetV2 on the edge.
+        video: taskSettingsSchema('video-encoder', 'mobilenet-v2-int8', 'cloud'),
       },
     },
     intraOpThreads: { type: 'integer', minimum: 1, default: 1 },
@@ -273,6 +277,7 @@ export const edgeConfigSchema: SchemaObject = {
         maxDecodedPixels: { type: 'integer', minimum: 1, default: 100_000_000 },
       },
     },
+    video: videoConfigSchema,
     replyPrefixes: { type: 'array', items: { type: 'string', minLength: 1, pattern: '^[^+#\\u0000]*$' }, default: [] },
     telemetryIntervalS: { type: 'number', minimum: 0.1, default: 30 },
     dedupWindow: { type: 'integer', minimum: 1, default: 1000 },

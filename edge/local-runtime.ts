@@ -1,31 +1,30 @@
 /**
  * The device's own models: the local variant of each configured task's model
  * (each modality's default task, and the image `encode` task), opened and
- * warmed up at start, one LoadedModel per model+variant (image and video
- * share the OCR model). Local runs of one model wait in its
+ * warmed up at start, one LoadedModel per model+variant. Local runs of one model wait in its
  * run queue, so the wait is reported as queue time instead of hiding inside
  * compute, and a task whose deadline passes while waiting never runs.
  */
 import { loadCatalog, type Catalog } from '../shared/catalog.js';
-import { InferError, toInferError } from '../shared/errors.js';
+import { InferError } from '../shared/errors.js';
 import { loadModel, type LoadedModel } from '../shared/loaded-model.js';
 import type { ModelHandler } from '../shared/handlers/handler.js';
 import type { Logger } from '../shared/log.js';
 import { RunQueue } from '../shared/run-queue.js';
 import { allTaskSettings, type EdgeConfig } from './config.js';
-import type { Task } from './tasks.js';
+import { encodeChunk } from '../shared/video/chunk-answer.js';
+import type { ChunkWork, Task } from './tasks.js';
 
 /** One session chain computes one input at a time on its worker; more would only queue there. */
 const RUNS_PER_MODEL = 1;
 
 export interface LocalAnswer {
-  /** One result per task item, in item order. */
-  itemResults: Record<string, unknown>[];
+  result: Record<string, unknown>;
   /** Time spent waiting for a free slot. */
   queueMs: number;
   /** Time inside the model (pre-processing, inference, post-processing). */
   computeMs: number;
-  /** computeMs of each item, in item order: what the local service-time estimator learns from. */
+  /** computeMs per input item (a video chunk's frames share its time): what the local service-time estimator learns from. */
   itemComputeMs: number[];
 }
 
@@ -92,7 +91,7 @@ export class LocalRuntime {
     return Object.fromEntries([...this.byPath].map(([path, local]) => [path, local.loaded.variant]));
   }
 
-  /** Items of this task's local model waiting or running (image and video share one). */
+  /** Runs of this task's local model waiting or running (a video chunk counts as one). */
   itemsAhead(task: Pick<Task, 'settingsPath'>): number {
     return this.byPath.get(task.settingsPath)?.queue.itemsAhead ?? 0;
   }
@@ -107,28 +106,36 @@ export class LocalRuntime {
     }));
   }
 
-  /** Runs every item of a task, each through the model's run queue; multi-item errors name the item (video frame). */
+  /** Runs the task's input through its local model, after what is already waiting for it. */
   async run(task: Task): Promise<LocalAnswer> {
+    const local = this.localModel(task);
+    const run = await local.queue.run(() => local.loaded.run(task.items[0]!), { at: task.deadlineAt, what: "the task's deadline" }, task.id);
+    return { result: run.value.result, queueMs: run.queueMs, computeMs: run.computeMs, itemComputeMs: [run.computeMs] };
+  }
+
+  /**
+   * Encodes a video chunk's decoded frames (no JPEG round trip), once the
+   * chunk before has settled: when the edge encoded that one with the same
+   * graph, its last frame is what this chunk's first is compared with.
+   */
+  async runChunk(task: Task, chunk: ChunkWork): Promise<LocalAnswer> {
+    const local = this.localModel(task);
+    const previous = await chunk.previousOnEdge();
+    const graph = local.loaded.context.graphs[0];
+    const run = await local.queue.run(
+      () => encodeChunk(local.loaded.context, chunk.frames, { chunk: chunk.index, previous: previous?.graph === graph ? previous.embedding : undefined }),
+      { at: task.deadlineAt, what: "the chunk's deadline" },
+      task.id,
+    );
+    chunk.lastOnEdge = { graph: run.value.answer.model, embedding: run.value.last };
+    const perFrameMs = run.computeMs / chunk.frames.length;
+    return { result: { ...run.value.answer }, queueMs: run.queueMs, computeMs: run.computeMs, itemComputeMs: chunk.frames.map(() => perFrameMs) };
+  }
+
+  private localModel(task: Task): LocalModel {
     const local = this.byPath.get(task.settingsPath);
     if (!local) throw new InferError('FAILED_PRECONDITION', `${task.settingsPath} has no local variant on this device (config modalities.${task.settingsPath}.localVariant)`);
-    const answer: LocalAnswer = { itemResults: [], queueMs: 0, computeMs: 0, itemComputeMs: [] };
-    for (const [index, item] of task.items.entries()) {
-      const label = task.modality === 'video' ? `video frame ${index}` : task.modality;
-      const runItem = async () => {
-        try {
-          return await local.loaded.run(item);
-        } catch (err) {
-          const e = toInferError(err);
-          throw task.items.length > 1 ? new InferError(e.code, `${label}: ${e.message}`, { cause: err }) : e;
-        }
-      };
-      const run = await local.queue.run(runItem, { at: task.deadlineAt, what: "the task's deadline" }, `${task.id} (${label})`);
-      answer.itemResults.push(run.value.result);
-      answer.queueMs += run.queueMs;
-      answer.computeMs += run.computeMs;
-      answer.itemComputeMs.push(run.computeMs);
-    }
-    return answer;
+    return local;
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,8 @@ export type ImageTask = 'read' | 'encode';
  */
 export type Quality = 'best' | 'fast' | number;
 
+export type VideoInputValue = Uint8Array | Uint8Array[] | { source: string; seconds: number };
+
 /** A request as published on `splitinfer/v1/<deviceId>/req` (msgpack or JSON; binary fields base64 in JSON). */
 export interface AgentRequest {
   id: string;
@@ -25,9 +27,15 @@ export interface AgentRequest {
     audio?: Uint8Array;
     /** JPEG/PNG/WebP bytes. */
     image?: Uint8Array;
-    /** JPEG frames, handled as a batch of images. */
-    video?: Uint8Array[];
+    /**
+     * Container bytes (MP4, MKV, WebM, AVI, …), a list of JPEG frames, or a
+     * source on the device (`rtsp://…`, `file:///…`, `/dev/videoN`; config
+     * video.sources lists those allowed) and how many seconds of it to read.
+     */
+    video?: VideoInputValue;
   };
+  /** Video: publish one message per chunk as soon as it is answered, then the final one (default); false: the final one only. */
+  stream?: boolean;
   /** Time budget for the whole request, from its arrival at the agent. */
   deadlineMs?: number;
   prefer?: Partial<Record<Modality, Site>>;
@@ -69,4 +77,18 @@ export interface AgentResponse {
   timings: Partial<Record<Modality, TaskTimings>>;
   /** One entry per modality that failed; the others still carry their results. Request-level errors use the key `request`. */
   errors?: Partial<Record<Modality | 'request', { code: ErrorCode; message: string }>>;
+  /** Set on the answer of a request whose video was answered progressively: the last message for this id. */
+  final?: true;
+}
+
+/** One chunk of a video, published as soon as it is answered (before the request's final answer). */
+export interface ChunkMessage {
+  id: string;
+  chunk: number;
+  final: false;
+  results: { video?: unknown };
+  /** Where the chunk ran and why (none for a chunk skipped before placement). */
+  placement: { video?: Placement };
+  timings: { video?: TaskTimings };
+  errors?: { video: { code: ErrorCode; message: string } };
 }

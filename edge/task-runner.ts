@@ -18,7 +18,7 @@ import type { PlacementOutcome } from './policy/outcome.js';
 import { placementRecord, type RunFacts } from './policy/placement-record.js';
 import type { PlacementStrategy } from './policy/strategy.js';
 import type { Modality, Site, TaskTimings } from './request.js';
-import { taskResult, type Task, type TaskOutcome } from './tasks.js';
+import type { Task, TaskOutcome } from './tasks.js';
 
 export interface ModalityCounts {
   /** Tasks answered (or last tried) on each site. */
@@ -39,14 +39,14 @@ export interface TaskRunnerParts {
 
 /** What either site reports for a task; totals are measured around it. */
 interface SiteAnswer {
-  itemResults: Record<string, unknown>[];
+  result: Record<string, unknown>;
   queueMs: number;
   computeMs: number;
   transferMs: number;
 }
 
 /** What the sites measured while running one task, for the estimators. */
-type Measurements = Pick<PlacementOutcome, 'localItemComputeMs' | 'cloudItems' | 'cloudTimeoutMs' | 'uplinkWaitMs'>;
+type Measurements = Pick<PlacementOutcome, 'localItemComputeMs' | 'cloudAnswer' | 'cloudTimeoutMs' | 'uplinkWaitMs'>;
 
 /** One task on its way: the decision it follows, what happened and what was measured so far. */
 interface RunningTask {
@@ -108,7 +108,7 @@ export class TaskRunner {
     strategy.observe?.(task, outcome);
     if (decision.expectedHighMs !== undefined) log.debug({ task: task.id, expectedHighMs: decision.expectedHighMs, totalMs: timings.totalMs }, 'placement estimate');
     return answer
-      ? { modality: task.modality, placement, timings, result: taskResult(task, answer.itemResults) }
+      ? { modality: task.modality, placement, timings, result: answer.result }
       : { modality: task.modality, placement, timings, error };
   }
 
@@ -137,7 +137,8 @@ export class TaskRunner {
 
   private async runLocally(running: RunningTask): Promise<SiteAnswer> {
     running.facts.ran = 'edge';
-    const answer = await this.parts.local.run(running.task);
+    const { task } = running;
+    const answer = task.chunk ? await this.parts.local.runChunk(task, task.chunk) : await this.parts.local.run(task);
     running.measured.localItemComputeMs = answer.itemComputeMs;
     return { ...answer, transferMs: 0 };
   }
@@ -149,9 +150,9 @@ export class TaskRunner {
     let cloudAnswer: SiteAnswer | undefined;
     const askCloud = async (budgetMs: number) => {
       cloudAnswer = await this.runInCloud(running, budgetMs, {});
-      return { result: taskResult(running.task, cloudAnswer.itemResults) };
+      return { result: cloudAnswer.result };
     };
-    const review = await strategy.review(running.task, { result: taskResult(running.task, edgeAnswer.itemResults) }, askCloud);
+    const review = await strategy.review(running.task, { result: edgeAnswer.result }, askCloud);
     if (!review) return edgeAnswer;
     running.facts.review = review;
     if (review.outcome !== 'cloud-answered' || !cloudAnswer) {
@@ -159,44 +160,33 @@ export class TaskRunner {
       return edgeAnswer;
     }
     return {
-      itemResults: cloudAnswer.itemResults,
+      result: cloudAnswer.result,
       queueMs: edgeAnswer.queueMs + cloudAnswer.queueMs,
       computeMs: edgeAnswer.computeMs + cloudAnswer.computeMs,
       transferMs: cloudAnswer.transferMs,
     };
   }
 
-  /** Every item on the shared stream at once; a video's timings are sums over its frames. Fails at once, without leaving the device, while the cloud is down. */
+  /** The task's one input (or a video chunk) on the shared stream. Fails at once, without leaving the device, while the cloud is down. */
   private async runInCloud(running: RunningTask, budgetMs: number, plan: Pick<PlacementDecision, 'shaping' | 'expectedHighMs'>): Promise<SiteAnswer> {
     const { task, measured } = running;
     const { offload, estimators } = this.parts;
     offload.ensureCloudAvailable();
     running.facts.ran = 'cloud';
-    const image = task.modality === 'image' || task.modality === 'video';
     const started = performance.now();
     const inFlight = estimators.cloudTaskStarted(task, running.inputSize, plan.shaping, plan.expectedHighMs);
     measured.uplinkWaitMs = inFlight.uplinkWaitMs;
-    const answers = await Promise.all(
-      task.items.map((item, i) =>
-        offload.infer(task.model, item, { taskId: task.items.length > 1 ? `${task.id}/${i}` : task.id, budgetMs, image, shaping: plan.shaping }).catch((err: unknown) => {
-          const e = toInferError(err);
-          throw task.modality === 'video' ? new InferError(e.code, `video frame ${i}: ${e.message}`, { cause: err }) : e;
-        }),
-      ),
-    )
-      .catch((err: unknown) => {
-        if (toInferError(err).code === 'DEADLINE_EXCEEDED') measured.cloudTimeoutMs = performance.now() - started;
-        throw err;
-      })
-      .finally(inFlight.settled);
-    measured.cloudItems = answers;
-    const sum = (pick: (a: (typeof answers)[number]) => number) => answers.reduce((n, a) => n + pick(a), 0);
-    return {
-      itemResults: answers.map((a) => a.result),
-      queueMs: sum((a) => a.queueMs),
-      computeMs: sum((a) => a.computeMs),
-      transferMs: sum((a) => a.transferMs),
-    };
+    const call = { taskId: task.id, budgetMs, image: task.modality === 'image', shaping: plan.shaping };
+    try {
+      const answer = task.chunk ? await offload.inferChunk(task.model, task.chunk, call) : await offload.infer(task.model, task.items[0]!, call);
+      measured.cloudAnswer = answer;
+      return { result: answer.result, queueMs: answer.queueMs, computeMs: answer.computeMs, transferMs: answer.transferMs };
+    } catch (err) {
+      if (toInferError(err).code === 'DEADLINE_EXCEEDED') measured.cloudTimeoutMs = performance.now() - started;
+      throw err;
+    } finally {
+      inFlight.settled();
+    }
   }
 
   /** The answer, or DEADLINE_EXCEEDED once the request's budget is spent, whatever the site is still doing. */

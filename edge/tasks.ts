@@ -9,7 +9,8 @@ import { getHandler, type ModelHandler } from '../shared/handlers/handler.js';
 import '../shared/handlers/index.js';
 import type { EdgeConfig, TaskSettings } from './config.js';
 import type { InputSize } from './policy/input-size.js';
-import type { AgentRequest, AgentResponse, Modality, Placement, Quality, Site, TaskTimings } from './request.js';
+import type { VideoFrame } from '../shared/video/chunk.js';
+import type { AgentRequest, AgentResponse, Modality, Placement, Quality, Site, TaskTimings, VideoInputValue } from './request.js';
 
 export const modalities: readonly Modality[] = ['text', 'audio', 'image', 'video'];
 
@@ -28,13 +29,37 @@ export interface Task {
   quality: { floor: Quality; localAgreement?: number };
   /** The model's handler, from its catalog entry: it checked and measures the items, and judges the result. */
   handler: ModelHandler;
-  /** One item for text, audio and image; one per frame for video (run as a batch of images). */
+  /** One item for text, audio and image; none for a video, whose chunks carry decoded frames. */
   items: Uint8Array[];
+  /** A video task's input, which edge/video/ decodes into chunks. */
+  video?: VideoInputValue;
+  /** One chunk of a video: a task of its own, placed on its own. */
+  chunk?: ChunkWork;
   payloadBytes: number;
   prefer?: Site;
   /** The request's whole budget, and the performance.now() time it runs out. */
   deadlineMs: number;
   deadlineAt: number;
+}
+
+/** One chunk of a video, as the sites need it. */
+export interface ChunkWork {
+  /** Index in the video, from 0. */
+  index: number;
+  frames: VideoFrame[];
+  /** The video's sequence on the cloud; called as the chunk is sent, so `start` knows whether the chunk before went there too. */
+  sequence(): { id: string; start: boolean; end: boolean };
+  /** The last frame embedding of the chunk before, once it has settled, when the edge encoded it: the shot boundary at this chunk's first frame. */
+  previousOnEdge(): Promise<EdgeEmbedding | undefined>;
+  /** Set when the edge encoded this chunk. */
+  lastOnEdge?: EdgeEmbedding;
+  /** Encoded bytes sent to the cloud for it. */
+  sentBytes: number;
+}
+
+export interface EdgeEmbedding {
+  graph: string;
+  embedding: Float32Array;
 }
 
 /** How one task ended; a task rejected by input checks has no placement or timings. */
@@ -61,10 +86,8 @@ export interface SplitRequest {
  */
 function taskItems(modality: Modality, value: unknown, handler: ModelHandler): Uint8Array[] {
   if (modality !== 'video') return [handler.checkInput(value, `${modality} input`)];
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new InferError('INVALID_ARGUMENT', 'video input must be a non-empty list of JPEG frames');
-  }
-  return value.map((frame, i) => handler.checkInput(frame, `video frame ${i}`));
+  if (!handler.sequence) throw new InferError('FAILED_PRECONDITION', `config modalities.video.model names ${handler.id}, which is not a video model — use video-encoder`);
+  return [];
 }
 
 /** The variant the cloud serves by default: the reference that `quality` and catalog agreements are measured against. */
@@ -108,6 +131,7 @@ export function splitRequest(request: AgentRequest, config: EdgeConfig, now = pe
         quality: { floor: request.quality?.[modality] ?? settings.minAgreement, localAgreement },
         handler,
         items,
+        ...(modality === 'video' ? { video: value as VideoInputValue } : {}),
         payloadBytes: items.reduce((n, item) => n + item.length, 0),
         prefer: request.prefer?.[modality],
         deadlineMs,
@@ -143,9 +167,9 @@ export function enforcePixelBudget(sized: readonly { task: Task; inputSize?: Inp
   return { runnable: sized.filter((s) => !withPixels.includes(s)), rejected: withPixels.map((s) => ({ modality: s.task.modality, error })) };
 }
 
-/** A task's result from its items' results: video answers `{ frames: [...] }` in frame order. */
-export function taskResult(task: Task, itemResults: Record<string, unknown>[]): unknown {
-  return task.modality === 'video' ? { frames: itemResults } : itemResults[0];
+/** A task's result from its items' results: every task answers with one (a video chunk's answer is one too). */
+export function taskResult(_task: Task, itemResults: Record<string, unknown>[]): unknown {
+  return itemResults[0];
 }
 
 export function mergeOutcomes(requestId: string, outcomes: readonly TaskOutcome[], requestError?: InferError): AgentResponse {

@@ -9,6 +9,8 @@
  *   its only answer. The window is the last `dedupWindow` ids.
  * - A request whose reply address is refused (reply-route.ts) gets no
  *   publish at all; it is logged and counted (`refusedReplies`).
+ * - A video is answered progressively: one message per chunk (`final:
+ *   false`), then the answer (`final: true`), all to the same reply address.
  * - Every other message on `req` is answered, bad ones with an
  *   `errors.request` entry: INVALID_ARGUMENT for what a client must fix
  *   (a limit it went over names the limit),
@@ -20,7 +22,7 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 import { InferError, toInferError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { EdgeConfig } from '../config.js';
-import type { AgentRequest, AgentResponse } from '../request.js';
+import type { AgentRequest, AgentResponse, ChunkMessage } from '../request.js';
 import {
   contentTypes,
   encodeResponse,
@@ -42,7 +44,8 @@ import { deviceTopics, type DeviceTopics } from './topics.js';
 
 /** What the ingress hands requests to (the EdgeAgent, or anything that answers requests). */
 export interface RequestHandler {
-  handle(request: AgentRequest): Promise<AgentResponse>;
+  /** `publishChunk` sends a video chunk's answer ahead of the response, to the same reply address. */
+  handle(request: AgentRequest, publishChunk?: (message: ChunkMessage) => void): Promise<AgentResponse>;
 }
 
 export interface IngressCounts {
@@ -50,6 +53,8 @@ export interface IngressCounts {
   received: number;
   /** Responses the broker acknowledged (errors included). */
   answered: number;
+  /** Video chunk messages the broker acknowledged. */
+  chunksPublished: number;
   /** Refused before reaching the agent: malformed, oversize, wrong shape. */
   invalid: number;
   /** Redeliveries of an id already seen, not answered again. */
@@ -73,7 +78,7 @@ export function ingressClientId(deviceId: string): string {
 
 export class MqttIngress {
   readonly topics: DeviceTopics;
-  private readonly counts: IngressCounts = { received: 0, answered: 0, invalid: 0, duplicates: 0, busy: 0, refusedReplies: 0, inFlight: 0 };
+  private readonly counts: IngressCounts = { received: 0, answered: 0, chunksPublished: 0, invalid: 0, duplicates: 0, busy: 0, refusedReplies: 0, inFlight: 0 };
   private readonly recent: RecentRequestIds;
   private readonly validators: RequestValidators;
   private readonly replyRules: ReplyRules;
@@ -221,7 +226,8 @@ export class MqttIngress {
     this.counts.inFlight++;
     let response: ResponsePayload;
     try {
-      response = await this.handler.handle(request);
+      // Published in call order on one connection, so chunks arrive in order and before the final answer.
+      response = await this.handler.handle(request, (message) => this.reply(route, format, message, 'chunk'));
     } catch (err) {
       const failure = toInferError(err);
       this.log.error({ id: request.id, err: failure.message }, 'agent failed on a request');
@@ -247,7 +253,7 @@ export class MqttIngress {
     this.reply(route, format, requestErrorResponse(error.code, error.message, id));
   }
 
-  private reply(route: ReplyRoute, format: PayloadFormat, response: ResponsePayload): void {
+  private reply(route: ReplyRoute, format: PayloadFormat, response: ResponsePayload, kind: 'answer' | 'chunk' = 'answer'): void {
     const body = encodeResponse(route.correlationId === undefined ? response : { ...response, correlationId: route.correlationId }, format);
     const properties =
       this.config.broker.protocolVersion === 5
@@ -256,7 +262,7 @@ export class MqttIngress {
     const sent = this.client
       .publishAsync(route.topic, body, { qos: 1, ...(properties ? { properties } : {}) })
       .then(
-        () => void this.counts.answered++,
+        () => void this.counts[kind === 'answer' ? 'answered' : 'chunksPublished']++,
         (err: Error) => this.log.error({ topic: route.topic, err: err.message }, 'cannot publish a response'),
       )
       .finally(() => this.publishing.delete(sent));

@@ -8,7 +8,7 @@ import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 
 import { Packr, Unpackr } from 'msgpackr';
 import { invalidArgument, type ErrorCode } from '../../shared/errors.js';
 import type { RequestLimits } from '../config.js';
-import type { AgentRequest, AgentResponse, Modality } from '../request.js';
+import type { AgentRequest, AgentResponse, ChunkMessage, Modality } from '../request.js';
 
 export type PayloadFormat = 'msgpack' | 'json';
 
@@ -30,8 +30,8 @@ export interface DecodedRequest {
   correlationId?: string;
 }
 
-/** A response as published: the agent's answer, or a request-level error that may lack an id. */
-export type ResponsePayload = (AgentResponse | Omit<AgentResponse, 'id'>) & { correlationId?: string };
+/** A response as published: the agent's answer, a video chunk's, or a request-level error that may lack an id. */
+export type ResponsePayload = (AgentResponse | ChunkMessage | Omit<AgentResponse, 'id'>) & { correlationId?: string };
 
 /** The format a payload is in: from the MQTT 5 content type when there is one, else sniffed. */
 export function payloadFormat(contentType: string | undefined, payload: Uint8Array): PayloadFormat {
@@ -74,6 +74,13 @@ export function envelopeOf(doc: unknown, maxIdLength: number): { id?: string; re
   return { id: str(id, maxIdLength), replyTo: str(replyTo), correlationId: str(correlationId, maxIdLength) };
 }
 
+const videoSourceSchema = {
+  type: 'object',
+  required: ['source', 'seconds'],
+  additionalProperties: false,
+  properties: { source: { type: 'string', minLength: 1, maxLength: 2048 }, seconds: { type: 'number', exclusiveMinimum: 0 } },
+};
+
 type SchemaLimits = Pick<RequestLimits, 'maxVideoFrames' | 'maxDeadlineMs' | 'maxIdLength'>;
 
 function requestSchema(media: SchemaObject, limits: SchemaLimits): SchemaObject {
@@ -91,10 +98,16 @@ function requestSchema(media: SchemaObject, limits: SchemaLimits): SchemaObject 
           text: { type: 'string', minLength: 1 },
           audio: media,
           image: media,
-          video: { type: 'array', minItems: 1, maxItems: limits.maxVideoFrames, items: media },
+          // Three forms, told apart by type so an error speaks of the form that was sent.
+          video: {
+            if: { type: 'array' },
+            then: { minItems: 1, maxItems: limits.maxVideoFrames, items: media },
+            else: { if: { type: 'object', required: ['source'] }, then: videoSourceSchema, else: media },
+          },
         },
       },
       deadlineMs: { type: 'number', minimum: 1, maximum: limits.maxDeadlineMs },
+      stream: { type: 'boolean' },
       prefer: { type: 'object', propertyNames: { enum: modalities }, additionalProperties: { enum: ['edge', 'cloud'] } },
       task: { type: 'object', additionalProperties: false, properties: { image: { enum: ['read', 'encode'] } } },
       quality: {
@@ -131,8 +144,14 @@ export function toAgentRequest(doc: unknown, format: PayloadFormat, validators: 
   const inputs = { ...fields.inputs };
   if (inputs.audio !== undefined) inputs.audio = bytes(inputs.audio);
   if (inputs.image !== undefined) inputs.image = bytes(inputs.image);
-  if (inputs.video !== undefined) inputs.video = inputs.video.map(bytes);
+  const video = inputs.video;
+  if (Array.isArray(video)) inputs.video = video.map(bytes);
+  else if (video !== undefined && !isVideoSource(video)) inputs.video = bytes(video);
   return { request: { ...fields, inputs }, replyTo, correlationId };
+}
+
+function isVideoSource(value: unknown): value is { source: string; seconds: number } {
+  return typeof value === 'object' && value !== null && 'source' in value;
 }
 
 function describeProblem(error: ErrorObject, format: PayloadFormat): string {
@@ -141,15 +160,18 @@ function describeProblem(error: ErrorObject, format: PayloadFormat): string {
   if (/^\/quality\/[^/]+$/.test(error.instancePath)) return `${where} must be 'best', 'fast' or a number from 0 to 1 (the least agreement with the reference model)`;
   switch (error.keyword) {
     case 'required':
+      if (error.instancePath === '/inputs/video') return `inputs.video has no '${String(params.missingProperty)}' — a video source is { source, seconds }`;
       return params.missingProperty === 'id'
         ? `request has no 'id' — give every request a non-empty string id; the response echoes it`
         : `${where} has no '${String(params.missingProperty)}' — put the media under inputs.text, inputs.audio, inputs.image or inputs.video`;
     case 'additionalProperties':
       return error.instancePath === '/inputs'
         ? `unknown modality '${String(params.additionalProperty)}' in inputs (expected ${modalities.join(', ')})`
-        : error.instancePath === '/task'
+        : error.instancePath === '/inputs/video'
+          ? `unknown field '${String(params.additionalProperty)}' in inputs.video (a video source has source and seconds)`
+          : error.instancePath === '/task'
           ? `task names '${String(params.additionalProperty)}', but only image has more than one task (task.image: 'read' or 'encode')`
-          : `unknown field '${String(params.additionalProperty)}' in ${where} (a request has id, inputs, deadlineMs, prefer, task, quality, replyTo, correlationId)`;
+          : `unknown field '${String(params.additionalProperty)}' in ${where} (a request has id, inputs, deadlineMs, stream, prefer, task, quality, replyTo, correlationId)`;
     case 'enum':
       return error.propertyName !== undefined
         ? `${error.instancePath.slice(1)} names unknown modality '${error.propertyName}' (expected ${modalities.join(', ')})`
@@ -160,6 +182,8 @@ function describeProblem(error: ErrorObject, format: PayloadFormat): string {
       return `${where} has ${(error.data as string).length} characters, over the limit of ${String(params.limit)} (limits.maxIdLength) — use a shorter one`;
     case 'maxItems':
       return `${where} has ${(error.data as unknown[]).length} frames, over the limit of ${String(params.limit)} (limits.maxVideoFrames) — send fewer frames per request`;
+    case 'exclusiveMinimum':
+      return `${where} is ${String(error.data)}; it must be more than ${String(params.limit)}`;
     case 'minimum':
       return `${where} is ${String(error.data)} ms; a deadline must be at least 1 ms — leave deadlineMs out for the agent's default`;
     case 'maximum':

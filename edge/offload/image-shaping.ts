@@ -7,7 +7,7 @@
  */
 import sharp from 'sharp';
 import type { CatalogModel } from '../../shared/catalog.js';
-import { maxImagePixels } from '../../shared/handlers/image-decode.js';
+import { maxImagePixels, type RgbImage } from '../../shared/handlers/image-decode.js';
 import type { EdgeConfig } from '../config.js';
 
 /** One way to shape an image: what the placement policy chooses between. */
@@ -70,4 +70,26 @@ export async function shapeImage(input: Uint8Array, option: ShapingOption): Prom
   } catch {
     return { payload: input, shaped: { option, outputPixels: 0, jpegBytes: 0, keptOriginal: true, prepareMs: performance.now() - started } };
   }
+}
+
+/**
+ * A video chunk's decoded frames as JPEGs within the option's size and
+ * quality; `shaped` describes the average frame, which is what the payload
+ * estimator learns per item.
+ */
+export async function shapeFrames(frames: readonly RgbImage[], option: ShapingOption): Promise<{ payloads: Uint8Array[]; shaped: ShapedImage }> {
+  const started = performance.now();
+  const encoded = await Promise.all(
+    frames.map((frame) =>
+      sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } })
+        .resize({ width: option.maxSide, height: option.maxSide, fit: 'inside', withoutEnlargement: true })
+        .jpeg({ quality: option.jpegQuality })
+        .toBuffer({ resolveWithObject: true }),
+    ),
+  );
+  const payloads = encoded.map(({ data }) => new Uint8Array(data.buffer, data.byteOffset, data.length));
+  const n = Math.max(1, encoded.length);
+  const outputPixels = encoded.reduce((sum, { info }) => sum + info.width * info.height, 0) / n;
+  const jpegBytes = payloads.reduce((sum, p) => sum + p.length, 0) / n;
+  return { payloads, shaped: { option, outputPixels, jpegBytes, keptOriginal: false, prepareMs: (performance.now() - started) / n } };
 }

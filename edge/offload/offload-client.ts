@@ -7,13 +7,15 @@
  * not closed fails at once with UNAVAILABLE, without leaving the device.
  */
 import { InferError, type ErrorCode } from '../../shared/errors.js';
-import { GRPCInferenceService } from '../../shared/gen/inference/grpc_service_pb.js';
+import { GRPCInferenceService, type ModelInferResponse } from '../../shared/gen/inference/grpc_service_pb.js';
 import { callUnary } from '../../shared/grpc-service.js';
 import type { Logger } from '../../shared/log.js';
-import { pipelineRequest, readPipelineAnswer } from '../../shared/pipeline-wire.js';
+import { pipelineRequest, readPipelineAnswer, type PipelineRequest } from '../../shared/pipeline-wire.js';
+import { chunkRequest, readChunkAnswer } from '../../shared/video/chunk-wire.js';
+import type { ChunkWork } from '../tasks.js';
 import type { EdgeConfig } from '../config.js';
 import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions, type CloudHealth } from './circuit-breaker.js';
-import { defaultShaping, shapeImage, type ShapedImage, type ShapingOption } from './image-shaping.js';
+import { defaultShaping, shapeFrames, shapeImage, type ShapedImage, type ShapingOption } from './image-shaping.js';
 import { StallProbe, type LinkSignals } from './stall-probe.js';
 import { StreamClient } from './stream-client.js';
 
@@ -41,6 +43,9 @@ export interface OffloadAnswer {
   /** From sending to the answer, less the server's queue and compute: what the link estimator learns from. */
   linkMs: number;
   sentBytes: number;
+  /** Inputs the request carried: a video chunk's frames, else 1. */
+  items: number;
+  /** How the image was shaped (a chunk's: its average frame). */
   shaped?: ShapedImage;
 }
 
@@ -144,16 +149,55 @@ export class OffloadClient {
     this.ensureCloudAvailable();
     const started = performance.now();
     const { payload, shaped } = call.image ? await shapeImage(input, call.shaping ?? this.defaultShaping) : { payload: input, shaped: undefined };
+    this.counters.bytesBeforeShrink += input.length;
+    return this.send(call, started, { bytes: payload.length, items: 1, shaped }, (id, deadlineMs) => {
+      const request = pipelineRequest(model, payload, { id, deadlineMs, resultOnly: true });
+      return { request, read: (response) => readPipelineAnswer(response) };
+    });
+  }
+
+  /**
+   * Runs a video chunk in the cloud as one request: its frames as JPEGs
+   * (shaped), their times, and the video's sequence parameters. The answer's
+   * chunk index is the edge's: the cloud counts from its sequence's start,
+   * which restarts whenever chunks ran on the edge in between.
+   */
+  async inferChunk(model: string, chunk: ChunkWork, call: OffloadCall): Promise<OffloadAnswer> {
+    this.ensureCloudAvailable();
+    const started = performance.now();
+    const { payloads, shaped } = await shapeFrames(chunk.frames, call.shaping ?? this.defaultShaping);
+    const bytes = payloads.reduce((sum, p) => sum + p.length, 0);
+    this.counters.bytesBeforeShrink += bytes;
+    chunk.sentBytes += bytes;
+    return this.send(call, started, { bytes, items: payloads.length, shaped }, (id, deadlineMs) => {
+      const request = chunkRequest(model, payloads, chunk.frames.map((f) => f.timeMs), chunk.sequence(), { id, deadlineMs, resultOnly: true });
+      return {
+        request,
+        read: (response) => {
+          const { answer, queueUs, computeUs } = readChunkAnswer(response);
+          return { result: { ...answer, chunk: chunk.index }, queueUs, computeUs };
+        },
+      };
+    });
+  }
+
+  /** Sends a prepared request on the stream within what is left of the budget, and times the answer. */
+  private async send(
+    call: OffloadCall,
+    started: number,
+    payload: { bytes: number; items: number; shaped?: ShapedImage },
+    build: (id: string, deadlineMs: number) => { request: PipelineRequest; read: (response: ModelInferResponse) => { result: Record<string, unknown>; queueUs: number; computeUs: number } },
+  ): Promise<OffloadAnswer> {
     const sentAt = performance.now();
     this.counters.tasks++;
-    this.counters.bytesBeforeShrink += input.length;
-    this.counters.bytesSent += payload.length;
+    this.counters.bytesSent += payload.bytes;
     const budgetMs = Math.round(call.budgetMs - (sentAt - started));
     if (budgetMs <= 0) throw new InferError('DEADLINE_EXCEEDED', `${call.taskId}: no time left to offload after preparing the input`);
-    const request = pipelineRequest(model, payload, { id: `${call.taskId}#${++this.sequence}`, deadlineMs: budgetMs, resultOnly: true });
-    const response = await this.stream.send({ ...request, id: request.id! }, budgetMs);
+    const id = `${call.taskId}#${++this.sequence}`;
+    const { request, read } = build(id, budgetMs);
+    const response = await this.stream.send({ ...request, id }, budgetMs);
     const answeredAt = performance.now();
-    const answer = readPipelineAnswer(response);
+    const answer = read(response);
     const queueMs = answer.queueUs / 1000;
     const computeMs = answer.computeUs / 1000;
     const totalMs = answeredAt - started;
@@ -165,8 +209,9 @@ export class OffloadClient {
       transferMs: Math.max(0, totalMs - queueMs - computeMs),
       prepareMs: sentAt - started,
       linkMs: Math.max(0, answeredAt - sentAt - queueMs - computeMs),
-      sentBytes: payload.length,
-      shaped,
+      sentBytes: payload.bytes,
+      items: payload.items,
+      shaped: payload.shaped,
     };
   }
 

@@ -6,26 +6,13 @@
  * left, the edge's answer stands.
  *
  * Confidence, in [0, 1], is the model handler's measure (each handler says
- * how it judges its results); a video's is its least confident frame's.
+ * how it judges its results; a video chunk's is its top label's mean score).
  */
 import { toInferError } from '../../shared/errors.js';
-import type { ModelHandler } from '../../shared/handlers/handler.js';
-import type { Modality } from '../request.js';
 import { reason } from './reasons.js';
 import { registerPlacementStrategy, type PlacementStrategy, type Review } from './strategy.js';
 
 export const confidenceStrategyName = 'confidence';
-
-/**
- * The edge result's confidence, or undefined when its model has no such
- * measure; `handler` is the task's model handler (for video, the frame
- * model's), `result` what the edge answered for the task.
- */
-export function edgeConfidence(modality: Modality, result: unknown, handler: ModelHandler): number | undefined {
-  if (modality !== 'video') return handler.confidence(result as object);
-  const frames = (result as { frames: object[] }).frames.map((frame) => handler.confidence(frame));
-  return frames.includes(undefined) ? undefined : Math.min(...(frames as number[]));
-}
 
 registerPlacementStrategy(confidenceStrategyName, (config): PlacementStrategy => {
   const threshold = config.policy.confidenceThreshold;
@@ -37,7 +24,7 @@ registerPlacementStrategy(confidenceStrategyName, (config): PlacementStrategy =>
       estimates: { confidenceThreshold: threshold },
     }),
     async review(task, edge, askCloud): Promise<Review | undefined> {
-      const confidence = edgeConfidence(task.modality, edge.result, task.handler);
+      const confidence = task.handler.confidence(edge.result as object);
       if (confidence === undefined || confidence >= threshold) return undefined;
       const why = `the edge result's confidence ${confidence.toFixed(2)} is under the ${threshold} threshold (a hard example)`;
       const leftMs = task.deadlineAt - performance.now();

@@ -248,13 +248,17 @@ export class PlacementEstimators {
       const key = localModelKey(task.model, localVariant);
       outcome.localItemComputeMs.forEach((ms, i) => this.local.record(key, items[i]?.amount ?? Number.NaN, ms));
     }
-    outcome.cloudItems?.forEach((answer, i) => {
-      const inputPixels = items[i]?.amount ?? Number.NaN;
+    const answer = outcome.cloudAnswer;
+    if (answer) {
       const shaped = answer.shaped;
       this.link.recordRoundTrip(answer.sentBytes, Math.max(0, answer.linkMs - (outcome.uplinkWaitMs ?? 0)));
-      this.cloud.recordAnswer(task.model, shaped && !shaped.keptOriginal ? shaped.outputPixels : inputPixels, answer.queueMs, answer.computeMs);
-      if (shaped && shaped.outputPixels > 0) this.payload.record(shaped, inputPixels);
-    });
+      // A video chunk's frames share one request: each is a sample of its share of the compute.
+      for (const item of items.slice(0, answer.items)) {
+        const inputPixels = item.amount;
+        this.cloud.recordAnswer(task.model, shaped && !shaped.keptOriginal ? shaped.outputPixels : inputPixels, answer.queueMs, answer.computeMs / answer.items);
+        if (shaped && shaped.outputPixels > 0) this.payload.record(shaped, inputPixels);
+      }
+    }
     if (outcome.cloudTimeoutMs !== undefined) this.cloud.recordTimeout(task.model, outcome.cloudTimeoutMs);
   }
 }

@@ -11,14 +11,14 @@ export interface PlacementOutcome {
   inputSize: InputSize;
   /** Per item, time inside the local model, when the edge ran the task. */
   localItemComputeMs?: number[];
-  /** Per item, when the cloud answered. */
-  cloudItems?: CloudItemMeasurement[];
+  /** When the cloud answered. */
+  cloudAnswer?: CloudMeasurement;
   /** How long the cloud was waited for when it did not answer within its budget. */
   cloudTimeoutMs?: number;
   /** The uplink wait predicted when the task was sent: part of its link time that is neither RTT nor its own upload. */
   uplinkWaitMs?: number;
 }
 
-/** What the offload client measured for one answered item. */
-export type CloudItemMeasurement = Pick<OffloadAnswer, 'sentBytes' | 'linkMs' | 'queueMs' | 'computeMs' | 'prepareMs' | 'shaped'>;
+/** What the offload client measured for an answered task (a video chunk's items share one request). */
+export type CloudMeasurement = Pick<OffloadAnswer, 'sentBytes' | 'linkMs' | 'queueMs' | 'computeMs' | 'prepareMs' | 'shaped' | 'items'>;
 

@@ -198,6 +198,9 @@ export interface AgentReply {
   placement: Record<string, Placement>;
   timings: Record<string, { totalMs: number; queueMs: number; computeMs: number; transferMs: number }>;
   errors?: Record<string, { code: string; message: string }>;
+  /** Video: false on a chunk message (which carries `chunk`), true on the final answer. */
+  final?: boolean;
+  chunk?: number;
 }
 
 export interface AskOptions {
@@ -237,10 +240,15 @@ export class AgentRequester {
     return this.answer(await this.send(body, options), options.timeoutMs);
   }
 
-  /** The response to a request sent with `send`. */
+  /** The response to a request sent with `send` (its final one, after any video chunk messages). */
   async answer(token: string, timeoutMs = 30_000): Promise<{ reply: AgentReply; message: ReceivedMessage }> {
-    const message = await this.collector.waitFor((m) => this.correlationOf(m) === token, timeoutMs, `response to ${token}`);
+    const message = await this.collector.waitFor((m) => this.correlationOf(m) === token && decodeResponse(m).final !== false, timeoutMs, `response to ${token}`);
     return { reply: decodeResponse(message), message };
+  }
+
+  /** Every message received so far for a request, in arrival order (video chunk messages, then the final one). */
+  repliesTo(token: string): AgentReply[] {
+    return this.collector.matching((m) => this.correlationOf(m) === token).map(decodeResponse);
   }
 
   /** Publishes a document (with this client's reply address) and returns its correlation token. */

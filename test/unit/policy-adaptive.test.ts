@@ -145,8 +145,8 @@ describe('adaptive placement: where an image runs', () => {
     const s = setup();
     s.link(40, 8);
     const t = s.task('text');
-    const answer = { sentBytes: 18, linkMs: 40 + 900, queueMs: 0, computeMs: 1, prepareMs: 0 };
-    s.estimators.record(t, { site: 'cloud', timings: { totalMs: 941, queueMs: 0, computeMs: 1, transferMs: 940 }, failed: false, inputSize: textSize, cloudItems: [answer], uplinkWaitMs: 900 }, undefined);
+    const answer = { sentBytes: 18, linkMs: 40 + 900, queueMs: 0, computeMs: 1, prepareMs: 0, items: 1 };
+    s.estimators.record(t, { site: 'cloud', timings: { totalMs: 941, queueMs: 0, computeMs: 1, transferMs: 940 }, failed: false, inputSize: textSize, cloudAnswer: answer, uplinkWaitMs: 900 }, undefined);
     assert.equal(s.estimators.link.rttEstimate()?.high, 40);
   });
 

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InferError } from '../../shared/errors.js';
-import { edgeConfidence } from '../../edge/policy/confidence.js';
 import { renderWhy } from '../../edge/policy/reasons.js';
 import { codesOf, placementTask, placer } from '../helpers/placement.js';
 
@@ -48,15 +47,15 @@ describe('baseline strategies', () => {
 });
 
 describe('confidence strategy (hard-example mining)', () => {
-  test("confidence is the task's model handler's: intent probability, mean OCR line score, VAD max probability distance from 0.5; video its least confident frame", () => {
+  test("confidence is the task's model handler's: intent probability, mean OCR line score, VAD max probability distance from 0.5, a video chunk's top label score", () => {
     const config = placer('confidence').config;
-    const [text, image, video, audio] = (['text', 'image', 'video', 'audio'] as const).map((modality) => placementTask(config, modality));
-    assert.equal(edgeConfidence('text', { intent: 'refund', confidence: 0.42 }, text!.handler), 0.42);
-    assert.equal(edgeConfidence('image', { lines: [{ score: 0.9 }, { score: 0.7 }] }, image!.handler), 0.8);
-    assert.equal(edgeConfidence('image', { lines: [] }, image!.handler), 0, 'nothing found is not confident');
-    assert.equal(edgeConfidence('video', { frames: [{ lines: [{ score: 0.95 }] }, { lines: [{ score: 0.6 }] }] }, video!.handler), 0.6);
-    assert.equal(edgeConfidence('audio', { frames: { maxProbability: 0.98 } }, audio!.handler)!.toFixed(2), '0.96');
-    assert.equal(edgeConfidence('audio', { frames: { maxProbability: 0.55 } }, audio!.handler)!.toFixed(2), '0.10');
+    const [text, image, video, audio] = (['text', 'image', 'video', 'audio'] as const).map((modality) => placementTask(config, modality).handler);
+    assert.equal(text!.confidence({ intent: 'refund', confidence: 0.42 }), 0.42);
+    assert.equal(image!.confidence({ lines: [{ score: 0.9 }, { score: 0.7 }] }), 0.8);
+    assert.equal(image!.confidence({ lines: [] }), 0, 'nothing found is not confident');
+    assert.equal(video!.confidence({ labels: [{ label: 'neutral', score: 0.6 }, { label: 'drawing', score: 0.3 }] }), 0.6);
+    assert.equal(audio!.confidence({ frames: { maxProbability: 0.98 } })!.toFixed(2), '0.96');
+    assert.equal(audio!.confidence({ frames: { maxProbability: 0.55 } })!.toFixed(2), '0.10');
   });
 
   test('runs on the edge first and asks the cloud only when the edge result is under the threshold; the cloud answer replaces it', async () => {

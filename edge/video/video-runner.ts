@@ -1,0 +1,266 @@
+/**
+ * A video task from input to final answer: ffmpeg decodes it as a stream
+ * (decode.ts), the frame filter drops what barely changed, and the sampled
+ * frames fall into chunks of `video.chunkFrames` sampled frames (4 s of media
+ * at 4 fps by default) holding the frames that were kept. Each chunk is a
+ * task of its own: the task runner places it (light encoder on the edge, or
+ * the heavy one in the cloud on the video's sequence) like any image. Chunk
+ * answers go out in order as they are known and pool into the clip summary.
+ *
+ * Memory stays flat however long the stream: at most `video.chunksInFlight`
+ * chunks are placed and unanswered; a file or container then waits (ffmpeg
+ * blocks on its pipe), while a live source cannot wait, so a chunk finished
+ * with no room is skipped and reported.
+ */
+import { randomUUID } from 'node:crypto';
+import { InferError, toInferError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { ChunkAnswer, VideoFrame } from '../../shared/video/chunk.js';
+import { ClipSummaryBuilder } from '../../shared/video/clip-summary.js';
+import type { InputSize } from '../policy/input-size.js';
+import type { Placement, TaskTimings } from '../request.js';
+import type { TaskRunner } from '../task-runner.js';
+import type { ChunkWork, EdgeEmbedding, Task, TaskOutcome } from '../tasks.js';
+import { decodeVideo } from './decode.js';
+import { FrameFilter } from './frame-filter.js';
+import type { VideoConfig } from './video-config.js';
+import { videoInput } from './video-input.js';
+
+/** A chunk as it is reported: its answer or why it has none. */
+export interface ChunkOutcome {
+  chunk: number;
+  placement?: Placement;
+  timings?: TaskTimings;
+  result?: ChunkAnswer;
+  error?: InferError;
+}
+
+export type ChunkListener = (outcome: ChunkOutcome) => void;
+
+export interface VideoCounts {
+  sessions: number;
+  active: number;
+  chunks: number;
+  chunksSkipped: number;
+  framesDecoded: number;
+  framesKept: number;
+  framesDropped: number;
+  uplinkBytes: number;
+}
+
+/** What the final answer says about the whole video besides the clip summary. */
+interface VideoTotals {
+  framesDecoded: number;
+  framesKept: number;
+  framesDropped: number;
+  framesSent: number;
+  chunks: { total: number; edge: number; cloud: number; failed: number; skipped: number };
+  uplinkBytes: number;
+}
+
+export class VideoRunner {
+  readonly counts: VideoCounts = { sessions: 0, active: 0, chunks: 0, chunksSkipped: 0, framesDecoded: 0, framesKept: 0, framesDropped: 0, uplinkBytes: 0 };
+
+  constructor(
+    private readonly config: VideoConfig,
+    private readonly runner: TaskRunner,
+    private readonly log: Logger,
+  ) {}
+
+  /** Runs a video task (the template its chunks copy); `onChunk` hears each chunk in order. Never throws. */
+  async run(task: Task, onChunk?: ChunkListener): Promise<TaskOutcome> {
+    if (this.counts.active >= this.config.maxSessions) {
+      const message = `the agent is already decoding ${this.config.maxSessions} videos (video.maxSessions) — retry later`;
+      return { modality: 'video', error: new InferError('RESOURCE_EXHAUSTED', message) };
+    }
+    this.counts.active++;
+    this.counts.sessions++;
+    try {
+      return await this.stream(task, onChunk);
+    } catch (err) {
+      return { modality: 'video', error: toInferError(err) };
+    } finally {
+      this.counts.active--;
+    }
+  }
+
+  private async stream(task: Task, onChunk: ChunkListener | undefined): Promise<TaskOutcome> {
+    const { config } = this;
+    const decode = decodeVideo(videoInput(task.video, config), {
+      sampleFps: config.sampleFps,
+      maxSide: config.decodeMaxSide,
+      maxSeconds: config.maxSeconds,
+      maxFrames: config.maxFrames,
+      ffmpegPath: config.ffmpegPath || undefined,
+    });
+    const filter = new FrameFilter(config.filterThreshold);
+    const summary = new ClipSummaryBuilder();
+    const totals: VideoTotals = { framesDecoded: 0, framesKept: 0, framesDropped: 0, framesSent: 0, chunks: { total: 0, edge: 0, cloud: 0, failed: 0, skipped: 0 }, uplinkBytes: 0 };
+    const sequence = new ChunkSequence(randomUUID(), config.chunksInFlight);
+    const emit = new InOrder<ChunkOutcome>((outcome) => {
+      if (outcome.result) summary.add(outcome.result);
+      onChunk?.(outcome);
+    });
+    let frames: VideoFrame[] = [];
+    let window = 0;
+    const dispatch = async (end: boolean) => {
+      const chunkFrames = frames;
+      frames = [];
+      if (chunkFrames.length === 0) return;
+      const index = totals.chunks.total++;
+      this.counts.chunks++;
+      if (!(await sequence.room(decode.live))) {
+        totals.chunks.skipped++;
+        this.counts.chunksSkipped++;
+        const error = new InferError('RESOURCE_EXHAUSTED', `chunk ${index} skipped: ${config.chunksInFlight} chunks were still unanswered (video.chunksInFlight) — the device and the link could not keep up with the live source`);
+        sequence.skip(index);
+        emit.put(index, { chunk: index, error });
+        return;
+      }
+      totals.framesSent += chunkFrames.length;
+      const work = sequence.work(index, chunkFrames, end);
+      void this.runChunk(task, work, totals).then((outcome) => {
+        sequence.settled(index, work, outcome);
+        emit.put(index, outcome);
+      });
+    };
+    let decodeError: InferError | undefined;
+    try {
+      for await (const frame of decode) {
+        totals.framesDecoded++;
+        this.counts.framesDecoded++;
+        const frameWindow = Math.floor(frame.index / config.chunkFrames);
+        if (frameWindow !== window) {
+          await dispatch(false);
+          window = frameWindow;
+        }
+        // The first frame of every chunk is kept, so each chunk has an answer however still the scene.
+        if (filter.keep(frame, frames.length === 0)) frames.push(frame);
+      }
+    } catch (err) {
+      decodeError = toInferError(err);
+    } finally {
+      decode.close();
+    }
+    totals.framesKept = filter.kept;
+    totals.framesDropped = filter.dropped;
+    this.counts.framesKept += filter.kept;
+    this.counts.framesDropped += filter.dropped;
+    if (!decodeError) await dispatch(true);
+    await sequence.drained();
+    await emit.drained(totals.chunks.total);
+    const answered = totals.chunks.total - totals.chunks.skipped - totals.chunks.failed;
+    this.log.info({ task: task.id, ...totals, answered, err: decodeError?.message }, 'video done');
+    if (decodeError) {
+      const message = `${decodeError.message} (after ${totals.framesDecoded} frames; ${answered} chunks were answered and published)`;
+      return { modality: 'video', error: new InferError(decodeError.code, message, { cause: decodeError }) };
+    }
+    if (totals.framesDecoded === 0) return { modality: 'video', error: new InferError('INVALID_ARGUMENT', 'the video has no frames to sample') };
+    return { modality: 'video', result: { ...summary.summary(), ...totals } };
+  }
+
+  private async runChunk(task: Task, work: ChunkWork, totals: VideoTotals): Promise<ChunkOutcome> {
+    const now = performance.now();
+    const chunkTask: Task = { ...task, id: `${task.id}/${work.index}`, chunk: work, video: undefined, deadlineAt: now + task.deadlineMs };
+    const outcome = await this.runner.run(chunkTask, frameSizes(work.frames));
+    totals.uplinkBytes += work.sentBytes;
+    this.counts.uplinkBytes += work.sentBytes;
+    const ran = outcome.placement?.ran;
+    if (outcome.error) totals.chunks.failed++;
+    else if (ran) totals.chunks[ran]++;
+    return { chunk: work.index, placement: outcome.placement, timings: outcome.timings, result: outcome.result as ChunkAnswer | undefined, error: outcome.error };
+  }
+}
+
+/** The decoded frames' sizes, which is what placement weighs (raw RGB bytes: shaping always shrinks them). */
+function frameSizes(frames: readonly VideoFrame[]): InputSize {
+  return { unit: 'pixels', items: frames.map((f) => ({ amount: f.width * f.height, bytes: f.width * f.height * 3, width: f.width, height: f.height })) };
+}
+
+/**
+ * The chunks of one video in flight: room for at most `limit`, the cloud
+ * sequence's start flag (a chunk starts the sequence again unless the chunk
+ * before it was sent there), and the edge's last embedding for the next chunk.
+ */
+class ChunkSequence {
+  private readonly settledChunks = new Map<number, Promise<EdgeEmbedding | undefined>>();
+  private readonly resolvers = new Map<number, (last: EdgeEmbedding | undefined) => void>();
+  private inFlight = 0;
+  private waiters: (() => void)[] = [];
+  private lastSentToCloud = -1;
+
+  constructor(
+    readonly id: string,
+    private readonly limit: number,
+  ) {}
+
+  /** Waits for room (or, for a live source, says at once whether there is some). */
+  async room(live: boolean): Promise<boolean> {
+    if (this.inFlight < this.limit) return true;
+    if (live) return false;
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+    return true;
+  }
+
+  work(index: number, frames: VideoFrame[], end: boolean): ChunkWork {
+    this.inFlight++;
+    this.settledChunks.set(index, new Promise((resolve) => this.resolvers.set(index, resolve)));
+    return {
+      index,
+      frames,
+      sentBytes: 0,
+      sequence: () => {
+        const start = this.lastSentToCloud !== index - 1;
+        this.lastSentToCloud = index;
+        return { id: this.id, start, end };
+      },
+      previousOnEdge: () => this.settledChunks.get(index - 1) ?? Promise.resolve(undefined),
+    };
+  }
+
+  skip(index: number): void {
+    this.settledChunks.set(index, Promise.resolve(undefined));
+  }
+
+  settled(index: number, work: ChunkWork, outcome: ChunkOutcome): void {
+    this.resolvers.get(index)?.(outcome.result && outcome.placement?.ran === 'edge' ? work.lastOnEdge : undefined);
+    this.resolvers.delete(index);
+    // Nothing later asks for an older chunk's embedding.
+    this.settledChunks.delete(index - 1);
+    this.inFlight--;
+    this.waiters.shift()?.();
+    if (this.inFlight === 0) for (const wake of this.idle.splice(0)) wake();
+  }
+
+  private idle: (() => void)[] = [];
+
+  drained(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+}
+
+/** Hands items on in index order, however they arrive. */
+class InOrder<T> {
+  private next = 0;
+  private readonly waiting = new Map<number, T>();
+  private waiter: { count: number; resolve: () => void } | undefined;
+
+  constructor(private readonly deliver: (item: T) => void) {}
+
+  put(index: number, item: T): void {
+    this.waiting.set(index, item);
+    while (this.waiting.has(this.next)) {
+      const ready = this.waiting.get(this.next)!;
+      this.waiting.delete(this.next++);
+      this.deliver(ready);
+    }
+    if (this.waiter && this.next >= this.waiter.count) this.waiter.resolve();
+  }
+
+  /** Resolves once `count` items have been delivered. */
+  drained(count: number): Promise<void> {
+    if (this.next >= count) return Promise.resolve();
+    return new Promise((resolve) => (this.waiter = { count, resolve }));
+  }
+}
