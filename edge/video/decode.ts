@@ -21,7 +21,7 @@ import type { VideoFrame } from '../../shared/video/chunk.js';
 import { findFfmpeg, type FfmpegOrigin } from './ffmpeg-binary.js';
 import { FfmpegFrames, type FfmpegFramesStats } from './ffmpeg-frames.js';
 import { decodeListedFrame } from './frame-list.js';
-import { checkVideoSource } from './video-source.js';
+import { checkVideoSource, type CheckedSource } from './video-source.js';
 
 export type VideoInput =
   | { kind: 'container'; bytes: Uint8Array }
@@ -100,12 +100,20 @@ export function decodeVideo(input: VideoInput, options: DecodeOptions): VideoDec
     if (ms >= options.maxSeconds * 1000) throw overSeconds(options.maxSeconds, ms);
   }
   if (input.kind === 'container' && input.bytes.length === 0) checkContainerBytes(input.bytes, Infinity);
+  const source = input.kind === 'source' ? checkVideoSource(input.source, options.allowedSources ?? []) : undefined;
   if (input.kind === 'source') {
     positive(input.seconds, 'video source seconds');
-    if (input.seconds > options.maxSeconds) throw overSeconds(options.maxSeconds, input.seconds * 1000);
-    if (Math.ceil(input.seconds * options.sampleFps) > options.maxFrames) throw overFrames(options.maxFrames, options.sampleFps);
+    const asked = `video source ${source!.shown}: ${input.seconds} s asked`;
+    if (input.seconds > options.maxSeconds) {
+      throw new InferError('INVALID_ARGUMENT', `${asked}, over video.maxSeconds (${options.maxSeconds} s) — ask for fewer seconds`);
+    }
+    if (Math.ceil(input.seconds * options.sampleFps) > options.maxFrames) {
+      throw new InferError(
+        'INVALID_ARGUMENT',
+        `${asked} at ${options.sampleFps} frames/s is over video.maxFrames (${options.maxFrames}) — ask for fewer seconds or a lower sample rate`,
+      );
+    }
   }
-  const source = input.kind === 'source' ? checkVideoSource(input.source, options.allowedSources ?? []) : undefined;
   return new VideoDecoder(input, options, source);
 }
 
@@ -123,7 +131,7 @@ class VideoDecoder implements VideoDecode {
   constructor(
     private readonly input: VideoInput,
     private readonly options: DecodeOptions,
-    private readonly source: ReturnType<typeof checkVideoSource> | undefined,
+    private readonly source: CheckedSource | undefined,
   ) {
     this.live = source?.live ?? false;
     this.exited = new Promise((resolve) => (this.markExited = resolve));
