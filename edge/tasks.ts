@@ -149,10 +149,11 @@ export function splitRequest(request: AgentRequest, config: EdgeConfig, now = pe
 }
 
 /**
- * Refuses the image and video tasks of a request whose images and frames
- * together hold more than `maxDecodedPixels` (limits.maxDecodedPixels), read
- * from their headers: decoding them would take that many pixels × 3 bytes of
- * memory at once. The other modalities still run.
+ * Refuses the image tasks of a request whose images hold more than
+ * `maxDecodedPixels` (limits.maxDecodedPixels), read from their headers:
+ * decoding them would take that many pixels × 3 bytes of memory at once. The
+ * other modalities still run. Video frames are not counted: they are decoded
+ * one at a time, scaled to video.decodeMaxSide.
  */
 export function enforcePixelBudget(sized: readonly { task: Task; inputSize?: InputSize }[], maxDecodedPixels: number): { runnable: typeof sized; rejected: TaskOutcome[] } {
   const withPixels = sized.filter((s) => s.inputSize?.unit === 'pixels');
@@ -162,7 +163,7 @@ export function enforcePixelBudget(sized: readonly { task: Task; inputSize?: Inp
   const mp = (n: number) => `${(n / 1e6).toFixed(1)} MP`;
   const error = new InferError(
     'INVALID_ARGUMENT',
-    `the request's images and video frames hold ${mp(pixels)}, over the limit of ${mp(maxDecodedPixels)} per request (limits.maxDecodedPixels) — send fewer or smaller images or frames`,
+    `the request's images hold ${mp(pixels)}, over the limit of ${mp(maxDecodedPixels)} per request (limits.maxDecodedPixels) — send smaller images`,
   );
   return { runnable: sized.filter((s) => !withPixels.includes(s)), rejected: withPixels.map((s) => ({ modality: s.task.modality, error })) };
 }

@@ -91,6 +91,7 @@ export class VideoRunner {
       maxSide: config.decodeMaxSide,
       maxSeconds: config.maxSeconds,
       maxFrames: config.maxFrames,
+      allowedSources: config.sources,
       ffmpegPath: config.ffmpegPath || undefined,
     });
     const filter = new FrameFilter(config.filterThreshold);

@@ -73,23 +73,36 @@ describe('request checks', () => {
     assert.deepEqual(envelopeOf({ id: long, correlationId: long, replyTo: 'r/1' }, 256), { id: undefined, correlationId: undefined, replyTo: 'r/1' });
   });
 
-  test('a request whose images and frames hold more than limits.maxDecodedPixels loses those modalities only', () => {
+  test('a request whose images hold more than limits.maxDecodedPixels loses those modalities only; video frames, decoded one at a time, do not count', () => {
     const { tasks } = splitRequest({ id: 'px', inputs: { text: 'hello', image: Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a), video: [frame, frame] } }, loadEdgeConfig());
     const sized = tasks.map((task) => ({
       task,
       inputSize:
         task.modality === 'text'
           ? { unit: 'text-bytes' as const, items: [{ amount: 5, bytes: 5 }] }
-          : { unit: 'pixels' as const, items: task.items.map(() => ({ amount: 40_000_000, bytes: 4 })) },
+          : { unit: 'pixels' as const, items: task.items.map(() => ({ amount: 120_000_000, bytes: 4 })) },
     }));
     const { runnable, rejected } = enforcePixelBudget(sized, 100_000_000);
-    assert.deepEqual(runnable.map((s) => s.task.modality), ['text']);
-    assert.deepEqual(rejected.map((r) => r.modality).sort(), ['image', 'video']);
-    assert.equal(
-      rejected[0]!.error!.message,
-      "the request's images and video frames hold 120.0 MP, over the limit of 100.0 MP per request (limits.maxDecodedPixels) — send fewer or smaller images or frames",
-    );
+    assert.deepEqual(runnable.map((s) => s.task.modality), ['text', 'video']);
+    assert.deepEqual(rejected.map((r) => r.modality), ['image']);
+    assert.equal(rejected[0]!.error!.message, "the request's images hold 120.0 MP, over the limit of 100.0 MP per request (limits.maxDecodedPixels) — send smaller images");
     assert.equal(enforcePixelBudget(sized, 120_000_000).rejected.length, 0);
+  });
+
+  test('inputs.video is container bytes, a list of JPEG frames, or a device source with seconds; each form is checked as itself', () => {
+    const container = Uint8Array.of(0, 0, 0, 0x18, 0x66, 0x74, 0x79, 0x70);
+    assert.deepEqual(toAgentRequest({ id: 'c', inputs: { video: container }, stream: false }, 'msgpack', validators).request, { id: 'c', inputs: { video: container }, stream: false });
+    const json = toAgentRequest({ id: 'j', inputs: { video: Buffer.from(container).toString('base64') } }, 'json', requestValidators(limits)).request;
+    assert.deepEqual(json.inputs.video, Buffer.from(container));
+    const framesJson = toAgentRequest({ id: 'f', inputs: { video: [Buffer.from(frame).toString('base64')] } }, 'json', validators).request;
+    assert.deepEqual(framesJson.inputs.video, [Buffer.from(frame)]);
+    const source = { source: 'rtsp://camera.local/stream1', seconds: 10 };
+    assert.deepEqual(toAgentRequest({ id: 's', inputs: { video: source } }, 'msgpack', validators).request.inputs.video, source);
+    assert.equal(refusal({ id: 's', inputs: { video: { source: 'rtsp://camera.local/x' } } }).message, "inputs.video has no 'seconds' — a video source is { source, seconds }");
+    assert.equal(refusal({ id: 's', inputs: { video: { source: '/dev/video0', seconds: 0 } } }).message, "'inputs.video.seconds' is 0; it must be more than 0");
+    assert.equal(refusal({ id: 's', inputs: { video: { source: '/dev/video0', seconds: 5, fps: 30 } } }).message, "unknown field 'fps' in inputs.video (a video source has source and seconds)");
+    assert.match(refusal({ id: 's', inputs: { video: 'not bytes' } }).message, /'inputs\.video' must be msgpack binary/);
+    assert.match(refusal({ id: 's', inputs: { text: 'hi' }, stream: 'yes' }).message, /'stream' must be boolean/);
   });
 });
 
