@@ -62,16 +62,16 @@ export function encoderInput(images: readonly RgbImage[], side: number): Tensor 
   return float32([images.length, side, side, 3], out);
 }
 
-/** The variant's one graph and its square input side ([1|N, side, side, 3]). */
-function encoderGraph(ctx: HandlerContext): { graph: string; side: number } {
+/** The variant's one graph, its square input side and whether it takes a batch ([N, side, side, 3]) or one image ([1, side, side, 3]). */
+function encoderGraph(ctx: HandlerContext): { graph: string; side: number; batches: boolean } {
   const graph = ctx.graphs[0];
   if (!graph || ctx.graphs.length !== 1) throw new Error(`an image-encoder variant has exactly one graph, got [${ctx.graphs.join(', ')}]`);
   const shape = ctx.session(graph).inputs[0]?.shape ?? [];
   const side = shape[1] ?? -1;
-  if (shape.length !== 4 || side <= 0 || shape[2] !== side || shape[3] !== 3) {
+  if (shape.length !== 4 || (shape[0] !== -1 && shape[0] !== 1) || side <= 0 || shape[2] !== side || shape[3] !== 3) {
     throw new Error(`graph ${graph} takes ${JSON.stringify(shape)}; an image encoder takes [N, side, side, 3] (import it with splitinfer model import-tfjs)`);
   }
-  return { graph, side };
+  return { graph, side, batches: shape[0] === -1 };
 }
 
 /** The vector scaled to unit length (a zero vector stays zero). */
@@ -90,12 +90,17 @@ export interface EncodedFrames {
 }
 
 /**
- * Encodes decoded images in one session.run over [N, side, side, 3]: both
- * imported graphs take a free batch dimension, and a batch of 16 costs less
- * per image than 16 single runs (see the video-encoder catalog entry).
+ * Encodes decoded images in one session.run over [N, side, side, 3] (the
+ * imported graphs take a free batch dimension; one with a batch of 1 runs
+ * image by image): a video chunk is one run, and one image a batch of one.
  */
 export async function encodeFrames(images: readonly RgbImage[], ctx: HandlerContext): Promise<EncodedFrames> {
-  const { graph, side } = encoderGraph(ctx);
+  const { graph, side, batches } = encoderGraph(ctx);
+  if (!batches && images.length > 1) {
+    const parts = [];
+    for (const image of images) parts.push(await encodeFrames([image], ctx));
+    return { graph, encodings: parts.flatMap((p) => p.encodings), computeUs: parts.reduce((sum, p) => sum + p.computeUs, 0) };
+  }
   const { outputs, computeUs } = await ctx.session(graph).run({ input: encoderInput(images, side) });
   const features = outputs.embedding;
   const probabilities = outputs.probabilities;

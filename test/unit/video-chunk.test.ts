@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { findModel, loadCatalog } from '../../shared/catalog.js';
 import { decodeImage } from '../../shared/handlers/image-decode.js';
-import { ENCODER_LABELS } from '../../shared/handlers/image-encoder.js';
+import { ENCODER_LABELS, encodeFrames } from '../../shared/handlers/image-encoder.js';
 import { encodeChunk } from '../../shared/handlers/video-encoder.js';
 import { loadModel, type LoadedModel } from '../../shared/loaded-model.js';
 import { createLogger } from '../../shared/log.js';
@@ -58,6 +58,17 @@ describe('chunk answers from real encoders', () => {
       assert.deepEqual(tensors.embedding!.dims, [8, width]);
       assert.deepEqual(tensors.probabilities!.dims, [8, ENCODER_LABELS.length]);
       assert.deepEqual(Array.from(last), Array.from((tensors.embedding!.data as Float32Array).subarray(7 * width)), 'last is the last frame embedding');
+    }
+  });
+
+  test('a batch encodes each frame as a run of that frame alone would', async () => {
+    for (const lm of loaded) {
+      const batch = await encodeFrames(frames.slice(3, 6), lm.context);
+      for (const [i, frame] of frames.slice(3, 6).entries()) {
+        const [single] = (await encodeFrames([frame], lm.context)).encodings;
+        assert.ok(cosine(single!.embedding, batch.encodings[i]!.embedding) > 0.9999, `${batch.graph} frame ${i}`);
+        assert.ok(single!.probabilities.every((p, k) => Math.abs(p - batch.encodings[i]!.probabilities[k]!) < 1e-4));
+      }
     }
   });
 
