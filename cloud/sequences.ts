@@ -27,6 +27,8 @@ export interface SequenceConfig {
 export interface SequenceMetrics {
   live: Gauge<'model'>;
   expired: Counter<'model'>;
+  /** Approximate bytes of state held by open sequences. */
+  bytes: Gauge<'model'>;
 }
 
 type Summarizer = ReturnType<SequenceCapability['summarizer']>;
@@ -82,13 +84,6 @@ export class SequenceStore {
   /** Sequences open now. */
   get size(): number {
     return this.states.size;
-  }
-
-  /** Bytes held across open sequences (approximate). */
-  heldBytes(): number {
-    let bytes = 0;
-    for (const s of this.states.values()) bytes += s.bytes;
-    return bytes;
   }
 
   /**
@@ -157,7 +152,9 @@ export class SequenceStore {
     state.last = outcome.last;
     state.lastTimeMs = outcome.lastTimeMs;
     state.lastUsedAt = performance.now();
-    state.bytes = state.summary.heldBytes() + outcome.last.byteLength;
+    const bytes = state.summary.heldBytes() + outcome.last.byteLength;
+    this.metrics?.bytes.inc({ model: state.model }, bytes - state.bytes);
+    state.bytes = bytes;
     if (flags.end) {
       const summary = state.summary.summary();
       this.free(k, state);
@@ -200,5 +197,6 @@ export class SequenceStore {
     if (this.states.get(k) !== state) return;
     this.states.delete(k);
     this.metrics?.live.dec({ model: state.model });
+    this.metrics?.bytes.dec({ model: state.model }, state.bytes);
   }
 }

@@ -36,7 +36,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
   const auth = new CloudAuth(config.auth, transport.clientCertificates);
   const repository = await ModelRepository.open(config, log);
   const metrics = createInferenceMetrics();
-  const sequences = new SequenceStore(config.sequences, { live: metrics.liveSequences, expired: metrics.expiredSequences });
+  const sequences = new SequenceStore(config.sequences, { live: metrics.liveSequences, expired: metrics.expiredSequences, bytes: metrics.sequenceStateBytes });
   const health = new HealthService();
   const state: ServiceState = { draining: false, inFlight: 0 };
   const server = new grpc.Server({

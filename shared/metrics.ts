@@ -18,6 +18,8 @@ export interface InferenceMetrics {
   /** Sequences of sequence models (video-encoder) open now, and those freed after their idle timeout. */
   readonly liveSequences: Gauge<'model'>;
   readonly expiredSequences: Counter<'model'>;
+  /** Approximate bytes their state holds (bounded per sequence by the clip summary's caps). */
+  readonly sequenceStateBytes: Gauge<'model'>;
 }
 
 export function createInferenceMetrics(prefixLabels: Record<string, string> = {}): InferenceMetrics {
@@ -53,6 +55,12 @@ export function createInferenceMetrics(prefixLabels: Record<string, string> = {}
     expiredSequences: new Counter({
       name: 'splitinfer_sequences_expired_total',
       help: 'Sequences freed after their idle timeout without a sequence_end',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
+    sequenceStateBytes: new Gauge({
+      name: 'splitinfer_sequences_state_bytes',
+      help: 'Approximate bytes of state held by open sequences',
       labelNames: ['model'],
       registers: [registry],
     }),

@@ -18,7 +18,7 @@ afterEach(() => stores.splice(0).forEach((s) => s.close()));
 
 function store(config: Partial<SequenceConfig> = {}) {
   const metrics = createInferenceMetrics();
-  const s = new SequenceStore({ idleTimeoutMs: 30_000, maxSequences: 16, ...config }, { live: metrics.liveSequences, expired: metrics.expiredSequences });
+  const s = new SequenceStore({ idleTimeoutMs: 30_000, maxSequences: 16, ...config }, { live: metrics.liveSequences, expired: metrics.expiredSequences, bytes: metrics.sequenceStateBytes });
   stores.push(s);
   return { store: s, metrics };
 }
@@ -57,6 +57,7 @@ describe('sequence store', () => {
     assert.equal(s.size, 1);
     assert.equal((await metrics.liveSequences.get()).values[0]?.value, 1);
     await s.run(key('clip'), flags('clip'), summarizer, chunk('neutral', 0, seen));
+    assert.ok((await metrics.sequenceStateBytes.get()).values[0]!.value > 0, 'the state’s size is gauged');
     const end = await s.run(key('clip'), flags('clip', false, true), summarizer, chunk('sexy', 0, seen));
     assert.deepEqual(seen.map((p) => [p.index, p.previous?.[0], p.lastTimeMs]), [[0, undefined, undefined], [1, 1, 0], [2, 2, 250]]);
     const summary = end.summary as ClipSummary;
@@ -64,6 +65,7 @@ describe('sequence store', () => {
     assert.deepEqual(summary.segments, [{ label: 'neutral', startMs: 0, endMs: 250 }, { label: 'sexy', startMs: 500, endMs: 500 }]);
     assert.equal(s.size, 0);
     assert.equal((await metrics.liveSequences.get()).values[0]?.value, 0);
+    assert.equal((await metrics.sequenceStateBytes.get()).values[0]?.value, 0);
   });
 
   test('a start on an open sequence resets it, as Triton does', async () => {
