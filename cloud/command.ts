@@ -23,6 +23,8 @@ options:
   --models LIST            catalog model ids to serve (default: all)
   --max-message-bytes N    largest gRPC message in either direction (default 32 MiB)
   --max-queue N            requests waiting per model before RESOURCE_EXHAUSTED (default 64)
+  --sequence-idle-ms N     free a video sequence's state after N ms without a chunk (default 30000)
+  --max-sequences N        video sequences open at once before RESOURCE_EXHAUSTED (default 1024)
 `;
 
 export async function main(args: string[]): Promise<number> {
@@ -43,6 +45,8 @@ export async function main(args: string[]): Promise<number> {
       models: { type: 'string' },
       'max-message-bytes': { type: 'string' },
       'max-queue': { type: 'string' },
+      'sequence-idle-ms': { type: 'string' },
+      'max-sequences': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -62,6 +66,7 @@ export async function main(args: string[]): Promise<number> {
     intraOpThreads: values.threads,
     models: list(values.models),
     limits: { maxMessageBytes: values['max-message-bytes'], maxQueuePerModel: values['max-queue'] },
+    sequences: { idleTimeoutMs: values['sequence-idle-ms'], maxSequences: values['max-sequences'] },
   });
   const log = createLogger('cloud');
   const server = await startCloudServer(config, log);

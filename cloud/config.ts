@@ -32,6 +32,19 @@ export interface CloudConfig {
     /** Requests of one model computed at once (pre/post-processing of one overlaps inference of another). */
     concurrencyPerModel: number;
   };
+  /** State of sequence models (video-encoder) between chunks; see sequences.ts. */
+  sequences: {
+    /**
+     * A sequence with no chunk for this long is freed. Triton's default
+     * (max_sequence_idle_microseconds) is 1 s, made for streams of small
+     * requests; an edge sends a 16-frame chunk per 4 s of media at 4 fps,
+     * plus upload and queueing on a slow link, so 30 s lets a few chunks be
+     * late before a sequence is dropped.
+     */
+    idleTimeoutMs: number;
+    /** Sequences open at once; a new one beyond is refused with RESOURCE_EXHAUSTED. */
+    maxSequences: number;
+  };
   /** On SIGTERM, how long in-flight requests get to finish before the process exits anyway. */
   drainTimeoutMs: number;
 }
@@ -67,6 +80,17 @@ export const cloudConfigSchema: SchemaObject = {
         maxMessageBytes: { type: 'integer', minimum: 1024, default: 32 * 1024 * 1024 },
         maxQueuePerModel: { type: 'integer', minimum: 0, default: 64 },
         concurrencyPerModel: { type: 'integer', minimum: 1, default: 2 },
+      },
+    },
+    sequences: {
+      type: 'object',
+      additionalProperties: false,
+      required: [],
+      default: {},
+      properties: {
+        idleTimeoutMs: { type: 'integer', minimum: 1, default: 30_000 },
+        // Each holds well under 1 MB even at the summary's caps (4096 segments and boundaries), so 1024 stay under ~0.5 GB.
+        maxSequences: { type: 'integer', minimum: 1, default: 1024 },
       },
     },
     drainTimeoutMs: { type: 'integer', minimum: 0, default: 30_000 },

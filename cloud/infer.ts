@@ -5,11 +5,15 @@ import {
   type ModelInferResponse,
 } from '../shared/gen/inference/grpc_service_pb.js';
 import { InferError } from '../shared/errors.js';
-import { int64Parameter, numberParameter, ParameterNames } from '../shared/infer-parameters.js';
+import { int64Parameter, numberParameter, ParameterNames, stringParameterValue } from '../shared/infer-parameters.js';
 import { pipelineInput, pipelineResult } from '../shared/pipeline-wire.js';
 import { decodeInferInputs, encodeInferOutputs, toV2Datatype } from '../shared/tensor-codec.js';
 import { elementCount, utf8Tensor, type Tensor, type TensorMeta } from '../shared/tensor.js';
+import type { SequenceCapability } from '../shared/handlers/handler.js';
+import type { RunDeadline, TimedRun } from '../shared/run-queue.js';
+import { readChunkRequest } from '../shared/video/chunk-wire.js';
 import type { ModelRepository, ServedModel } from './repository.js';
+import type { SequenceStore } from './sequences.js';
 
 export interface InferOutcome {
   response: ModelInferResponse;
@@ -19,18 +23,21 @@ export interface InferOutcome {
 }
 
 /** Runs one KServe v2 request against the repository; throws InferError on anything a caller must fix. */
-export async function infer(repository: ModelRepository, request: ModelInferRequest): Promise<InferOutcome> {
+export async function infer(repository: ModelRepository, sequences: SequenceStore, request: ModelInferRequest): Promise<InferOutcome> {
   const served = repository.resolve(request.modelName, request.modelVersion);
   const inputs = decodeInferInputs(request);
   const deadlineMs = numberParameter(request.parameters, ParameterNames.deadlineMs);
   const deadline = deadlineMs === undefined ? undefined : { at: performance.now() + deadlineMs, what: `the request's deadline_ms ${deadlineMs}` };
+  const sequence = served.kind === 'pipeline' ? served.loaded.handler.sequence : undefined;
   const timed =
-    served.kind === 'pipeline'
-      ? await served.queue.run(async () => {
-          const out = await served.loaded.run(pipelineInputBytes(served.name, inputs));
-          return { ...out.tensors, [pipelineResult.name]: utf8Tensor(JSON.stringify(out.result)) };
-        }, deadline)
-      : await served.queue.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadline);
+    served.kind === 'graph'
+      ? await served.queue.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadline)
+      : sequence
+        ? await inferChunk(served, sequence, sequences, request, inputs, deadline)
+        : await served.queue.run(async () => {
+            const out = await served.loaded.run(pipelineInputBytes(served.name, inputs));
+            return { ...out.tensors, [pipelineResult.name]: utf8Tensor(JSON.stringify(out.result)) };
+          }, deadline);
   const queueUs = Math.round(timed.queueMs * 1000);
   const computeUs = Math.round(timed.computeMs * 1000);
   const outputs = selectOutputs(served.name, timed.value, request.outputs.map((o) => o.name));
@@ -42,6 +49,39 @@ export async function infer(repository: ModelRepository, request: ModelInferRequ
     ...encodeInferOutputs(outputs),
   });
   return { response, served, queueUs, computeUs };
+}
+
+/**
+ * One chunk of a sequence model (shared/video/chunk-wire.ts): through the
+ * sequence store when it names a sequence, so it runs after the chunks before
+ * it with the state they left; alone when it does not.
+ */
+async function inferChunk(
+  served: Extract<ServedModel, { kind: 'pipeline' }>,
+  capability: SequenceCapability,
+  sequences: SequenceStore,
+  request: ModelInferRequest,
+  inputs: Record<string, Tensor>,
+  deadline: RunDeadline | undefined,
+): Promise<TimedRun<Record<string, Tensor>>> {
+  const chunk = readChunkRequest(served.name, request, inputs);
+  const interval = chunk.frameIntervalMs;
+  const run = async (index: number, previous?: Float32Array, lastTimeMs?: number) => {
+    const first = lastTimeMs === undefined ? 0 : lastTimeMs + interval;
+    const timesMs = chunk.timesMs ?? chunk.frames.map((_, i) => first + i * interval);
+    const timed = await served.queue.run(() => capability.runChunk({ items: chunk.frames, timesMs, index, previous }, served.loaded.context), deadline);
+    return { timed, result: timed.value.result, last: timed.value.last, lastTimeMs: timesMs[timesMs.length - 1]! };
+  };
+  const answered = (timed: TimedRun<{ result: object; tensors: Record<string, Tensor> }>, summary?: object) => ({
+    ...timed,
+    value: { ...timed.value.tensors, [pipelineResult.name]: utf8Tensor(JSON.stringify(summary ? { ...timed.value.result, summary } : timed.value.result)) },
+  });
+  if (!chunk.sequence) return answered((await run(0)).timed);
+  const tenant = stringParameterValue(request.parameters, ParameterNames.tenant) ?? '';
+  const { outcome, summary } = await sequences.run({ tenant, model: served.name, id: chunk.sequence.id }, chunk.sequence, capability.summarizer, (at) =>
+    run(at.index, at.previous, at.lastTimeMs),
+  );
+  return answered(outcome.timed, summary);
 }
 
 function pipelineInputBytes(model: string, inputs: Record<string, Tensor>): Uint8Array {

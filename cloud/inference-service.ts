@@ -12,6 +12,7 @@ import type { TensorMeta } from '../shared/tensor.js';
 import type { CallerOf, CloudAuth } from './auth.js';
 import { infer } from './infer.js';
 import type { ModelRepository } from './repository.js';
+import type { SequenceStore } from './sequences.js';
 
 export const SERVER_NAME = 'splitinfer';
 /** Protocol extensions beyond the core v2 API (Triton reports its own list the same way). */
@@ -32,9 +33,9 @@ export interface ServiceState {
 
 export function addInferenceService(
   server: grpc.Server,
-  deps: { repository: ModelRepository; metrics: InferenceMetrics; log: Logger; version: string; state: ServiceState; auth: CloudAuth },
+  deps: { repository: ModelRepository; sequences: SequenceStore; metrics: InferenceMetrics; log: Logger; version: string; state: ServiceState; auth: CloudAuth },
 ): void {
-  const { repository, metrics, log, version, state, auth } = deps;
+  const { repository, sequences, metrics, log, version, state, auth } = deps;
 
   /** One request from admission to metrics and log; shared by ModelInfer and ModelStreamInfer. */
   async function serve(request: ModelInferRequest, call: CallerOf) {
@@ -46,7 +47,7 @@ export function addInferenceService(
     state.inFlight++;
     const started = performance.now();
     try {
-      const outcome = await infer(repository, request);
+      const outcome = await infer(repository, sequences, request);
       const totalUs = Math.round((performance.now() - started) * 1000);
       const served = { model: outcome.served.name, version: outcome.served.version };
       metrics.requestSuccess.inc(served);
@@ -104,7 +105,7 @@ export function addInferenceService(
           name: served.name,
           versions: [served.version],
           platform: pipeline ? 'splitinfer_pipeline' : 'onnxruntime_onnx',
-          inputs: (pipeline ? [pipelineInput] : served.session.inputs).map(tensorMetadata),
+          inputs: (pipeline ? (served.loaded.handler.sequence?.inputs ?? [pipelineInput]) : served.session.inputs).map(tensorMetadata),
           outputs: (pipeline ? [...served.loaded.handler.outputs, pipelineResult] : served.session.outputs).map(tensorMetadata),
         });
       } catch (err) {

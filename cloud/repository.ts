@@ -41,7 +41,8 @@ export class ModelRepository {
         loaded.push(lm);
         served.set(id, { kind: 'pipeline', name: id, version: variant, loaded: lm, queue: queue(id) });
         for (const [graph, session] of lm.sessions) {
-          served.set(graph, { kind: 'graph', name: graph, version: variant, loaded: lm, session, queue: queue(graph) });
+          // A graph two models share (the catalog allows it for the same file) is served under its name once, by the first.
+          if (!served.has(graph)) served.set(graph, { kind: 'graph', name: graph, version: variant, loaded: lm, session, queue: queue(graph) });
         }
       }
     } catch (err) {

@@ -10,6 +10,7 @@ import type { CloudConfig } from './config.js';
 import { HealthService, ServingStatus } from './health.js';
 import { addInferenceService, type ServiceState } from './inference-service.js';
 import { ModelRepository } from './repository.js';
+import { SequenceStore } from './sequences.js';
 import { serverTransport } from './server-credentials.js';
 
 export interface CloudServer {
@@ -17,6 +18,8 @@ export interface CloudServer {
   /** -1 when the metrics endpoint is off. */
   readonly metricsPort: number;
   readonly repository: ModelRepository;
+  /** Per-sequence state of sequence models (video-encoder). */
+  readonly sequences: SequenceStore;
   readonly metrics: InferenceMetrics;
   readonly health: HealthService;
   /** How the port is protected and who may call, for the start-up log. */
@@ -33,6 +36,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
   const auth = new CloudAuth(config.auth, transport.clientCertificates);
   const repository = await ModelRepository.open(config, log);
   const metrics = createInferenceMetrics();
+  const sequences = new SequenceStore(config.sequences, { live: metrics.liveSequences, expired: metrics.expiredSequences, bytes: metrics.sequenceStateBytes });
   const health = new HealthService();
   const state: ServiceState = { draining: false, inFlight: 0 };
   const server = new grpc.Server({
@@ -44,7 +48,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     interceptors: auth.interceptors(),
   });
-  addInferenceService(server, { repository, metrics, log, version, state, auth });
+  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth });
   health.addTo(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`, transport.credentials, (err, bound) =>
@@ -69,6 +73,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     port,
     metricsPort: metricsServer ? boundPort(metricsServer) : -1,
     repository,
+    sequences,
     metrics,
     health,
     security: { transport: transport.description, auth: auth.describe(), exposed: transport.exposed },
@@ -98,6 +103,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
           });
         });
         metricsServer?.close();
+        sequences.close();
         await repository.close();
       })();
       return drained;

@@ -125,17 +125,23 @@ export function loadCatalog(file = defaultCatalogPath): Catalog {
     throw new Error(`model catalog ${file} is invalid: ${problems}`);
   }
   const catalog = doc as unknown as Catalog;
-  // Model ids and graph names share one namespace (both are KServe model names); variants of one model reuse graph names.
-  const owner = new Map<string, string>();
+  // Model ids and graph names share one namespace (both are KServe model names); variants of one model reuse graph names,
+  // and models may share a graph name for the very same file (video-encoder runs image-encoder's networks).
+  const owner = new Map<string, { model: string; file?: string }>();
   for (const model of catalog.models) {
     if (model.payloadShaping && model.modality !== 'image') {
       throw new Error(`model catalog ${file}: ${model.id} declares payloadShaping, which only image models support (it resizes and re-encodes images)`);
     }
-    const names = new Set([model.id, ...Object.values(model.variants).flatMap((v) => Object.keys(v.graphs))]);
-    for (const name of names) {
+    const claim = (name: string, graphFile?: string) => {
       const other = owner.get(name);
-      if (other) throw new Error(`model catalog ${file}: name '${name}' is used by both ${other} and ${model.id}`);
-      owner.set(name, model.id);
+      if (other && other.model !== model.id && (graphFile === undefined || other.file !== graphFile)) {
+        throw new Error(`model catalog ${file}: name '${name}' is used by both ${other.model} and ${model.id} (models share a graph name only for the same source and sha256)`);
+      }
+      if (!other) owner.set(name, { model: model.id, file: graphFile });
+    };
+    claim(model.id);
+    for (const variant of Object.values(model.variants)) {
+      for (const [graph, ref] of Object.entries(variant.graphs)) claim(graph, `${ref.source} ${ref.sha256}`);
     }
   }
   return catalog;

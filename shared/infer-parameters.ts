@@ -14,10 +14,20 @@ export const ParameterNames = {
   computeUs: 'compute_us',
   /** On a failed ModelStreamInfer answer: the gRPC status name of the failure (see pipeline-wire.ts). */
   errorCode: 'error_code',
+  /** Triton's sequence parameters (a string or an integer id; booleans), on chunks of a sequence model (video/chunk-wire.ts). */
+  sequenceId: 'sequence_id',
+  sequenceStart: 'sequence_start',
+  sequenceEnd: 'sequence_end',
+  /** Spacing of a chunk's frames when it sends no `times_ms`. */
+  frameIntervalMs: 'frame_interval_ms',
 } as const;
 
 export function int64Parameter(value: number): InferParameter {
   return create(InferParameterSchema, { parameterChoice: { case: 'int64Param', value: BigInt(Math.round(value)) } });
+}
+
+export function boolParameter(value: boolean): InferParameter {
+  return create(InferParameterSchema, { parameterChoice: { case: 'boolParam', value } });
 }
 
 export function stringParameter(value: string): InferParameter {

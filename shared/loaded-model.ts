@@ -13,6 +13,8 @@ export interface LoadedModel {
   readonly handler: ModelHandler;
   /** Sessions by graph name. */
   readonly sessions: ReadonlyMap<string, OrtSession>;
+  /** What the handler's functions take: for calls past `run`, e.g. encoding decoded video frames with encodeChunk (handlers/video-encoder.ts). */
+  readonly context: HandlerContext;
   /** The handler's run, its result seen as the JSON record both tiers pass on (the handler file has its type). */
   run(input: Uint8Array): Promise<HandlerOutput<Record<string, unknown>>>;
   /** Every session's worker is up (one restarting after a crash makes the whole model not serving). */
@@ -55,6 +57,7 @@ export async function loadModel(model: CatalogModel, variant: string, options: S
     variant,
     handler,
     sessions,
+    context: ctx,
     run: (input) => handler.run(input, ctx) as Promise<HandlerOutput<Record<string, unknown>>>,
     serving: () => [...sessions.values()].every((s) => s.serving()),
     close: async () => {

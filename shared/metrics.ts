@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Inference metrics named after Triton's (nv_inference_*) where the meaning
@@ -15,6 +15,11 @@ export interface InferenceMetrics {
   readonly computeDurationUs: Counter<'model' | 'version'>;
   readonly requestDurationUs: Counter<'model' | 'version'>;
   readonly requestSeconds: Histogram<'model' | 'version'>;
+  /** Sequences of sequence models (video-encoder) open now, and those freed after their idle timeout. */
+  readonly liveSequences: Gauge<'model'>;
+  readonly expiredSequences: Counter<'model'>;
+  /** Approximate bytes their state holds (bounded per sequence by the clip summary's caps). */
+  readonly sequenceStateBytes: Gauge<'model'>;
 }
 
 export function createInferenceMetrics(prefixLabels: Record<string, string> = {}): InferenceMetrics {
@@ -44,6 +49,19 @@ export function createInferenceMetrics(prefixLabels: Record<string, string> = {}
       help: 'End-to-end request time in the server',
       labelNames,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    liveSequences: new Gauge({ name: 'splitinfer_sequences_live', help: 'Sequences open with state kept between chunks', labelNames: ['model'], registers: [registry] }),
+    expiredSequences: new Counter({
+      name: 'splitinfer_sequences_expired_total',
+      help: 'Sequences freed after their idle timeout without a sequence_end',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
+    sequenceStateBytes: new Gauge({
+      name: 'splitinfer_sequences_state_bytes',
+      help: 'Approximate bytes of state held by open sequences',
+      labelNames: ['model'],
       registers: [registry],
     }),
   };

@@ -23,6 +23,30 @@ export interface HandlerOutput<Result extends object = object> {
   computeUs: number;
 }
 
+/** One chunk of a sequence as a sequence model takes it: encoded items (e.g. video frames) and their times. */
+export interface SequenceChunk {
+  items: Uint8Array[];
+  timesMs: number[];
+  /** Index of the chunk in its sequence, from 0. */
+  index: number;
+  /** What the previous chunk of the sequence left for this one (`last` of its output); undefined for the first. */
+  previous?: Float32Array;
+}
+
+/**
+ * What a model that answers a sequence chunk by chunk adds to a handler
+ * (video-encoder): the cloud keeps per-sequence state (cloud/sequences.ts)
+ * and feeds each chunk the state the previous one left, so no earlier item
+ * is encoded twice. `run` still answers one item as a one-item chunk.
+ */
+export interface SequenceCapability<Result extends object = object> {
+  /** The KServe inputs of a chunk request (ModelMetadata). */
+  readonly inputs: readonly TensorMeta[];
+  runChunk(chunk: SequenceChunk, ctx: HandlerContext): Promise<HandlerOutput<Result> & { last: Float32Array }>;
+  /** A fresh pool of a sequence's chunk results, bounded; its summary answers the sequence's last chunk. */
+  summarizer(): { add(result: Result): void; summary(): object; heldBytes(): number };
+}
+
 /** The unit a model's cost follows, in which the edge's estimators learn its service time. */
 export type SizeUnit = 'pixels' | 'audio-seconds' | 'text-bytes';
 
@@ -68,6 +92,8 @@ export interface ModelHandler<Result extends object = object> {
   run(input: Uint8Array, ctx: HandlerContext): Promise<HandlerOutput<Result>>;
   /** A small valid input that exercises the whole chain once at start-up. */
   warmupInput(): Promise<Uint8Array>;
+  /** Present on models that answer sequences chunk by chunk. */
+  readonly sequence?: SequenceCapability<Result>;
 }
 
 const handlers = new Registry<ModelHandler>({ kind: 'model handler', hint: "the catalog's handler must name one registered in shared/handlers/" });

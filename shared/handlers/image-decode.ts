@@ -63,14 +63,15 @@ export async function measureImage(bytes: Uint8Array): Promise<ItemSize> {
 
 /**
  * Decodes JPEG/PNG/WebP bytes the way a viewer shows them: EXIF orientation
- * applied, transparency flattened onto white, converted to sRGB.
+ * applied, transparency flattened onto white, converted to sRGB. Errors name
+ * the input by `label` (e.g. 'video frame 3').
  */
-export async function decodeImage(input: Uint8Array): Promise<RgbImage> {
-  const format = imageFormatOf(input, 'image input');
+export async function decodeImage(input: Uint8Array, label = 'image input'): Promise<RgbImage> {
+  const format = imageFormatOf(input, label);
   const corrupt = (err: unknown) =>
     new InferError(
       'INVALID_ARGUMENT',
-      `image input: ${input.length} bytes starting ${hexPrefix(input)} look like ${format.toUpperCase()} but do not decode ` +
+      `${label}: ${input.length} bytes starting ${hexPrefix(input)} look like ${format.toUpperCase()} but do not decode ` +
         `(${err instanceof Error ? err.message.trim() : String(err)}) — the file is truncated or corrupt; send the complete file`,
       { cause: err },
     );
@@ -87,7 +88,7 @@ export async function decodeImage(input: Uint8Array): Promise<RgbImage> {
   if (width * height > maxImagePixels) {
     throw new InferError(
       'INVALID_ARGUMENT',
-      `image input: ${width}×${height} pixels (${((width * height) / 1e6).toFixed(1)} MP) is over the ` +
+      `${label}: ${width}×${height} pixels (${((width * height) / 1e6).toFixed(1)} MP) is over the ` +
         `${maxImagePixels / 1e6} MP limit — downscale the image before sending it`,
     );
   }

@@ -3,3 +3,4 @@ import './audio-vad.js';
 import './image-ocr.js';
 import './text-intent.js';
 import './image-encoder.js';
+import './video-encoder.js';

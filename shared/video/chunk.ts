@@ -56,7 +56,9 @@ export interface ClipSummary {
   endMs: number;
   /** Running mean of chunk embeddings weighted by frames, one per graph that answered (spaces of different graphs do not mix). */
   embeddings: { model: string; embedding: number[]; frames: number }[];
-  /** Runs of the same top label, in time order. */
+  /** Runs of the same top label, in time order, from the first frame's time to the last frame's time of the run. */
   segments: { label: string; startMs: number; endMs: number }[];
   boundaries: number[];
+  /** Present when the summary hit its caps (clip-summary.ts): how many segments and boundaries past the first ones kept were counted but dropped. */
+  truncated?: { segments: number; boundaries: number };
 }

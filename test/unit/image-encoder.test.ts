@@ -19,7 +19,7 @@ describe('image-encoder pre-processing', () => {
   test('the resize equals tf.image.resizeBilinear with aligned corners, divided by 255, up- and downscaling', () => {
     for (const [width, height, side] of [[37, 23, 16], [5, 9, 24]] as const) {
       const data = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 97 + 13) % 256);
-      const ours = encoderInput({ width, height, data }, side);
+      const ours = encoderInput([{ width, height, data }], side);
       assert.deepEqual(ours.dims, [1, side, side, 3]);
       const theirs = tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(Float32Array.from(data), [height, width, 3]), [side, side], true).div(255).dataSync());
       assert.ok(maxAbsDiff(ours.data as Float32Array, theirs) < 1e-6, `${width}×${height} → ${side}`);

@@ -53,7 +53,7 @@ describe("the edge finds a task's handler through the catalog", () => {
     assert.deepEqual(tasks.map((t) => t.modality), ['text']);
     assert.equal(rejected[0]!.modality, 'audio');
     assert.equal(rejected[0]!.error!.code, 'NOT_FOUND');
-    assert.match(rejected[0]!.error!.message, /^unknown model 'no-such-model' \(catalog has: image-ocr, audio-vad, text-intent, image-encoder\)$/);
+    assert.match(rejected[0]!.error!.message, /^unknown model 'no-such-model' \(catalog has: image-ocr, audio-vad, text-intent, image-encoder, video-encoder\)$/);
   });
 
   test("an input the model's handler refuses becomes that modality's INVALID_ARGUMENT, labelled by modality or frame", () => {
