@@ -12,7 +12,7 @@ import type { ModelHandler } from '../shared/handlers/handler.js';
 import type { Logger } from '../shared/log.js';
 import { RunQueue } from '../shared/run-queue.js';
 import { allTaskSettings, type EdgeConfig } from './config.js';
-import { encodeChunk } from '../shared/video/chunk-answer.js';
+import { encodeChunk } from '../shared/handlers/video-encoder.js';
 import type { ChunkWork, Task } from './tasks.js';
 
 /** One session chain computes one input at a time on its worker; more would only queue there. */
@@ -120,16 +120,17 @@ export class LocalRuntime {
    */
   async runChunk(task: Task, chunk: ChunkWork): Promise<LocalAnswer> {
     const local = this.localModel(task);
+    chunk.runsOnEdge();
     const previous = await chunk.previousOnEdge();
     const graph = local.loaded.context.graphs[0];
     const run = await local.queue.run(
-      () => encodeChunk(local.loaded.context, chunk.frames, { chunk: chunk.index, previous: previous?.graph === graph ? previous.embedding : undefined }),
+      () => encodeChunk(local.loaded.context, chunk.frames, chunk.index, previous?.graph === graph ? previous.embedding : undefined),
       { at: task.deadlineAt, what: "the chunk's deadline" },
       task.id,
     );
-    chunk.lastOnEdge = { graph: run.value.answer.model, embedding: run.value.last };
+    chunk.lastOnEdge = { graph: run.value.result.model, embedding: run.value.last };
     const perFrameMs = run.computeMs / chunk.frames.length;
-    return { result: { ...run.value.answer }, queueMs: run.queueMs, computeMs: run.computeMs, itemComputeMs: chunk.frames.map(() => perFrameMs) };
+    return { result: { ...run.value.result }, queueMs: run.queueMs, computeMs: run.computeMs, itemComputeMs: chunk.frames.map(() => perFrameMs) };
   }
 
   private localModel(task: Task): LocalModel {

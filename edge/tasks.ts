@@ -10,6 +10,7 @@ import '../shared/handlers/index.js';
 import type { EdgeConfig, TaskSettings } from './config.js';
 import type { InputSize } from './policy/input-size.js';
 import type { VideoFrame } from '../shared/video/chunk.js';
+import type { SequenceFlags } from '../shared/video/chunk-wire.js';
 import type { AgentRequest, AgentResponse, Modality, Placement, Quality, Site, TaskTimings, VideoInputValue } from './request.js';
 
 export const modalities: readonly Modality[] = ['text', 'audio', 'image', 'video'];
@@ -47,8 +48,12 @@ export interface ChunkWork {
   /** Index in the video, from 0. */
   index: number;
   frames: VideoFrame[];
-  /** The video's sequence on the cloud; called as the chunk is sent, so `start` knows whether the chunk before went there too. */
-  sequence(): { id: string; start: boolean; end: boolean };
+  /** Resolves once the chunk before has gone to the cloud or will not go there: chunks reach the cloud's sequence in order. */
+  turn(): Promise<void>;
+  /** The video's sequence on the cloud, as the chunk is sent (after `turn`): `start` unless the chunk before went there too. */
+  sequence(): SequenceFlags;
+  /** The edge runs this chunk (placed there, or after the cloud failed): later chunks need not wait for it to reach the cloud. */
+  runsOnEdge(): void;
   /** The last frame embedding of the chunk before, once it has settled, when the edge encoded it: the shot boundary at this chunk's first frame. */
   previousOnEdge(): Promise<EdgeEmbedding | undefined>;
   /** Set when the edge encoded this chunk. */

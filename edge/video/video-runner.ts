@@ -54,7 +54,8 @@ interface VideoTotals {
   framesKept: number;
   framesDropped: number;
   framesSent: number;
-  chunks: { total: number; edge: number; cloud: number; failed: number; skipped: number };
+  /** Chunks by where they were answered (`failed`: nowhere; `skipped`: never placed, a live source outran them). */
+  placed: { edge: number; cloud: number; failed: number; skipped: number };
   uplinkBytes: number;
 }
 
@@ -96,22 +97,25 @@ export class VideoRunner {
     });
     const filter = new FrameFilter(config.filterThreshold);
     const summary = new ClipSummaryBuilder();
-    const totals: VideoTotals = { framesDecoded: 0, framesKept: 0, framesDropped: 0, framesSent: 0, chunks: { total: 0, edge: 0, cloud: 0, failed: 0, skipped: 0 }, uplinkBytes: 0 };
+    const totals: VideoTotals = { framesDecoded: 0, framesKept: 0, framesDropped: 0, framesSent: 0, placed: { edge: 0, cloud: 0, failed: 0, skipped: 0 }, uplinkBytes: 0 };
     const sequence = new ChunkSequence(randomUUID(), config.chunksInFlight);
+    let firstError: InferError | undefined;
     const emit = new InOrder<ChunkOutcome>((outcome) => {
       if (outcome.result) summary.add(outcome.result);
+      firstError ??= outcome.error;
       onChunk?.(outcome);
     });
     let frames: VideoFrame[] = [];
     let window = 0;
+    let chunkCount = 0;
     const dispatch = async (end: boolean) => {
       const chunkFrames = frames;
       frames = [];
       if (chunkFrames.length === 0) return;
-      const index = totals.chunks.total++;
+      const index = chunkCount++;
       this.counts.chunks++;
       if (!(await sequence.room(decode.live))) {
-        totals.chunks.skipped++;
+        totals.placed.skipped++;
         this.counts.chunksSkipped++;
         const error = new InferError('RESOURCE_EXHAUSTED', `chunk ${index} skipped: ${config.chunksInFlight} chunks were still unanswered (video.chunksInFlight) — the device and the link could not keep up with the live source`);
         sequence.skip(index);
@@ -149,14 +153,17 @@ export class VideoRunner {
     this.counts.framesDropped += filter.dropped;
     if (!decodeError) await dispatch(true);
     await sequence.drained();
-    await emit.drained(totals.chunks.total);
-    const answered = totals.chunks.total - totals.chunks.skipped - totals.chunks.failed;
+    await emit.drained(chunkCount);
+    const answered = totals.placed.edge + totals.placed.cloud;
     this.log.info({ task: task.id, ...totals, answered, err: decodeError?.message }, 'video done');
     if (decodeError) {
       const message = `${decodeError.message} (after ${totals.framesDecoded} frames; ${answered} chunks were answered and published)`;
       return { modality: 'video', error: new InferError(decodeError.code, message, { cause: decodeError }) };
     }
     if (totals.framesDecoded === 0) return { modality: 'video', error: new InferError('INVALID_ARGUMENT', 'the video has no frames to sample') };
+    if (answered === 0 && firstError) {
+      return { modality: 'video', error: new InferError(firstError.code, `no chunk of the video was answered (${chunkCount} tried): ${firstError.message}`, { cause: firstError }) };
+    }
     return { modality: 'video', result: { ...summary.summary(), ...totals } };
   }
 
@@ -167,8 +174,8 @@ export class VideoRunner {
     totals.uplinkBytes += work.sentBytes;
     this.counts.uplinkBytes += work.sentBytes;
     const ran = outcome.placement?.ran;
-    if (outcome.error) totals.chunks.failed++;
-    else if (ran) totals.chunks[ran]++;
+    if (outcome.error) totals.placed.failed++;
+    else if (ran) totals.placed[ran]++;
     return { chunk: work.index, placement: outcome.placement, timings: outcome.timings, result: outcome.result as ChunkAnswer | undefined, error: outcome.error };
   }
 }
@@ -178,17 +185,28 @@ function frameSizes(frames: readonly VideoFrame[]): InputSize {
   return { unit: 'pixels', items: frames.map((f) => ({ amount: f.width * f.height, bytes: f.width * f.height * 3, width: f.width, height: f.height })) };
 }
 
+/** A promise with its resolver, for events other code waits on. */
+function signal(): { promise: Promise<void>; fire: () => void } {
+  let fire!: () => void;
+  const promise = new Promise<void>((resolve) => (fire = resolve));
+  return { promise, fire };
+}
+
 /**
- * The chunks of one video in flight: room for at most `limit`, the cloud
- * sequence's start flag (a chunk starts the sequence again unless the chunk
- * before it was sent there), and the edge's last embedding for the next chunk.
+ * The chunks of one video in flight: room for at most `limit`, their order
+ * on the cloud's sequence (a chunk is sent only after the one before was
+ * sent or went elsewhere; it starts the sequence again unless the one before
+ * was sent there), and the edge's last embedding for the chunk after.
  */
 class ChunkSequence {
-  private readonly settledChunks = new Map<number, Promise<EdgeEmbedding | undefined>>();
-  private readonly resolvers = new Map<number, (last: EdgeEmbedding | undefined) => void>();
-  private inFlight = 0;
-  private waiters: (() => void)[] = [];
+  /** Per chunk index: it has been sent to the cloud, runs on the edge, or settled. */
+  private readonly passed = new Map<number, ReturnType<typeof signal>>();
+  private readonly lastOnEdge = new Map<number, Promise<EdgeEmbedding | undefined>>();
+  private readonly settle = new Map<number, (last: EdgeEmbedding | undefined) => void>();
   private lastSentToCloud = -1;
+  private inFlight = 0;
+  private roomWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     readonly id: string,
@@ -199,45 +217,62 @@ class ChunkSequence {
   async room(live: boolean): Promise<boolean> {
     if (this.inFlight < this.limit) return true;
     if (live) return false;
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
+    await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     return true;
   }
 
   work(index: number, frames: VideoFrame[], end: boolean): ChunkWork {
     this.inFlight++;
-    this.settledChunks.set(index, new Promise((resolve) => this.resolvers.set(index, resolve)));
+    const passed = this.signalOf(index);
+    this.lastOnEdge.set(index, new Promise((resolve) => this.settle.set(index, resolve)));
     return {
       index,
       frames,
       sentBytes: 0,
+      turn: () => this.passed.get(index - 1)?.promise ?? Promise.resolve(),
       sequence: () => {
-        const start = this.lastSentToCloud !== index - 1;
+        const start = index === 0 || this.lastSentToCloud !== index - 1;
         this.lastSentToCloud = index;
+        passed.fire();
         return { id: this.id, start, end };
       },
-      previousOnEdge: () => this.settledChunks.get(index - 1) ?? Promise.resolve(undefined),
+      runsOnEdge: passed.fire,
+      previousOnEdge: () => this.lastOnEdge.get(index - 1) ?? Promise.resolve(undefined),
     };
   }
 
+  /** A chunk that was never placed: nothing waits for it. */
   skip(index: number): void {
-    this.settledChunks.set(index, Promise.resolve(undefined));
+    this.signalOf(index).fire();
+    this.lastOnEdge.set(index, Promise.resolve(undefined));
+    this.forgetBefore(index);
   }
 
   settled(index: number, work: ChunkWork, outcome: ChunkOutcome): void {
-    this.resolvers.get(index)?.(outcome.result && outcome.placement?.ran === 'edge' ? work.lastOnEdge : undefined);
-    this.resolvers.delete(index);
-    // Nothing later asks for an older chunk's embedding.
-    this.settledChunks.delete(index - 1);
+    this.passed.get(index)?.fire();
+    this.settle.get(index)?.(outcome.result && outcome.placement?.ran === 'edge' ? work.lastOnEdge : undefined);
+    this.settle.delete(index);
+    this.forgetBefore(index);
     this.inFlight--;
-    this.waiters.shift()?.();
-    if (this.inFlight === 0) for (const wake of this.idle.splice(0)) wake();
+    this.roomWaiters.shift()?.();
+    if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
-
-  private idle: (() => void)[] = [];
 
   drained(): Promise<void> {
     if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private signalOf(index: number): ReturnType<typeof signal> {
+    const made = signal();
+    this.passed.set(index, made);
+    return made;
+  }
+
+  /** Only the chunk right after a settled one asks about it: older entries go. */
+  private forgetBefore(index: number): void {
+    this.passed.delete(index - 1);
+    this.lastOnEdge.delete(index - 1);
   }
 }
 
