@@ -156,6 +156,7 @@ function chunkMessage(id: string, chunk: ChunkOutcome): ChunkMessage {
     id,
     chunk: chunk.chunk,
     final: false,
+    latencyMs: chunk.latencyMs,
     results: chunk.result ? { video: chunk.result } : {},
     placement: chunk.placement ? { video: chunk.placement } : {},
     timings: chunk.timings ? { video: chunk.timings } : {},

@@ -86,6 +86,8 @@ export interface ChunkMessage {
   id: string;
   chunk: number;
   final: false;
+  /** From the chunk's last frame decoded to this message. */
+  latencyMs?: number;
   results: { video?: unknown };
   /** Where the chunk ran and why (none for a chunk skipped before placement). */
   placement: { video?: Placement };

@@ -29,6 +29,8 @@ import { videoInput } from './video-input.js';
 /** A chunk as it is reported: its answer or why it has none. */
 export interface ChunkOutcome {
   chunk: number;
+  /** From the chunk's last frame decoded to this outcome handed on (placement, the site, and waiting for the chunks before). */
+  latencyMs?: number;
   placement?: Placement;
   timings?: TaskTimings;
   result?: ChunkAnswer;
@@ -100,7 +102,11 @@ export class VideoRunner {
     const totals: VideoTotals = { framesDecoded: 0, framesKept: 0, framesDropped: 0, framesSent: 0, placed: { edge: 0, cloud: 0, failed: 0, skipped: 0 }, uplinkBytes: 0 };
     const sequence = new ChunkSequence(randomUUID(), config.chunksInFlight);
     let firstError: InferError | undefined;
+    const readyAt = new Map<number, number>();
     const emit = new InOrder<ChunkOutcome>((outcome) => {
+      const ready = readyAt.get(outcome.chunk);
+      readyAt.delete(outcome.chunk);
+      if (ready !== undefined) outcome.latencyMs = Math.round((performance.now() - ready) * 10) / 10;
       if (outcome.result) summary.add(outcome.result);
       firstError ??= outcome.error;
       onChunk?.(outcome);
@@ -113,6 +119,7 @@ export class VideoRunner {
       frames = [];
       if (chunkFrames.length === 0) return;
       const index = chunkCount++;
+      readyAt.set(index, performance.now());
       this.counts.chunks++;
       if (!(await sequence.room(decode.live))) {
         totals.placed.skipped++;
