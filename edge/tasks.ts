@@ -161,7 +161,7 @@ export function splitRequest(request: AgentRequest, config: EdgeConfig, now = pe
  * one at a time, scaled to video.decodeMaxSide.
  */
 export function enforcePixelBudget(sized: readonly { task: Task; inputSize?: InputSize }[], maxDecodedPixels: number): { runnable: typeof sized; rejected: TaskOutcome[] } {
-  const withPixels = sized.filter((s) => s.inputSize?.unit === 'pixels');
+  const withPixels = sized.filter((s) => s.inputSize?.unit === 'pixels' && s.inputSize.items.length > 0);
   // An unreadable header measures NaN: the model refuses that image with the reason.
   const pixels = withPixels.reduce((sum, s) => sum + s.inputSize!.items.reduce((n, item) => n + (Number.isFinite(item.amount) ? item.amount : 0), 0), 0);
   if (pixels <= maxDecodedPixels) return { runnable: sized, rejected: [] };

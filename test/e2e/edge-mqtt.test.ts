@@ -7,13 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import sharp from 'sharp';
+import { readFile } from 'node:fs/promises';
 import { loadEdgeConfig, type EdgeConfig } from '../../edge/config.js';
 import type { MqttIngress } from '../../edge/ingress/mqtt-ingress.js';
 import { startEdgeService, type EdgeService } from '../../edge/service.js';
 import { createLogger } from '../../shared/log.js';
 import { startTestCloud } from '../helpers/cloud.js';
 import { expectedOcrLines, readFixture } from '../helpers/inference.js';
+import { makeClip } from '../helpers/video-clips.js';
 import { AgentRequester, MessageCollector, connectClient, mosquittoMissing, startAedes, startMosquitto, type AgentReply, type TestBroker } from '../helpers/mqtt.js';
 
 const log = createLogger('e2e', process.env.SPLITINFER_LOG_LEVEL ?? 'silent');
@@ -42,7 +43,7 @@ function edgeMqttSuite(label: string, protocolVersion: 4 | 5, startBroker: () =>
     let edge: EdgeService;
     let ingress: MqttIngress;
     let requester: AgentRequester;
-    let frames: Uint8Array[];
+    let clip: Uint8Array;
 
     before(async () => {
       broker = await startBroker();
@@ -54,12 +55,13 @@ function edgeMqttSuite(label: string, protocolVersion: 4 | 5, startBroker: () =>
         cloud: cloud.address,
         limits: { maxPayloadBytes, maxConcurrentRequests },
         telemetryIntervalS: 0.5,
+        video: { chunkFrames: 4 },
       });
       edge = await startEdgeService(config, log);
       ingress = edge.ingress;
       requester = await AgentRequester.connect(broker, deviceId);
-      const jpeg = await sharp(invoice).jpeg({ quality: 90 }).toBuffer();
-      frames = [jpeg, jpeg];
+      // 3 s at 4 sampled frames/s: 12 frames, 3 chunks of 4.
+      clip = new Uint8Array(await readFile(await makeClip({ width: 320, height: 240, fps: 10, seconds: 3, scene: 'fixed-camera', format: 'h264/mp4' })));
     });
 
     after(async () => {
@@ -105,11 +107,23 @@ function edgeMqttSuite(label: string, protocolVersion: 4 | 5, startBroker: () =>
       assert.equal(reply.placement.image?.ran, 'cloud');
     });
 
-    test('video frames are read as a batch of images', async () => {
-      const { reply } = await requester.ask({ id: 'video-1', inputs: { video: frames } });
+    test('a video is answered progressively: its chunks in order, then the final summary, all with the request\'s correlation', async () => {
+      const token = await requester.send({ id: 'video-1', inputs: { video: clip } });
+      const { reply } = await requester.answer(token, 60_000);
       assertNoErrors(reply);
-      assert.equal(reply.results.video.frames.length, 2);
-      for (const frame of reply.results.video.frames) assert.equal(ocrText(frame), invoiceText);
+      const replies = requester.repliesTo(token);
+      assert.deepEqual(
+        replies.map((r) => [r.id, r.chunk, r.final]),
+        [...[0, 1, 2].map((k) => ['video-1', k, false]), ['video-1', undefined, true]],
+        'one message per chunk, in order, before the final one',
+      );
+      for (const [k, chunk] of replies.slice(0, 3).entries()) assert.deepEqual([chunk.results.video.chunk, chunk.placement.video?.ran], [k, 'cloud']);
+      assert.deepEqual([reply.results.video.chunks, reply.results.video.framesDecoded], [3, 12]);
+      const quiet = await requester.send({ id: 'video-2', inputs: { video: clip }, stream: false });
+      const { reply: only } = await requester.answer(quiet, 60_000);
+      assertNoErrors(only);
+      assert.deepEqual(requester.repliesTo(quiet).map((r) => r.final), [undefined], 'stream: false: the final answer only');
+      assert.ok(ingress.stats().chunksPublished >= 3);
     });
 
     test('a mixed text + image + audio request answers every modality in one response', async () => {

@@ -28,7 +28,7 @@ const handlerOf = (model: string) => getHandler(findModel(catalog, model).handle
 const html = new TextEncoder().encode('<html><body>hi</body></html>');
 
 describe("the edge finds a task's handler through the catalog", () => {
-  test("each modality's task carries its configured model's handler; video frames are the frame model's inputs", () => {
+  test("each modality's task carries its configured model's handler; a video's input waits for its decoder", () => {
     const png = readFixture('ocr', 'invoice.png');
     const { tasks, rejected } = splitRequest(
       { id: 'h1', inputs: { text: 'Where is my order?', audio: new Uint8Array(64), image: png, video: [png, png] } },
@@ -41,9 +41,10 @@ describe("the edge finds a task's handler through the catalog", () => {
         ['text', 'text-intent', 'text-intent', 1],
         ['audio', 'audio-vad', 'audio-vad', 1],
         ['image', 'image-ocr', 'image-ocr', 1],
-        ['video', 'image-ocr', 'image-ocr', 2],
+        ['video', 'video-encoder', 'video-encoder', 0],
       ],
     );
+    assert.deepEqual(tasks[3]!.video, [png, png]);
     assert.deepEqual(tasks[0]!.items[0], new TextEncoder().encode('Where is my order?'), 'text travels as UTF-8');
   });
 
@@ -56,20 +57,22 @@ describe("the edge finds a task's handler through the catalog", () => {
     assert.match(rejected[0]!.error!.message, /^unknown model 'no-such-model' \(catalog has: image-ocr, audio-vad, text-intent, image-encoder, video-encoder\)$/);
   });
 
-  test("an input the model's handler refuses becomes that modality's INVALID_ARGUMENT, labelled by modality or frame", () => {
-    const png = readFixture('ocr', 'invoice.png');
-    const { tasks, rejected } = splitRequest({ id: 'h3', inputs: { text: '  ', image: html, video: [png, html], audio: new Uint8Array(64) } }, loadEdgeConfig());
+  test("an input the model's handler refuses becomes that modality's INVALID_ARGUMENT, labelled by modality", () => {
+    const { tasks, rejected } = splitRequest({ id: 'h3', inputs: { text: '  ', image: html, audio: new Uint8Array(64) } }, loadEdgeConfig());
     assert.deepEqual(tasks.map((t) => t.modality), ['audio']);
     assert.deepEqual(
       rejected.map((r) => [r.modality, r.error!.code, r.error!.message]),
       [
         ['text', 'INVALID_ARGUMENT', 'text input is empty — send the text to classify'],
         ['image', 'INVALID_ARGUMENT', 'image input: 28 bytes starting 3c 68 74 6d are not a JPEG/PNG/WebP image — send the file bytes, not a path or another format'],
-        ['video', 'INVALID_ARGUMENT', 'video frame 1: 28 bytes starting 3c 68 74 6d are not a JPEG/PNG/WebP image — send the file bytes, not a path or another format'],
       ],
     );
-    const noFrames = splitRequest({ id: 'h4', inputs: { video: [] } }, loadEdgeConfig()).rejected[0]!;
-    assert.equal(noFrames.error!.message, 'video input must be a non-empty list of JPEG frames');
+  });
+
+  test('a video model must answer sequences: config naming a frame model for video is refused per request', () => {
+    const config = loadEdgeConfig(undefined, { modalities: { video: { model: 'image-ocr', localVariant: 'int8' } } });
+    const rejected = splitRequest({ id: 'h4', inputs: { video: [html] } }, config).rejected[0]!;
+    assert.deepEqual([rejected.error!.code, rejected.error!.message], ['FAILED_PRECONDITION', 'config modalities.video.model names image-ocr, which is not a video model — use video-encoder']);
   });
 });
 
