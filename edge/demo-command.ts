@@ -17,7 +17,8 @@ an embedded MQTT broker (aedes, MQTT 3.1.1) on a free loopback port (or
 --broker), the cloud tier as a child process (or --cloud), and an edge agent.
 Publishes text in zh/en/ja, a spoken WAV, an image with printed text, a photo
 to embed (the heavy encoder in the cloud, then quality fast on the edge's INT8
-encoder) and a mixed text + image + audio request; prints each answer, where each modality
+encoder), a video answered chunk by chunk and a mixed text + image + audio
+request; prints each answer, where each modality
 ran and why, and the latency. Exits 0 when every request was answered without errors.`;
 
 const sample = (...parts: string[]) => readFile(path.join(packageRoot, 'models', 'samples', ...parts));
@@ -48,6 +49,10 @@ const requests: DemoRequest[] = [
     options: { task: { image: 'encode' }, quality: { image: 'fast' }, prefer: { image: 'edge' } },
   },
   {
+    label: 'video two-scenes.mp4 (8 s, a cut at 4 s), answered chunk by chunk',
+    inputs: async () => ({ video: await sample('video', 'two-scenes.mp4') }),
+  },
+  {
     label: 'mixed: text + image invoice.png + audio speech-en.wav',
     inputs: async () => ({ text: 'Where is my order?', image: await sample('ocr', 'invoice.png'), audio: await sample('audio', 'speech-en.wav') }),
   },
@@ -61,7 +66,11 @@ const show: Record<Modality, (r: Result) => string> = {
     Array.isArray(r.embedding)
       ? `${r.model as string}: ${r.embedding.length}-D embedding, top label ${(r.labels as { label: string; score: number }[]).map((l) => `${l.label} ${l.score.toFixed(2)}`)[0]}`
       : (r.lines as { text: string }[]).map((l) => JSON.stringify(l.text)).join(' / ') || 'no text found',
-  video: (r) => `${(r.frames as Result[]).length} frames: ${(r.frames as Result[]).map((f) => show.image(f)).join(' | ')}`,
+  video: (r) => {
+    const placed = r.placed as Record<string, number>;
+    const segments = (r.segments as { label: string; startMs: number; endMs: number }[]).map((s) => `${s.label} ${s.startMs}-${s.endMs} ms`).join(', ');
+    return `${String(r.chunks)} chunks (${placed.cloud} in cloud, ${placed.edge} on edge), ${String(r.framesKept)} of ${String(r.framesDecoded)} frames kept; labels ${segments}; cuts at ${(r.boundaries as number[]).join(', ') || 'none'} ms`;
+  },
 };
 
 function printResponse(request: DemoRequest, response: AgentResponse, roundTripMs: number): void {
@@ -86,14 +95,28 @@ function printResponse(request: DemoRequest, response: AgentResponse, roundTripM
   console.log('');
 }
 
+/** A video chunk's message, as it arrives ahead of the final answer. */
+function printChunk(message: AgentResponse & { chunk?: number }): void {
+  const answer = message.results.video as { startMs: number; endMs: number; frames: number; model: string; labels: { label: string; score: number }[] } | undefined;
+  const error = message.errors?.video;
+  const where = message.placement.video?.ran === 'edge' ? 'on edge' : 'in cloud';
+  console.log(
+    answer
+      ? `    chunk ${message.chunk} ${where}: ${answer.startMs}-${answer.endMs} ms, ${answer.frames} frames by ${answer.model}, top label ${answer.labels[0]!.label} ${answer.labels[0]!.score.toFixed(2)}`
+      : `    chunk ${message.chunk} ✗ ${error?.code}: ${error?.message}`,
+  );
+}
+
 /** Publishes one request as an MQTT 3.1.1 client does (reply address in the payload) and waits for its response. */
 function ask(client: MqttClient, requestTopic: string, replyTopic: string, id: string, request: Record<string, unknown>): Promise<AgentResponse> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`no response to ${id} within 60 s`)), 60_000);
     const onMessage = (topic: string, payload: Buffer) => {
       if (topic !== replyTopic) return;
-      const response = JSON.parse(payload.toString('utf8')) as AgentResponse & { correlationId?: string };
-      if (response.correlationId === id) finish(undefined, response);
+      const response = JSON.parse(payload.toString('utf8')) as AgentResponse & { correlationId?: string; chunk?: number };
+      if (response.correlationId !== id) return;
+      if (response.chunk === undefined) finish(undefined, response);
+      else printChunk(response);
     };
     const finish = (err?: Error, response?: AgentResponse) => {
       clearTimeout(timer);

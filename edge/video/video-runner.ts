@@ -115,7 +115,10 @@ export class VideoRunner {
     let frames: VideoFrame[] = [];
     let window = 0;
     let chunkCount = 0;
+    /** Time of the last frame decoded: when a chunk is dispatched, the last of the media it covers. */
+    let lastDecodedMs = 0;
     const dispatch = async (end: boolean) => {
+      const coveredToMs = lastDecodedMs;
       const chunkFrames = frames;
       frames = [];
       if (chunkFrames.length === 0) return;
@@ -133,6 +136,8 @@ export class VideoRunner {
       totals.framesSent += chunkFrames.length;
       const work = sequence.work(index, chunkFrames, end);
       void this.runChunk(task, work, totals).then((outcome) => {
+        // Frames the filter dropped are still media the answer covers.
+        if (outcome.result) outcome.result.endMs = Math.max(outcome.result.endMs, coveredToMs);
         sequence.settled(index, work, { answeredOnEdge: outcome.result !== undefined && outcome.placement?.ran === 'edge' });
         emit.put(index, outcome);
       });
@@ -149,6 +154,7 @@ export class VideoRunner {
         }
         // The first frame of every chunk is kept, so each chunk has an answer however still the scene.
         if (filter.keep(frame, frames.length === 0)) frames.push(frame);
+        lastDecodedMs = frame.timeMs;
       }
     } catch (err) {
       decodeError = toInferError(err);

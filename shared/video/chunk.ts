@@ -32,7 +32,7 @@ export interface LabelScore {
 export interface ChunkAnswer {
   /** Index of the chunk in its sequence, from 0. */
   chunk: number;
-  /** Times of its first and last frame. */
+  /** Time of its first frame, and of the last frame of media it covers (the edge counts the frames its filter dropped). */
   startMs: number;
   endMs: number;
   frames: number;
@@ -56,7 +56,7 @@ export interface ClipSummary {
   endMs: number;
   /** Running mean of chunk embeddings weighted by frames, one per graph that answered (spaces of different graphs do not mix). */
   embeddings: { model: string; embedding: number[]; frames: number }[];
-  /** Runs of the same top label, in time order, from the first frame's time to the last frame's time of the run. */
+  /** Runs of the same top label, in time order: from the run's first frame to the next run's first frame (the last run: to the summary's endMs). */
   segments: { label: string; startMs: number; endMs: number }[];
   boundaries: number[];
   /** Present when the summary hit its caps (clip-summary.ts): how many segments and boundaries past the first ones kept were counted but dropped. */

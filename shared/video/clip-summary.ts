@@ -66,7 +66,8 @@ export class ClipSummaryBuilder {
       startMs: empty ? 0 : this.startMs,
       endMs: empty ? 0 : this.endMs,
       embeddings,
-      segments: this.segments.map((s) => ({ ...s })),
+      // The last run lasts to the end of what was seen.
+      segments: this.segments.map((s, i) => ({ ...s, ...(i === this.segments.length - 1 && this.lastRun?.kept ? { endMs: Math.max(s.endMs, this.endMs) } : {}) })),
       boundaries: [...this.boundaries],
       ...(this.droppedSegments || this.droppedBoundaries ? { truncated: { segments: this.droppedSegments, boundaries: this.droppedBoundaries } } : {}),
     };
@@ -106,6 +107,8 @@ export class ClipSummaryBuilder {
         if (this.lastRun.kept) this.segments[this.segments.length - 1]!.endMs = timeMs;
         continue;
       }
+      // A frame stands for the media up to the next one: the run before ends where this one starts.
+      if (this.lastRun?.kept) this.segments[this.segments.length - 1]!.endMs = timeMs;
       const kept = this.segments.length < this.caps.maxSegments;
       if (kept) this.segments.push({ label, startMs: timeMs, endMs: timeMs });
       else this.droppedSegments++;

@@ -105,14 +105,14 @@ function answer(chunk: number, startMs: number, labels: string[], embedding: num
 }
 
 describe('clip summary', () => {
-  test('label runs merge across chunks into segments with start and end times', () => {
+  test('label runs merge across chunks into contiguous segments: each lasts to the next run, the last to the end of what was seen', () => {
     const builder = new ClipSummaryBuilder();
     builder.add(answer(0, 0, ['neutral', 'neutral', 'drawing'], [1, 0]));
     builder.add(answer(1, 750, ['drawing', 'drawing', 'neutral'], [1, 0], 'g', [1250]));
     const summary = builder.summary();
     assert.deepEqual(summary.segments, [
-      { label: 'neutral', startMs: 0, endMs: 250 },
-      { label: 'drawing', startMs: 500, endMs: 1000 },
+      { label: 'neutral', startMs: 0, endMs: 500 },
+      { label: 'drawing', startMs: 500, endMs: 1250 },
       { label: 'neutral', startMs: 1250, endMs: 1250 },
     ]);
     assert.deepEqual([summary.chunks, summary.frames, summary.startMs, summary.endMs], [2, 6, 0, 1250]);
