@@ -8,8 +8,8 @@ import type { ChunkWork, EdgeEmbedding } from '../tasks.js';
 
 /** What settling a chunk needs to know of its outcome. */
 export interface SettledChunk {
-  /** It was answered on the edge, whose last frame embedding the next chunk may compare with. */
-  answeredOnEdge: boolean;
+  /** Where its answer came from: the edge's last frame embedding is what the next chunk compares with there; a chunk the cloud did not answer leaves its sequence to be started again. */
+  answeredBy: 'edge' | 'cloud' | undefined;
 }
 
 /** A promise with its resolver, for events other code waits on. */
@@ -32,6 +32,8 @@ export class ChunkSequence {
   private readonly settle = new Map<number, (last: EdgeEmbedding | undefined) => void>();
   private lastSentToCloud = -1;
   private inFlight = 0;
+  /** Most chunks in flight at once. */
+  peakInFlight = 0;
   private roomWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
 
@@ -50,6 +52,7 @@ export class ChunkSequence {
 
   work(index: number, frames: VideoFrame[], end: boolean): ChunkWork {
     this.inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
     const passed = this.signalOf(index);
     this.lastOnEdge.set(index, new Promise((resolve) => this.settle.set(index, resolve)));
     return {
@@ -75,9 +78,11 @@ export class ChunkSequence {
     this.forgetBefore(index);
   }
 
-  settled(index: number, work: ChunkWork, { answeredOnEdge }: SettledChunk): void {
+  settled(index: number, work: ChunkWork, { answeredBy }: SettledChunk): void {
     this.passed.get(index)?.fire();
-    this.settle.get(index)?.(answeredOnEdge ? work.lastOnEdge : undefined);
+    this.settle.get(index)?.(answeredBy === 'edge' ? work.lastOnEdge : undefined);
+    // The cloud may not hold the sequence (a failed start, a restarted replica): the next chunk sent starts it again.
+    if (answeredBy !== 'cloud' && this.lastSentToCloud === index) this.lastSentToCloud = -1;
     this.settle.delete(index);
     this.forgetBefore(index);
     this.inFlight--;

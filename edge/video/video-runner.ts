@@ -49,6 +49,10 @@ export interface VideoCounts {
   framesKept: number;
   framesDropped: number;
   uplinkBytes: number;
+  /** Most chunks of one video placed and unanswered at once (at most video.chunksInFlight). */
+  peakChunksInFlight: number;
+  /** Most decoded frames waiting to be read (the decoder's bound). */
+  peakBufferedFrames: number;
 }
 
 /** What the final answer says about the whole video besides the clip summary. */
@@ -63,7 +67,7 @@ interface VideoTotals {
 }
 
 export class VideoRunner {
-  readonly counts: VideoCounts = { sessions: 0, active: 0, chunks: 0, chunksSkipped: 0, framesDecoded: 0, framesKept: 0, framesDropped: 0, uplinkBytes: 0 };
+  readonly counts: VideoCounts = { sessions: 0, active: 0, chunks: 0, chunksSkipped: 0, framesDecoded: 0, framesKept: 0, framesDropped: 0, uplinkBytes: 0, peakChunksInFlight: 0, peakBufferedFrames: 0 };
 
   constructor(
     private readonly config: VideoConfig,
@@ -138,7 +142,7 @@ export class VideoRunner {
       void this.runChunk(task, work, totals).then((outcome) => {
         // Frames the filter dropped are still media the answer covers.
         if (outcome.result) outcome.result.endMs = Math.max(outcome.result.endMs, coveredToMs);
-        sequence.settled(index, work, { answeredOnEdge: outcome.result !== undefined && outcome.placement?.ran === 'edge' });
+        sequence.settled(index, work, { answeredBy: outcome.result === undefined ? undefined : (outcome.placement?.ran ?? undefined) });
         emit.put(index, outcome);
       });
     };
@@ -160,6 +164,7 @@ export class VideoRunner {
       decodeError = toInferError(err);
     } finally {
       decode.close();
+      this.counts.peakBufferedFrames = Math.max(this.counts.peakBufferedFrames, decode.stats().peakBufferedFrames);
     }
     totals.framesKept = filter.kept;
     totals.framesDropped = filter.dropped;
@@ -167,6 +172,7 @@ export class VideoRunner {
     this.counts.framesDropped += filter.dropped;
     if (!decodeError) await dispatch(true);
     await sequence.drained();
+    this.counts.peakChunksInFlight = Math.max(this.counts.peakChunksInFlight, sequence.peakInFlight);
     await emit.drained(chunkCount);
     const answered = totals.placed.edge + totals.placed.cloud;
     this.log.info({ task: task.id, ...totals, answered, err: decodeError?.message }, 'video done');

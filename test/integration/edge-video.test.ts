@@ -16,6 +16,7 @@ import type { AgentRequest, AgentResponse, ChunkMessage } from '../../edge/reque
 import { createLogger } from '../../shared/log.js';
 import type { ChunkAnswer, ClipSummary } from '../../shared/video/chunk.js';
 import { startTestCloud } from '../helpers/cloud.js';
+import { startLinkEmulator } from '../helpers/link-emulator.js';
 import { makeClip, sceneChangeMs, type ClipSpec } from '../helpers/video-clips.js';
 
 const log = createLogger('edge-video-test', process.env.SPLITINFER_LOG_LEVEL ?? 'silent');
@@ -112,6 +113,38 @@ describe('video through the agent', () => {
     assert.equal(response.errors?.video?.code, 'INVALID_ARGUMENT');
     assert.match(response.errors!.video!.message, /moov atom not found|truncated|damaged/);
     assert.equal((response.results.text as { intent: string }).intent, 'order_status');
+  });
+
+  test('a video that outruns a slow link waits for it: one chunk in flight, at most two decoded frames waiting, every chunk answered in the cloud', async () => {
+    const link = await startLinkEmulator({ targetPort: Number(cloud.address.split(':')[1]), rttMs: 20, uplink: 0.5 });
+    const slow = await EdgeAgent.start(
+      loadEdgeConfig(undefined, { cloud: link.address, policy: { strategy: 'always-cloud' }, video: { chunkFrames: 4, chunksInFlight: 1, filterThreshold: 0 } }),
+      log,
+    );
+    try {
+      const { response, chunks } = await ask(slow, { id: 'v-slow', inputs: { video: clip }, deadlineMs: 30_000 });
+      assert.equal(response.errors, undefined, JSON.stringify(response.errors));
+      assert.deepEqual(chunks.map((c) => c.placement.video?.ran), ['cloud', 'cloud', 'cloud', 'cloud']);
+      const counts = slow.stats().video;
+      assert.deepEqual([counts.peakChunksInFlight, counts.framesDecoded], [1, 16]);
+      assert.ok(counts.peakBufferedFrames <= 2, `the decoder held ${counts.peakBufferedFrames} frames`);
+      assert.ok(link.stats().uplinkBytes >= finalVideo(response).uplinkBytes, 'every frame sent crossed the slow link');
+    } finally {
+      await slow.close();
+      await link.close();
+    }
+  });
+
+  test('with the cloud unreachable, every chunk runs on the edge', async () => {
+    const alone = await EdgeAgent.start(loadEdgeConfig(undefined, { cloud: '127.0.0.1:9', video: { chunkFrames: 8 } }), log);
+    try {
+      const { response, chunks } = await ask(alone, { id: 'v-alone', inputs: { video: clip } });
+      assert.equal(response.errors, undefined, JSON.stringify(response.errors));
+      assert.deepEqual(chunks.map((c) => [c.placement.video?.ran, c.placement.video?.reasons[0]]), [['edge', 'cloud-down'], ['edge', 'cloud-down']]);
+      assert.deepEqual(finalVideo(response).placed, { edge: 2, cloud: 0, failed: 0, skipped: 0 });
+    } finally {
+      await alone.close();
+    }
   });
 
   test('more videos at once than video.maxSessions are refused with RESOURCE_EXHAUSTED', async () => {
