@@ -60,6 +60,8 @@ export interface ChunkWork {
   lastOnEdge?: EdgeEmbedding;
   /** Encoded bytes sent to the cloud for it. */
   sentBytes: number;
+  /** The shaping its frames were sent with (`640px q85`), when they were. */
+  shaping?: string;
 }
 
 export interface EdgeEmbedding {

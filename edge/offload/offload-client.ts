@@ -166,6 +166,7 @@ export class OffloadClient {
     this.ensureCloudAvailable();
     const started = performance.now();
     const { payloads, shaped } = await shapeFrames(chunk.frames, call.shaping ?? this.defaultShaping);
+    chunk.shaping = shaped.option.name;
     await chunk.turn();
     const bytes = payloads.reduce((sum, p) => sum + p.length, 0);
     this.counters.bytesBeforeShrink += bytes;

@@ -63,6 +63,8 @@ interface VideoTotals {
   framesSent: number;
   /** Chunks by where they were answered (`failed`: nowhere; `skipped`: never placed, a live source outran them). */
   placed: { edge: number; cloud: number; failed: number; skipped: number };
+  /** Chunks answered in the cloud, by the shaping their frames were sent with: how far the policy shrank them for the link. */
+  shaping: Record<string, number>;
   uplinkBytes: number;
 }
 
@@ -104,7 +106,7 @@ export class VideoRunner {
     });
     const filter = new FrameFilter(config.filterThreshold);
     const summary = new ClipSummaryBuilder();
-    const totals: VideoTotals = { framesDecoded: 0, framesKept: 0, framesDropped: 0, framesSent: 0, placed: { edge: 0, cloud: 0, failed: 0, skipped: 0 }, uplinkBytes: 0 };
+    const totals: VideoTotals = { framesDecoded: 0, framesKept: 0, framesDropped: 0, framesSent: 0, placed: { edge: 0, cloud: 0, failed: 0, skipped: 0 }, shaping: {}, uplinkBytes: 0 };
     const sequence = new ChunkSequence(randomUUID(), config.chunksInFlight);
     let firstError: InferError | undefined;
     const readyAt = new Map<number, number>();
@@ -196,6 +198,7 @@ export class VideoRunner {
     const ran = outcome.placement?.ran;
     if (outcome.error) totals.placed.failed++;
     else if (ran) totals.placed[ran]++;
+    if (!outcome.error && ran === 'cloud' && work.shaping) totals.shaping[work.shaping] = (totals.shaping[work.shaping] ?? 0) + 1;
     return { chunk: work.index, placement: outcome.placement, timings: outcome.timings, result: outcome.result as ChunkAnswer | undefined, error: outcome.error };
   }
 }

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { freeLoopbackPort } from '../../edge/local-stack.js';
 import { EdgeAgent, type EdgeAgentOptions } from '../../edge/agent.js';
 import { loadEdgeConfig } from '../../edge/config.js';
-import type { AgentRequest, AgentResponse } from '../../edge/request.js';
+import type { AgentRequest, AgentResponse, ChunkMessage } from '../../edge/request.js';
 import type { CloudServer } from '../../cloud/server.js';
 import { createLogger } from '../../shared/log.js';
 import { startTestCloud } from '../helpers/cloud.js';
@@ -20,7 +20,6 @@ const cloudModels = ['image-ocr', 'audio-vad', ...(textIntentInCatalog ? ['text-
 
 const speech = readFixture('audio', 'speech-en.wav');
 const invoice = readFixture('ocr', 'invoice.png');
-const frames = ['shipped-zh.jpg', 'rotated-exif.jpg'];
 const notAnImage = new TextEncoder().encode('<!doctype html><html><body>not an image</body></html>');
 
 const expectedTexts = (file: string) => expectedOcrLines[file]!.map((l) => l.text);
@@ -31,11 +30,11 @@ function startAgent(cloud: string, overrides: Record<string, unknown> = {}, opti
   return EdgeAgent.start(loadEdgeConfig(undefined, { cloud, ...overrides }), log, options);
 }
 
-/** Every modality the catalog can serve now (text only once text-intent is trained). */
+/** Every modality but video (edge-video.test.ts), text only once text-intent is trained. */
 function mixedRequest(id: string, extra: Partial<AgentRequest> = {}): AgentRequest {
   return {
     id,
-    inputs: { ...(textIntentInCatalog ? { text: 'I want my money back for this broken kettle' } : {}), audio: speech, image: invoice, video: frames.map((f) => readFixture('ocr', f)) },
+    inputs: { ...(textIntentInCatalog ? { text: 'I want my money back for this broken kettle' } : {}), audio: speech, image: invoice },
     ...extra,
   };
 }
@@ -97,14 +96,6 @@ describe('edge agent with a healthy cloud tier', () => {
     assert.ok(queueMs + computeMs + transferMs <= totalMs + 0.5, JSON.stringify(response.timings.image));
   });
 
-  test('video frames run in the cloud as a batch of images; the result lists each frame in order', async () => {
-    const response = await agent.handle({ id: 'video-1', inputs: { video: frames.map((f) => readFixture('ocr', f)) } });
-    assertNoErrors(response);
-    const result = response.results.video as { frames: unknown[] };
-    assert.deepEqual(result.frames.map(ocrTexts), frames.map(expectedTexts));
-    assert.equal(response.placement.video?.ran, 'cloud');
-  });
-
   test('a mixed request answers every modality in one response, each with where it ran, why, and timings', async () => {
     const request = mixedRequest('mixed-1');
     const response = await agent.handle(request);
@@ -115,7 +106,7 @@ describe('edge agent with a healthy cloud tier', () => {
     assert.deepEqual(Object.keys(response.timings).sort(), sent);
     assert.deepEqual(
       Object.fromEntries(Object.entries(response.placement).map(([m, p]) => [m, p.ran])),
-      { ...(textIntentInCatalog ? { text: 'edge' } : {}), audio: 'edge', image: 'cloud', video: 'cloud' },
+      { ...(textIntentInCatalog ? { text: 'edge' } : {}), audio: 'edge', image: 'cloud' },
     );
     for (const placement of Object.values(response.placement)) assert.deepEqual(placement.reasons, ['configured']);
     assert.deepEqual(ocrTexts(response.results.image), expectedTexts('invoice.png'));
@@ -265,7 +256,6 @@ describe('edge agent when the cloud tier stops mid-run', () => {
     for (const response of [...(await Promise.all(during)), ...afterStop]) {
       assertNoErrors(response);
       assert.deepEqual(ocrTexts(response.results.image), expectedTexts('invoice.png'), response.id);
-      assert.deepEqual((response.results.video as { frames: unknown[] }).frames.map(ocrTexts), frames.map(expectedTexts), response.id);
       assert.equal(speechSegments(response.results.audio).length, 2, response.id);
       assert.equal(response.placement.audio?.ran, 'edge');
       if (textIntentInCatalog) assert.equal(response.placement.text?.ran, 'edge');
@@ -326,13 +316,15 @@ describe('edge agent started while the cloud tier is unreachable', () => {
 
   test('image runs locally with a why that names the unreachable cloud; video, with no local variant, fails fast with UNAVAILABLE', async () => {
     const started = performance.now();
-    const response = await agent.handle({ id: 'offline', inputs: { image: invoice, audio: speech, video: [readFixture('ocr', 'shipped-zh.jpg')] }, deadlineMs: 5_000 });
+    const chunks: ChunkMessage[] = [];
+    const response = await agent.handle({ id: 'offline', inputs: { image: invoice, audio: speech, video: [readFixture('ocr', 'shipped-zh.jpg')] }, deadlineMs: 5_000 }, (m) => chunks.push(m));
     assert.deepEqual(ocrTexts(response.results.image), expectedTexts('invoice.png'));
     assert.equal(response.placement.image?.ran, 'edge');
     assert.deepEqual(response.placement.image!.reasons, ['cloud-down']);
     assert.match(response.placement.image!.why, /^the cloud is unavailable \(circuit (open|half-open): unreachable/);
-    // Video has nowhere to run: placed in the cloud, it never left the device.
-    assert.deepEqual([response.placement.video?.decided, response.placement.video?.ran, response.placement.video?.reasons], ['cloud', null, ['no-local-variant', 'cloud-down']]);
+    // Video has nowhere to run: its one chunk, placed in the cloud, never left the device.
+    const chunk = chunks[0]!.placement.video;
+    assert.deepEqual([chunks.length, chunk?.decided, chunk?.ran, chunk?.reasons], [1, 'cloud', null, ['no-local-variant', 'cloud-down']]);
     assert.equal(speechSegments(response.results.audio).length, 2);
     assert.deepEqual(Object.keys(response.errors ?? {}), ['video']);
     assert.equal(response.errors!.video!.code, 'UNAVAILABLE');
@@ -374,13 +366,12 @@ describe('edge agent when the cloud tier is busy, with a pixel budget of one and
     assert.deepEqual(agent.stats().cloud, { state: 'closed', consecutiveFailures: 0 });
   });
 
-  test('images and frames over limits.maxDecodedPixels together are refused before decoding; audio is still answered', async () => {
-    const response = await agent.handle({ id: 'too-many-pixels', inputs: { image: invoice, video: [invoice], audio: speech } });
-    for (const modality of ['image', 'video'] as const) {
-      assert.equal(response.errors?.[modality]?.code, 'INVALID_ARGUMENT');
-      assert.match(response.errors[modality].message, /^the request's images and video frames hold [\d.]+ MP, over the limit of [\d.]+ MP per request \(limits\.maxDecodedPixels\)/);
-      assert.equal(response.placement[modality], undefined, 'never placed');
-    }
+  test('an image over limits.maxDecodedPixels is refused before decoding; audio is still answered', async () => {
+    const twice = await sharp(invoice).resize({ width: 2 * (await sharp(invoice).metadata()).width! }).png().toBuffer();
+    const response = await agent.handle({ id: 'too-many-pixels', inputs: { image: new Uint8Array(twice), audio: speech } });
+    assert.equal(response.errors?.image?.code, 'INVALID_ARGUMENT');
+    assert.match(response.errors!.image!.message, /^the request's images hold [\d.]+ MP, over the limit of [\d.]+ MP per request \(limits\.maxDecodedPixels\)/);
+    assert.equal(response.placement.image, undefined, 'never placed');
     assert.equal(speechSegments(response.results.audio).length, 2);
   });
 });

@@ -62,7 +62,7 @@ describe('sequence store', () => {
     assert.deepEqual(seen.map((p) => [p.index, p.previous?.[0], p.lastTimeMs]), [[0, undefined, undefined], [1, 1, 0], [2, 2, 250]]);
     const summary = end.summary as ClipSummary;
     assert.deepEqual([summary.chunks, summary.frames], [3, 3]);
-    assert.deepEqual(summary.segments, [{ label: 'neutral', startMs: 0, endMs: 250 }, { label: 'sexy', startMs: 500, endMs: 500 }]);
+    assert.deepEqual(summary.segments, [{ label: 'neutral', startMs: 0, endMs: 500 }, { label: 'sexy', startMs: 500, endMs: 500 }]);
     assert.equal(s.size, 0);
     assert.equal((await metrics.liveSequences.get()).values[0]?.value, 0);
     assert.equal((await metrics.sequenceStateBytes.get()).values[0]?.value, 0);
