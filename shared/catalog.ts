@@ -129,8 +129,8 @@ export function loadCatalog(file = defaultCatalogPath): Catalog {
   // and models may share a graph name for the very same file (video-encoder runs image-encoder's networks).
   const owner = new Map<string, { model: string; file?: string }>();
   for (const model of catalog.models) {
-    if (model.payloadShaping && model.modality !== 'image') {
-      throw new Error(`model catalog ${file}: ${model.id} declares payloadShaping, which only image models support (it resizes and re-encodes images)`);
+    if (model.payloadShaping && model.modality !== 'image' && model.modality !== 'video') {
+      throw new Error(`model catalog ${file}: ${model.id} declares payloadShaping, which only image and video models support (it resizes and re-encodes images and frames)`);
     }
     const claim = (name: string, graphFile?: string) => {
       const other = owner.get(name);
