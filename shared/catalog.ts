@@ -20,6 +20,8 @@ export interface CatalogVariant {
   graphs: Record<string, FileRef>;
   /** Measured share of inputs on which this variant's top-1 answer matches the fp32 reference's (the cloud's); the edge's `quality` floor reads it. */
   agreementWithReference?: number;
+  /** The float variant this one was quantized from, which bench:quant measures it against (default fp32). */
+  quantizedFrom?: string;
 }
 
 /** One level of a payload-shaping knob and the share of accuracy it is expected to cost. */
@@ -101,6 +103,7 @@ const catalogSchema = {
               properties: {
                 graphs: { type: 'object', minProperties: 1, additionalProperties: fileRefSchema },
                 agreementWithReference: { type: 'number', minimum: 0, maximum: 1 },
+                quantizedFrom: { type: 'string' },
               },
             },
           },
@@ -129,6 +132,11 @@ export function loadCatalog(file = defaultCatalogPath): Catalog {
   // and models may share a graph name for the very same file (video-encoder runs image-encoder's networks).
   const owner = new Map<string, { model: string; file?: string }>();
   for (const model of catalog.models) {
+    for (const [name, variant] of Object.entries(model.variants)) {
+      if (variant.quantizedFrom !== undefined && !model.variants[variant.quantizedFrom]) {
+        throw new Error(`model catalog ${file}: ${model.id} variant ${name} is quantizedFrom '${variant.quantizedFrom}', which is not one of its variants (${Object.keys(model.variants).join(', ')})`);
+      }
+    }
     if (model.payloadShaping && model.modality !== 'image' && model.modality !== 'video') {
       throw new Error(`model catalog ${file}: ${model.id} declares payloadShaping, which only image and video models support (it resizes and re-encodes images and frames)`);
     }

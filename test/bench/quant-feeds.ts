@@ -9,6 +9,9 @@ import { ocrTimingFeeds } from '../../models/image-ocr/timing-feeds.js';
 import { heldOutSentencesPath, readSentences } from '../../models/text-intent/sentences.js';
 import { getEvaluator } from '../../models/toolchain/evaluator.js';
 import { concatFloat32, recordFeeds, type Feeds } from '../../models/toolchain/recorded-feeds.js';
+import { heldOutImages } from '../../models/image-encoder/photo-like-images.js';
+import { decodeImage } from '../../shared/handlers/image-decode.js';
+import { encoderInput } from '../../shared/handlers/image-encoder.js';
 import type { LoadedModel } from '../../shared/loaded-model.js';
 
 /** Graph name → batch size → feeds. */
@@ -45,9 +48,19 @@ async function imageOcrFeeds(fp32: LoadedModel, batches: readonly number[]): Pro
   return ocrTimingFeeds(fp32, batches, getEvaluator('image-ocr').defaultDataPath);
 }
 
-/** By handler id: the feeds of every graph of a model, made with its FP32 variant. */
+/** Batch N: N held-out images through the handler's own resize, at the graph's input side. */
+async function imageEncoderFeeds(reference: LoadedModel, batches: readonly number[]): Promise<TimingFeeds> {
+  const [graph] = reference.context.graphs;
+  const side = reference.sessions.get(graph!)!.inputs[0]!.shape[1]!;
+  const held = await heldOutImages();
+  const images = await Promise.all(spread(held.length, Math.max(...batches)).map((i) => decodeImage(held[i]!.bytes)));
+  return { [graph!]: new Map(batches.map((b) => [b, { input: encoderInput(images.slice(0, b), side) }])) };
+}
+
+/** By handler id: the feeds of every graph of a model, made with its reference (float) variant. */
 export const timingFeeds: Record<string, (fp32: LoadedModel, batches: readonly number[]) => Promise<TimingFeeds>> = {
   'text-intent': textIntentFeeds,
   'audio-vad': audioVadFeeds,
   'image-ocr': imageOcrFeeds,
+  'image-encoder': imageEncoderFeeds,
 };

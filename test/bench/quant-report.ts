@@ -1,6 +1,8 @@
 /**
- * quant.json and quant.md: each variant against FP32, one row per graph, and
- * the issue's targets judged from the measured numbers.
+ * quant.json and quant.md: each variant against the float variant it was
+ * quantized from (FP32, or e.g. image-encoder's mobilenet-v2), one row per
+ * graph, and the issues' targets judged from the measured numbers. The
+ * `fp32*` fields are that float reference's.
  */
 import { writeBenchFiles } from './write-results.js';
 
@@ -10,6 +12,8 @@ export interface QuantRow {
   /** The graph timed (OCR has two; the others one). Size is this graph's file, quality the whole model's. */
   graph: string;
   variant: string;
+  /** The float variant it is measured against (catalog quantizedFrom, default fp32). */
+  reference: string;
   batch1Ms: number;
   batch16Ms: number;
   fp32Batch1Ms: number;
@@ -59,6 +63,7 @@ export const quantTargets = {
   textMaxAccuracyDrop: 0.01,
   ocrMaxAccuracyDrop: 0.01,
   vadMinFrameAgreement: 0.99,
+  encoderMinTop1Agreement: 0.99,
 } as const;
 
 export const speedup = (fp32Ms: number, variantMs: number) => fp32Ms / variantMs;
@@ -101,6 +106,14 @@ export function judgeTargets(rows: readonly QuantRow[]): TargetVerdict[] {
   }
   const vad = first('audio-vad', 'int8');
   if (vad) verdicts.push({ target: `audio-vad int8: frame agreement ≥ ${t.vadMinFrameAgreement * 100}%`, met: vad.quality >= t.vadMinFrameAgreement, measured: pct(vad.quality) });
+  const encoder = first('image-encoder', 'mobilenet-v2-int8');
+  if (encoder) {
+    verdicts.push({
+      target: `image-encoder mobilenet-v2-int8: top-1 agreement with ${encoder.reference} ≥ ${t.encoderMinTop1Agreement * 100}%`,
+      met: encoder.quality >= t.encoderMinTop1Agreement,
+      measured: pct(encoder.quality),
+    });
+  }
   return verdicts;
 }
 
@@ -110,15 +123,15 @@ const verdictText = (met: boolean | null) => (met === null ? 'n/a' : met ? 'met'
 export function quantMarkdown(report: QuantReport): string {
   const { run } = report;
   const lines = [
-    '# Quantized variants against FP32',
+    '# Quantized variants against their float reference',
     '',
     `Run ${run.startedAt}, ${run.durationS.toFixed(0)} s, on ${run.machine}; 1-minute load average ${run.loadAverage.start.toFixed(2)} at the start, ${run.loadAverage.end.toFixed(2)} at the end.`,
     '',
-    '| model | graph | variant | batch 1 ms (FP32) | speed-up b1 | batch 16 ms (FP32) | speed-up b16 | size (FP32) | size ratio | quality (FP32) | quality measure |',
+    '| model | graph | variant (reference) | batch 1 ms (FP32) | speed-up b1 | batch 16 ms (FP32) | speed-up b16 | size (FP32) | size ratio | quality (FP32) | quality measure |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...report.models.map(
       (r) =>
-        `| ${r.id} | ${r.graph} | ${r.variant} | ${ms(r.batch1Ms)} (${ms(r.fp32Batch1Ms)}) | ${x2(speedup(r.fp32Batch1Ms, r.batch1Ms))} | ${ms(r.batch16Ms)} (${ms(r.fp32Batch16Ms)}) | ` +
+        `| ${r.id} | ${r.graph} | ${r.variant} (${r.reference}) | ${ms(r.batch1Ms)} (${ms(r.fp32Batch1Ms)}) | ${x2(speedup(r.fp32Batch1Ms, r.batch1Ms))} | ${ms(r.batch16Ms)} (${ms(r.fp32Batch16Ms)}) | ` +
         `${x2(speedup(r.fp32Batch16Ms, r.batch16Ms))} | ${r.sizeBytes} (${r.fp32SizeBytes}) | ${pct(r.sizeBytes / r.fp32SizeBytes)} | ${pct(r.quality)} (${pct(r.fp32Quality)}) | ${r.qualityMetric} |`,
     ),
     '',

@@ -54,37 +54,53 @@ function machine(): string {
 
 const where = (file: string) => path.relative(packageRoot, file) || file;
 
+/**
+ * The reference graph of each of the variant's graphs: the same name, or, for
+ * a variant whose one graph is named after itself (mobilenet-v2-int8), the
+ * reference's one graph.
+ */
+function graphPairs(model: CatalogModel, variant: string, reference: string): [candidate: string, reference: string][] {
+  const candidates = Object.keys(model.variants[variant]!.graphs);
+  const references = Object.keys(model.variants[reference]!.graphs);
+  if (candidates.every((g) => references.includes(g))) return candidates.map((g) => [g, g]);
+  if (candidates.length === 1 && references.length === 1) return [[candidates[0]!, references[0]!]];
+  throw new Error(`bench:quant: ${model.id} variant ${variant} has graphs ${candidates.join(', ')}, which do not pair with ${reference}'s ${references.join(', ')}`);
+}
+
+/** Measures `variant` against the float variant it was quantized from (catalog quantizedFrom, default fp32). */
 async function measureVariant(model: CatalogModel, variant: string, quick: boolean): Promise<QuantRow[]> {
   const log = createLogger('bench-quant', 'warn');
   const evaluator = getEvaluator(model.handler);
   const evaluationSet = evaluator.load(evaluator.defaultDataPath);
-  const [fp32, candidate] = await Promise.all([loadModel(model, 'fp32', sessionOptions, log), loadModel(model, variant, sessionOptions, log)]);
+  const referenceVariant = model.variants[variant]!.quantizedFrom ?? 'fp32';
+  const [fp32, candidate] = await Promise.all([loadModel(model, referenceVariant, sessionOptions, log), loadModel(model, variant, sessionOptions, log)]);
   try {
     const quality: Evaluation = await evaluationSet.evaluate(fp32, candidate);
     const feeds = await timingFeeds[model.handler]!(fp32, batches);
     const rows: QuantRow[] = [];
-    for (const graph of Object.keys(model.variants[variant]!.graphs)) {
-      const sessions = [fp32.sessions.get(graph)!, candidate.sessions.get(graph)!];
+    for (const [graph, referenceGraph] of graphPairs(model, variant, referenceVariant)) {
+      const sessions = [fp32.sessions.get(referenceGraph)!, candidate.sessions.get(graph)!];
       const ms: Record<number, { fp32: number; variant: number; plan: string }> = {};
       for (const batch of batches) {
-        const graphFeeds = feeds[graph]?.get(batch);
+        const graphFeeds = feeds[referenceGraph]?.get(batch);
         if (!graphFeeds) throw new Error(`bench:quant: no timing feeds for ${model.id} graph ${graph} at batch ${batch} — add them in test/bench/quant-feeds.ts`);
         const plan = await timingPlan(sessions[0]!, graphFeeds, quick);
         const [fp32Us, variantUs] = (await timeInterleaved(sessions, graphFeeds, plan)) as [number, number];
         ms[batch] = { fp32: fp32Us / 1000, variant: variantUs / 1000, plan: `${plan.rounds} × ${plan.runsPerRound}` };
-        console.log(`${model.id} ${graph} batch ${batch}: fp32 ${ms[batch]!.fp32.toFixed(3)} ms, ${variant} ${ms[batch]!.variant.toFixed(3)} ms (${plan.rounds} rounds × ${plan.runsPerRound})`);
+        console.log(`${model.id} ${graph} batch ${batch}: ${referenceVariant} ${ms[batch]!.fp32.toFixed(3)} ms, ${variant} ${ms[batch]!.variant.toFixed(3)} ms (${plan.rounds} rounds × ${plan.runsPerRound})`);
       }
-      const size = async (v: string) => statSync(await verifiedPath(model.variants[v]!.graphs[graph]!)).size;
+      const size = async (v: string, g: string) => statSync(await verifiedPath(model.variants[v]!.graphs[g]!)).size;
       rows.push({
         id: model.id,
         graph,
         variant,
+        reference: referenceVariant,
         batch1Ms: ms[1]!.variant,
         batch16Ms: ms[16]!.variant,
         fp32Batch1Ms: ms[1]!.fp32,
         fp32Batch16Ms: ms[16]!.fp32,
-        sizeBytes: await size(variant),
-        fp32SizeBytes: await size('fp32'),
+        sizeBytes: await size(variant, graph),
+        fp32SizeBytes: await size(referenceVariant, referenceGraph),
         quality: quality.candidate,
         fp32Quality: quality.reference,
         qualityMetric: quality.metric,
@@ -105,13 +121,13 @@ export async function runQuantBenchmark(options: QuantOptions = {}): Promise<Qua
   const unknown = (options.models ?? []).filter((id) => !catalog.models.some((m) => m.id === id));
   if (unknown.length > 0) throw new Error(`bench:quant: unknown model ${unknown.join(', ')} (catalog has: ${catalog.models.map((m) => m.id).join(', ')})`);
   const withVariants = catalog.models.filter((m) => (options.models ? options.models.includes(m.id) : true) && m.variants.fp32 && Object.keys(m.variants).length > 1);
-  // image-encoder's variants are two networks and an INT8 of the light one, measured against that one, not fp32:
-  // models/image-encoder/build-int8.ts reports it until bench:quant learns references other than fp32.
   const models = withVariants.filter((m) => timingFeeds[m.handler]);
   const skipped = withVariants.filter((m) => !timingFeeds[m.handler]).map((m) => `${m.id}: not measured here (no timing feeds or evaluator for its handler in bench:quant)`);
   const rows: QuantRow[] = [];
   for (const model of models) {
-    for (const variant of Object.keys(model.variants).filter((v) => v !== 'fp32')) rows.push(...(await measureVariant(model, variant, options.quick ?? false)));
+    // A float variant another was quantized from (image-encoder's mobilenet-v2) is a reference, not a candidate.
+    const references = new Set(Object.values(model.variants).map((v) => v.quantizedFrom ?? 'fp32'));
+    for (const variant of Object.keys(model.variants).filter((v) => !references.has(v))) rows.push(...(await measureVariant(model, variant, options.quick ?? false)));
   }
   return {
     models: rows,
