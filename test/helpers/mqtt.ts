@@ -60,6 +60,8 @@ export interface MosquittoOptions {
   tls?: { ca: string; cert: string; key: string; requireCertificate: boolean };
   /** Username → password; when set, anonymous clients are refused. */
   passwords?: Record<string, string>;
+  /** The whole config instead of the one made from the options above, given the free port it must listen on (e.g. deploy/mosquitto/mosquitto.conf rewritten for a test); `tls` still picks mqtts:// for the URL. */
+  config?: (port: number) => string;
 }
 
 /** mosquitto on a free loopback port, no persistence, Nagle off; speaks MQTT 5 and 3.1.1. Anonymous and plaintext unless `options` say otherwise. */
@@ -83,7 +85,7 @@ export async function startMosquitto(protocolVersion: 4 | 5 = 5, options: Mosqui
   } else {
     lines.push('allow_anonymous true');
   }
-  writeFileSync(configFile, `${lines.join('\n')}\n`);
+  writeFileSync(configFile, options.config ? options.config(port) : `${lines.join('\n')}\n`);
   const child = spawn(program, ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
