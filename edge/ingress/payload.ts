@@ -101,7 +101,7 @@ function requestSchema(media: SchemaObject, limits: SchemaLimits): SchemaObject 
           // Three forms, told apart by type so an error speaks of the form that was sent.
           video: {
             if: { type: 'array' },
-            then: { minItems: 1, maxItems: limits.maxVideoFrames, items: media },
+            then: { type: 'array', minItems: 1, maxItems: limits.maxVideoFrames, items: media },
             else: { if: { type: 'object', required: ['source'] }, then: videoSourceSchema, else: media },
           },
         },

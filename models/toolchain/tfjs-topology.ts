@@ -5,6 +5,7 @@
  * reads and writes. The importer takes one image input and one output, and
  * layers called once (no shared layers).
  */
+import { Ajv } from 'ajv';
 import type { TfjsModelFiles } from './tfjs-model-files.js';
 import { ModelToolError } from './onnx-model.js';
 
@@ -102,7 +103,36 @@ function functional(config: LayerConfig): TfjsTopology {
   return { input, layers: ordered, output: outputs[0]![0] };
 }
 
+/** The shape of the serialized topology the walk below relies on; each layer's own options are checked by its converter. */
+const layerSchema = {
+  type: 'object',
+  required: ['class_name', 'config'],
+  properties: { class_name: { type: 'string' }, config: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } }, inbound_nodes: { type: 'array' } },
+};
+// A reference is [layer name, node, tensor] or with kwargs a fourth entry: only the name's type is fixed here.
+const layerRefs = { type: 'array', items: { type: 'array', minItems: 1, items: [{ type: 'string' }] } };
+const topologySchema = {
+  type: 'object',
+  required: ['class_name', 'config'],
+  properties: { class_name: { type: 'string' } },
+  if: { properties: { class_name: { const: 'Sequential' } } },
+  then: { properties: { config: { anyOf: [{ type: 'array', items: layerSchema }, { type: 'object', required: ['layers'], properties: { layers: { type: 'array', items: layerSchema } } }] } } },
+  else: {
+    if: { properties: { class_name: { enum: ['Model', 'Functional'] } } },
+    then: {
+      properties: {
+        config: { type: 'object', required: ['layers', 'input_layers', 'output_layers'], properties: { layers: { type: 'array', items: layerSchema }, input_layers: layerRefs, output_layers: layerRefs } },
+      },
+    },
+  },
+};
+const validateTopology = new Ajv({ allErrors: false, strictTuples: false }).compile(topologySchema);
+
 export function readTopology(modelConfig: TfjsModelFiles['modelConfig']): TfjsTopology {
+  if (!validateTopology(modelConfig)) {
+    const [error] = validateTopology.errors!;
+    throw new ModelToolError(`the model topology is not a Keras 2 model config: model_config${error!.instancePath.replaceAll('/', '.')} ${error!.message} — re-save the model with tfjs or Keras 2`);
+  }
   const { class_name: kind, config } = modelConfig;
   if (kind === 'Sequential') return sequential((Array.isArray(config) ? config : config.layers) as SerializedLayer[]);
   if (kind === 'Model' || kind === 'Functional') return functional(config);
