@@ -13,7 +13,7 @@ export function servingMarkdown(r: ServingResults): string {
     '# Serving benchmark (`npm run bench:serving`)',
     '',
     `${r.generatedAt}${r.quick ? ' (quick run)' : ''}; ${r.setup.cpus} CPUs (${r.setup.cpuModel}), load average at the end ${r.setup.loadAverage.join(' / ')}, Node ${r.setup.node}; ` +
-      `the cloud tier a separate process with ${r.setup.threads} ORT threads, load over gRPC ModelInfer from the benchmark's process; steps of ${r.setup.stepMs / 1000} s.`,
+      `the cloud tier a separate process on ${r.setup.providers.join(', ')} with ${r.setup.threads} ORT threads, load over gRPC ModelInfer from the benchmark's process; steps of ${r.setup.stepMs / 1000} s.`,
     '',
     '## Dynamic batching (open-loop Poisson, rising rates)',
     '',

@@ -4,7 +4,7 @@
  * cache at a 30% repeat rate (serving-run.ts); writes
  * test/bench/results/serving.{json,md,svg} (--quick: results/quick/).
  *
- *   npm run bench:serving -- [--quick] [--out DIR] [--note TEXT]...
+ *   npm run bench:serving -- [--quick] [--providers cuda,cpu] [--out DIR] [--note TEXT]...
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,9 +14,9 @@ import { runServingBenchmark } from './serving-run.js';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { quick: { type: 'boolean' }, out: { type: 'string' }, note: { type: 'string', multiple: true } },
+  options: { quick: { type: 'boolean' }, providers: { type: 'string' }, out: { type: 'string' }, note: { type: 'string', multiple: true } },
 });
-const results = await runServingBenchmark({ quick: values.quick, notes: values.note });
+const results = await runServingBenchmark({ quick: values.quick, notes: values.note, providers: values.providers?.split(',').map((p) => p.trim()) });
 const resultsDir = path.join(packageRoot, 'test', 'bench', 'results');
 const written = writeServingResults(values.out ?? (values.quick ? path.join(resultsDir, 'quick') : resultsDir), results);
 for (const b of results.batching) console.log(`${b.model}: batching ${b.throughputOff} → ${b.throughputOn} req/s within p95 ${b.p95BoundMs} ms`);

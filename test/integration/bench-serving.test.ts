@@ -40,7 +40,7 @@ describe('serving benchmark (smoke)', textIntentOptions, () => {
     const results: ServingResults = {
       generatedAt: 'now',
       quick: true,
-      setup: { cpus: 2, cpuModel: 'cpu', loadAverage: [1, 1, 1], node: 'v20', threads: 2, stepMs: 1000 },
+      setup: { providers: ['cpu'], cpus: 2, cpuModel: 'cpu', loadAverage: [1, 1, 1], node: 'v20', threads: 2, stepMs: 1000 },
       batching: [{ model: 'm', throughputOff: 9.8, throughputOn: 12, p95OffMs: 40, p95OnMs: 45, p95BoundMs: 100, settings: {}, ladderOff: [step], ladderOn: [step] }],
       overhead: [{ model: 'g', batch: 8, serverThroughput: 30, bareThroughput: 33, meanBatchSize: 8, rounds: [{ server: 30, bare: 33 }] }],
       cache: { model: 'm', hitP99Us: 400, hitP50Us: 50, hitAloneP99Us: 90, hitP99ClientMs: 1.2, repeatRate: 0.3, hitRate: 0.3, throughputOn: 14, throughputOff: 10, concurrency: 4 },
