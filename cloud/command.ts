@@ -25,6 +25,9 @@ options:
   --max-queue N            requests waiting per model before RESOURCE_EXHAUSTED (default 64)
   --sequence-idle-ms N     free a video sequence's state after N ms without a chunk (default 30000)
   --max-sequences N        video sequences open at once before RESOURCE_EXHAUSTED (default 1024)
+  --batch LIST             dynamic batching per model: MODEL=MAX_BATCH[:DELAY_US],… e.g.
+                           image-encoder=8:2000 (more knobs in the config's batching section)
+  --cache-bytes N          in-process response cache of N bytes (default 0: off)
 `;
 
 export async function main(args: string[]): Promise<number> {
@@ -47,6 +50,8 @@ export async function main(args: string[]): Promise<number> {
       'max-queue': { type: 'string' },
       'sequence-idle-ms': { type: 'string' },
       'max-sequences': { type: 'string' },
+      batch: { type: 'string' },
+      'cache-bytes': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -67,6 +72,8 @@ export async function main(args: string[]): Promise<number> {
     models: list(values.models),
     limits: { maxMessageBytes: values['max-message-bytes'], maxQueuePerModel: values['max-queue'] },
     sequences: { idleTimeoutMs: values['sequence-idle-ms'], maxSequences: values['max-sequences'] },
+    batching: values.batch === undefined ? undefined : parseBatchFlag(values.batch),
+    cache: { bytes: values['cache-bytes'] },
   });
   const log = createLogger('cloud');
   const server = await startCloudServer(config, log);
@@ -85,4 +92,15 @@ export async function main(args: string[]): Promise<number> {
   });
   log.info('stopped');
   return 0;
+}
+
+/** `image-encoder=8:2000,text-intent=16` → { 'image-encoder': { maxBatchSize: 8, maxQueueDelayUs: 2000 }, … } (the schema fills the rest). */
+export function parseBatchFlag(flag: string): Record<string, { maxBatchSize: string; maxQueueDelayUs?: string }> {
+  const out: Record<string, { maxBatchSize: string; maxQueueDelayUs?: string }> = {};
+  for (const item of flag.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const match = /^([^=]+)=(\d+)(?::(\d+))?$/.exec(item);
+    if (!match) throw new Error(`--batch: '${item}' is not MODEL=MAX_BATCH[:DELAY_US] (e.g. image-encoder=8:2000)`);
+    out[match[1]!] = { maxBatchSize: match[2]!, ...(match[3] === undefined ? {} : { maxQueueDelayUs: match[3] }) };
+  }
+  return out;
 }

@@ -1,5 +1,6 @@
 import type { SchemaObject } from 'ajv';
 import { loadConfig } from '../shared/config.js';
+import type { BatchingOptions } from '../shared/ort/batching-session.js';
 import { authConfigSchema, type AuthConfig } from './auth.js';
 
 export interface CloudConfig {
@@ -44,6 +45,18 @@ export interface CloudConfig {
     idleTimeoutMs: number;
     /** Sequences open at once; a new one beyond is refused with RESOURCE_EXHAUSTED. */
     maxSequences: number;
+  };
+  /**
+   * Triton's dynamic batching, per catalog model id: that model's graphs
+   * whose tensors all have a free leading dimension run behind a batcher
+   * (shared/ort/batching-session.ts). A model not named runs one request
+   * per session run, as Triton does without `dynamic_batching`.
+   */
+  batching: Record<string, BatchingOptions>;
+  /** Response cache (response-cache.ts); off when bytes is 0. */
+  cache: {
+    /** In-process LRU budget in bytes (keys, answers and bookkeeping). */
+    bytes: number;
   };
   /** On SIGTERM, how long in-flight requests get to finish before the process exits anyway. */
   drainTimeoutMs: number;
@@ -92,6 +105,29 @@ export const cloudConfigSchema: SchemaObject = {
         // Each holds well under 1 MB even at the summary's caps (4096 segments and boundaries), so 1024 stay under ~0.5 GB.
         maxSequences: { type: 'integer', minimum: 1, default: 1024 },
       },
+    },
+    batching: {
+      type: 'object',
+      default: {},
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: [],
+        properties: {
+          maxBatchSize: { type: 'integer', minimum: 1, default: 8 },
+          // Triton's default: batch only what queued while the worker was busy.
+          maxQueueDelayUs: { type: 'integer', minimum: 0, default: 0 },
+          preferredBatchSizes: { type: 'array', items: { type: 'integer', minimum: 1 }, default: [] },
+          maxQueueSize: { type: 'integer', minimum: 1, default: 64 },
+        },
+      },
+    },
+    cache: {
+      type: 'object',
+      additionalProperties: false,
+      required: [],
+      default: {},
+      properties: { bytes: { type: 'integer', minimum: 0, default: 0 } },
     },
     drainTimeoutMs: { type: 'integer', minimum: 0, default: 30_000 },
   },

@@ -5,7 +5,8 @@ import {
   type ModelInferResponse,
 } from '../shared/gen/inference/grpc_service_pb.js';
 import { InferError } from '../shared/errors.js';
-import { int64Parameter, numberParameter, ParameterNames, stringParameterValue } from '../shared/infer-parameters.js';
+import { boolParameter, boolParameterValue, int64Parameter, numberParameter, ParameterNames, stringParameterValue } from '../shared/infer-parameters.js';
+import { recordBatches } from '../shared/ort/batching-session.js';
 import { pipelineInput, pipelineResult } from '../shared/pipeline-wire.js';
 import { decodeInferInputs, encodeInferOutputs, toV2Datatype } from '../shared/tensor-codec.js';
 import { elementCount, utf8Tensor, type Tensor, type TensorMeta } from '../shared/tensor.js';
@@ -13,6 +14,7 @@ import type { SequenceCapability } from '../shared/handlers/handler.js';
 import type { RunDeadline, TimedRun } from '../shared/run-queue.js';
 import { readChunkRequest } from '../shared/video/chunk-wire.js';
 import type { ModelRepository, ServedModel } from './repository.js';
+import { responseCacheKey, type ResponseCache } from './response-cache.js';
 import type { SequenceStore } from './sequences.js';
 
 export interface InferOutcome {
@@ -20,35 +22,71 @@ export interface InferOutcome {
   served: ServedModel;
   queueUs: number;
   computeUs: number;
+  /** Requests that shared this one's session run (1: alone; 0: answered from the cache). */
+  batchSize: number;
+  /** Set when the response cache was consulted: whether it answered, and the cache's own time (lookup, and insert on a miss). */
+  cache?: { hit: boolean; us: number };
 }
 
-/** Runs one KServe v2 request against the repository; throws InferError on anything a caller must fix. */
-export async function infer(repository: ModelRepository, sequences: SequenceStore, request: ModelInferRequest): Promise<InferOutcome> {
+/**
+ * Runs one KServe v2 request against the repository, or answers it from
+ * `cache` when one is given and the request allows it; throws InferError on
+ * anything a caller must fix.
+ */
+export async function infer(repository: ModelRepository, sequences: SequenceStore, request: ModelInferRequest, cache?: ResponseCache): Promise<InferOutcome> {
+  const started = performance.now();
   const served = repository.resolve(request.modelName, request.modelVersion);
   const inputs = decodeInferInputs(request);
+  const sequenceModel = served.kind === 'pipeline' && served.loaded.handler.sequence !== undefined;
+  const cacheKey =
+    cache && !sequenceModel && boolParameterValue(request.parameters, ParameterNames.cache) !== false ? responseCacheKey(served, inputs, request) : undefined;
+  if (cache && cacheKey) {
+    const response = cache.lookup(cacheKey, request.id);
+    if (response) {
+      const us = Math.round((performance.now() - started) * 1000);
+      response.parameters = {
+        [ParameterNames.queueUs]: int64Parameter(0),
+        [ParameterNames.computeUs]: int64Parameter(us),
+        [ParameterNames.batchSize]: int64Parameter(0),
+        [ParameterNames.cacheHit]: boolParameter(true),
+      };
+      return { response, served, queueUs: 0, computeUs: us, batchSize: 0, cache: { hit: true, us } };
+    }
+  }
+  const lookupUs = (performance.now() - started) * 1000;
   const deadlineMs = numberParameter(request.parameters, ParameterNames.deadlineMs);
   const deadline = deadlineMs === undefined ? undefined : { at: performance.now() + deadlineMs, what: `the request's deadline_ms ${deadlineMs}` };
   const sequence = served.kind === 'pipeline' ? served.loaded.handler.sequence : undefined;
-  const timed =
+  // Time in a batcher's queue (waiting for company or the worker) is queue time, not compute.
+  const { value: timed, batch } = await recordBatches(() =>
     served.kind === 'graph'
-      ? await served.queue.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadline)
+      ? served.queue.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadline)
       : sequence
-        ? await inferChunk(served, sequence, sequences, request, inputs, deadline)
-        : await served.queue.run(async () => {
+        ? inferChunk(served, sequence, sequences, request, inputs, deadline)
+        : served.queue.run(async () => {
             const out = await served.loaded.run(pipelineInputBytes(served.name, inputs));
             return { ...out.tensors, [pipelineResult.name]: utf8Tensor(JSON.stringify(out.result)) };
-          }, deadline);
-  const queueUs = Math.round(timed.queueMs * 1000);
-  const computeUs = Math.round(timed.computeMs * 1000);
+          }, deadline),
+  );
+  const queueUs = Math.round((timed.queueMs + batch.waitMs) * 1000);
+  const computeUs = Math.max(0, Math.round((timed.computeMs - batch.waitMs) * 1000));
   const outputs = selectOutputs(served.name, timed.value, request.outputs.map((o) => o.name));
   const response = create(ModelInferResponseSchema, {
     modelName: served.name,
     modelVersion: served.version,
     id: request.id,
-    parameters: { [ParameterNames.queueUs]: int64Parameter(queueUs), [ParameterNames.computeUs]: int64Parameter(computeUs) },
+    parameters: {
+      [ParameterNames.queueUs]: int64Parameter(queueUs),
+      [ParameterNames.computeUs]: int64Parameter(computeUs),
+      [ParameterNames.batchSize]: int64Parameter(batch.batchSize),
+      ...(cacheKey ? { [ParameterNames.cacheHit]: boolParameter(false) } : {}),
+    },
     ...encodeInferOutputs(outputs),
   });
-  return { response, served, queueUs, computeUs };
+  if (!cache || !cacheKey) return { response, served, queueUs, computeUs, batchSize: batch.batchSize };
+  const insertStarted = performance.now();
+  cache.store(cacheKey, response);
+  return { response, served, queueUs, computeUs, batchSize: batch.batchSize, cache: { hit: false, us: Math.round(lookupUs + (performance.now() - insertStarted) * 1000) } };
 }
 
 /**

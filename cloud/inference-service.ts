@@ -12,6 +12,7 @@ import type { TensorMeta } from '../shared/tensor.js';
 import type { CallerOf, CloudAuth } from './auth.js';
 import { infer } from './infer.js';
 import type { ModelRepository } from './repository.js';
+import type { ResponseCache } from './response-cache.js';
 import type { SequenceStore } from './sequences.js';
 
 export const SERVER_NAME = 'splitinfer';
@@ -33,9 +34,19 @@ export interface ServiceState {
 
 export function addInferenceService(
   server: grpc.Server,
-  deps: { repository: ModelRepository; sequences: SequenceStore; metrics: InferenceMetrics; log: Logger; version: string; state: ServiceState; auth: CloudAuth },
+  deps: {
+    repository: ModelRepository;
+    sequences: SequenceStore;
+    metrics: InferenceMetrics;
+    log: Logger;
+    version: string;
+    state: ServiceState;
+    auth: CloudAuth;
+    /** Absent: every request runs. */
+    cache?: ResponseCache;
+  },
 ): void {
-  const { repository, sequences, metrics, log, version, state, auth } = deps;
+  const { repository, sequences, metrics, log, version, state, auth, cache } = deps;
 
   /** One request from admission to metrics and log; shared by ModelInfer and ModelStreamInfer. */
   async function serve(request: ModelInferRequest, call: CallerOf) {
@@ -47,16 +58,37 @@ export function addInferenceService(
     state.inFlight++;
     const started = performance.now();
     try {
-      const outcome = await infer(repository, sequences, request);
+      const outcome = await infer(repository, sequences, request, cache);
       const totalUs = Math.round((performance.now() - started) * 1000);
       const served = { model: outcome.served.name, version: outcome.served.version };
       metrics.requestSuccess.inc(served);
+      if (outcome.cache?.hit) {
+        metrics.cacheHits.inc(served);
+        metrics.cacheHitDurationUs.inc(served, outcome.cache.us);
+      } else {
+        metrics.batchSize.observe(served, outcome.batchSize);
+        if (outcome.cache) {
+          metrics.cacheMisses.inc(served);
+          metrics.cacheMissDurationUs.inc(served, outcome.cache.us);
+          metrics.cacheBytes.set(cache!.bytes);
+        }
+      }
       metrics.queueDurationUs.inc(served, outcome.queueUs);
       metrics.computeDurationUs.inc(served, outcome.computeUs);
       metrics.requestDurationUs.inc(served, totalUs);
       metrics.requestSeconds.observe(served, totalUs / 1e6);
       log.info(
-        { model: served.model, id: request.id, tenant: stringParameterValue(request.parameters, ParameterNames.tenant), caller: identity.via, queueUs: outcome.queueUs, computeUs: outcome.computeUs, totalUs },
+        {
+          model: served.model,
+          id: request.id,
+          tenant: stringParameterValue(request.parameters, ParameterNames.tenant),
+          caller: identity.via,
+          queueUs: outcome.queueUs,
+          computeUs: outcome.computeUs,
+          batchSize: outcome.batchSize,
+          cacheHit: outcome.cache?.hit,
+          totalUs,
+        },
         'infer',
       );
       return outcome.response;

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { findModel, loadCatalog, type Catalog } from '../shared/catalog.js';
 import { InferError } from '../shared/errors.js';
 import { loadModel, type LoadedModel } from '../shared/loaded-model.js';
+import type { BatchingOptions } from '../shared/ort/batching-session.js';
 import type { Logger } from '../shared/log.js';
 import type { OrtSession } from '../shared/ort/session.js';
 import { RunQueue } from '../shared/run-queue.js';
@@ -26,23 +27,31 @@ export class ModelRepository {
     const intraOpThreads = config.intraOpThreads || os.availableParallelism();
     const served = new Map<string, ServedModel>();
     const loaded: LoadedModel[] = [];
-    const queue = (name: string) =>
+    checkBatching(config.batching, ids);
+    // A batched model lets twice a batch of requests in at once, so one batch
+    // can form in pre-processing while the worker runs the other; its
+    // maxQueueSize bounds those waiting to get in.
+    const queue = (name: string, batching: BatchingOptions | undefined) =>
       new RunQueue({
         label: `model ${name}`,
-        concurrency: config.limits.concurrencyPerModel,
-        maxWaiting: config.limits.maxQueuePerModel,
-        fullHint: 'retry later or raise limits.maxQueuePerModel',
+        concurrency: batching ? Math.max(config.limits.concurrencyPerModel, 2 * batching.maxBatchSize) : config.limits.concurrencyPerModel,
+        maxWaiting: batching ? batching.maxQueueSize : config.limits.maxQueuePerModel,
+        fullHint: batching ? 'retry later or raise batching.maxQueueSize' : 'retry later or raise limits.maxQueuePerModel',
       });
     try {
       for (const id of ids) {
         const model = findModel(catalog, id);
         const variant = model.variants[config.variant] ? config.variant : Object.keys(model.variants)[0]!;
-        const lm = await loadModel(model, variant, { providers: config.providers, intraOpThreads }, log);
+        const batching = config.batching[id];
+        const lm = await loadModel(model, variant, { providers: config.providers, intraOpThreads }, log, batching);
         loaded.push(lm);
-        served.set(id, { kind: 'pipeline', name: id, version: variant, loaded: lm, queue: queue(id) });
+        served.set(id, { kind: 'pipeline', name: id, version: variant, loaded: lm, queue: queue(id, lm.batchedGraphs.length > 0 ? batching : undefined) });
         for (const [graph, session] of lm.sessions) {
           // A graph two models share (the catalog allows it for the same file) is served under its name once, by the first.
-          if (!served.has(graph)) served.set(graph, { kind: 'graph', name: graph, version: variant, loaded: lm, session, queue: queue(graph) });
+          if (!served.has(graph)) {
+            const graphBatching = lm.batchedGraphs.includes(graph) ? batching : undefined;
+            served.set(graph, { kind: 'graph', name: graph, version: variant, loaded: lm, session, queue: queue(graph, graphBatching) });
+          }
         }
       }
     } catch (err) {
@@ -93,5 +102,16 @@ export class ModelRepository {
   async close(): Promise<void> {
     for (const m of this.served.values()) m.queue.close('the server is shutting down');
     await Promise.all(this.loaded.map((m) => m.close()));
+  }
+}
+
+/** Batching settings must name served models, with preferred sizes a batch can reach. */
+function checkBatching(batching: Record<string, BatchingOptions>, ids: readonly string[]): void {
+  for (const [id, options] of Object.entries(batching)) {
+    if (!ids.includes(id)) throw new Error(`config batching names model '${id}', which this server does not serve; use a catalog model id of: ${ids.join(', ')}`);
+    const tooBig = options.preferredBatchSizes.filter((n) => n > options.maxBatchSize);
+    if (tooBig.length > 0) {
+      throw new Error(`config batching.${id}.preferredBatchSizes ${JSON.stringify(tooBig)} exceed maxBatchSize ${options.maxBatchSize}; a batch never grows past maxBatchSize`);
+    }
   }
 }

@@ -10,6 +10,7 @@ import type { CloudConfig } from './config.js';
 import { HealthService, ServingStatus } from './health.js';
 import { addInferenceService, type ServiceState } from './inference-service.js';
 import { ModelRepository } from './repository.js';
+import { ResponseCache } from './response-cache.js';
 import { SequenceStore } from './sequences.js';
 import { serverTransport } from './server-credentials.js';
 
@@ -20,6 +21,8 @@ export interface CloudServer {
   readonly repository: ModelRepository;
   /** Per-sequence state of sequence models (video-encoder). */
   readonly sequences: SequenceStore;
+  /** The in-process response cache; undefined when cache.bytes is 0. */
+  readonly cache: ResponseCache | undefined;
   readonly metrics: InferenceMetrics;
   readonly health: HealthService;
   /** How the port is protected and who may call, for the start-up log. */
@@ -48,7 +51,8 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     interceptors: auth.interceptors(),
   });
-  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth });
+  const cache = config.cache.bytes > 0 ? new ResponseCache(config.cache.bytes) : undefined;
+  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, cache });
   health.addTo(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`, transport.credentials, (err, bound) =>
@@ -74,6 +78,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     metricsPort: metricsServer ? boundPort(metricsServer) : -1,
     repository,
     sequences,
+    cache,
     metrics,
     health,
     security: { transport: transport.description, auth: auth.describe(), exposed: transport.exposed },

@@ -20,6 +20,11 @@ export const ParameterNames = {
   sequenceEnd: 'sequence_end',
   /** Spacing of a chunk's frames when it sends no `times_ms`. */
   frameIntervalMs: 'frame_interval_ms',
+  /** Request: false skips the response cache (cloud/response-cache.ts). Response: whether the answer came from it. */
+  cache: 'cache',
+  cacheHit: 'cache_hit',
+  /** Response: how many requests shared this one's session run (dynamic batching; 1 = alone, 0 = answered from the cache). */
+  batchSize: 'batch_size',
 } as const;
 
 export function int64Parameter(value: number): InferParameter {
@@ -55,4 +60,12 @@ export function numberParameter(params: Record<string, InferParameter>, name: st
 export function stringParameterValue(params: Record<string, InferParameter>, name: string): string | undefined {
   const choice = params[name]?.parameterChoice;
   return choice?.case === 'stringParam' ? choice.value : undefined;
+}
+
+/** A boolean parameter (bool, or the strings 'true'/'false'), or undefined when absent or not a boolean. */
+export function boolParameterValue(params: Record<string, InferParameter>, name: string): boolean | undefined {
+  const choice = params[name]?.parameterChoice;
+  if (choice?.case === 'boolParam') return choice.value;
+  if (choice?.case === 'stringParam' && (choice.value === 'true' || choice.value === 'false')) return choice.value === 'true';
+  return undefined;
 }

@@ -4,6 +4,7 @@ import { InferError } from './errors.js';
 import { getHandler, type HandlerContext, type HandlerOutput, type ModelHandler } from './handlers/handler.js';
 import './handlers/index.js';
 import type { Logger } from './log.js';
+import { batchingSession, whyNotBatchable, type BatchingOptions } from './ort/batching-session.js';
 import { openSession, type OrtSession, type SessionOptions } from './ort/session.js';
 
 /** One variant of one catalog model with its sessions open and warmed up: what both tiers serve from. */
@@ -13,6 +14,8 @@ export interface LoadedModel {
   readonly handler: ModelHandler;
   /** Sessions by graph name. */
   readonly sessions: ReadonlyMap<string, OrtSession>;
+  /** Graphs whose runs go through a dynamic batcher (loadModel's `batching`). */
+  readonly batchedGraphs: readonly string[];
   /** What the handler's functions take: for calls past `run`, e.g. encoding decoded video frames with encodeChunk (handlers/video-encoder.ts). */
   readonly context: HandlerContext;
   /** The handler's run, its result seen as the JSON record both tiers pass on (the handler file has its type). */
@@ -22,7 +25,8 @@ export interface LoadedModel {
   close(): Promise<void>;
 }
 
-export async function loadModel(model: CatalogModel, variant: string, options: SessionOptions, log: Logger): Promise<LoadedModel> {
+/** With `batching`, every graph with a free leading dimension on all its tensors runs behind a dynamic batcher; the others run alone (logged). */
+export async function loadModel(model: CatalogModel, variant: string, options: SessionOptions, log: Logger, batching?: BatchingOptions): Promise<LoadedModel> {
   const spec = model.variants[variant];
   if (!spec) {
     throw new InferError('NOT_FOUND', `model ${model.id} has no variant '${variant}' (catalog has: ${Object.keys(model.variants).join(', ')})`);
@@ -31,9 +35,14 @@ export async function loadModel(model: CatalogModel, variant: string, options: S
   const assetPaths = new Map<string, string>();
   for (const [name, ref] of Object.entries(model.assets)) assetPaths.set(name, await verifiedPath(ref));
   const sessions = new Map<string, OrtSession>();
+  const batchedGraphs: string[] = [];
   try {
     for (const [graph, ref] of Object.entries(spec.graphs)) {
-      sessions.set(graph, await openSession(graph, await verifiedPath(ref), options, log));
+      const session = await openSession(graph, await verifiedPath(ref), options, log);
+      const alone = batching && whyNotBatchable(session);
+      if (alone) log.info({ model: model.id, graph, why: alone }, 'graph runs alone: it cannot batch');
+      if (batching && !alone) batchedGraphs.push(graph);
+      sessions.set(graph, batching && !alone ? batchingSession(session, batching) : session);
     }
   } catch (err) {
     await Promise.all([...sessions.values()].map((s) => s.close()));
@@ -57,6 +66,7 @@ export async function loadModel(model: CatalogModel, variant: string, options: S
     variant,
     handler,
     sessions,
+    batchedGraphs,
     context: ctx,
     run: (input) => handler.run(input, ctx) as Promise<HandlerOutput<Record<string, unknown>>>,
     serving: () => [...sessions.values()].every((s) => s.serving()),

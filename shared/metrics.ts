@@ -20,6 +20,16 @@ export interface InferenceMetrics {
   readonly expiredSequences: Counter<'model'>;
   /** Approximate bytes their state holds (bounded per sequence by the clip summary's caps). */
   readonly sequenceStateBytes: Gauge<'model'>;
+  /** How many requests shared the session run of each successful request (dynamic batching; 1 = alone). */
+  readonly batchSize: Histogram<'model' | 'version'>;
+  /** Response cache, Triton's names: lookups that found an answer, and those that did not (the request then ran). */
+  readonly cacheHits: Counter<'model' | 'version'>;
+  readonly cacheMisses: Counter<'model' | 'version'>;
+  /** Time of hits (lookup and answer), and of misses (lookup and insert), in microseconds. */
+  readonly cacheHitDurationUs: Counter<'model' | 'version'>;
+  readonly cacheMissDurationUs: Counter<'model' | 'version'>;
+  /** Bytes the in-process cache holds now. */
+  readonly cacheBytes: Gauge;
 }
 
 export function createInferenceMetrics(prefixLabels: Record<string, string> = {}): InferenceMetrics {
@@ -64,6 +74,28 @@ export function createInferenceMetrics(prefixLabels: Record<string, string> = {}
       labelNames: ['model'],
       registers: [registry],
     }),
+    batchSize: new Histogram({
+      name: 'splitinfer_batch_size',
+      help: 'Requests that shared the session run of each successful request (dynamic batching; 1 = ran alone)',
+      labelNames,
+      buckets: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64],
+      registers: [registry],
+    }),
+    cacheHits: new Counter({ name: 'nv_cache_num_hits_per_model', help: 'Number of response cache hits per model', labelNames, registers: [registry] }),
+    cacheMisses: new Counter({ name: 'nv_cache_num_misses_per_model', help: 'Number of response cache misses per model', labelNames, registers: [registry] }),
+    cacheHitDurationUs: new Counter({
+      name: 'nv_cache_hit_duration_per_model',
+      help: 'Cumulative time of response cache hits (lookup and answer) per model, in microseconds',
+      labelNames,
+      registers: [registry],
+    }),
+    cacheMissDurationUs: new Counter({
+      name: 'nv_cache_miss_duration_per_model',
+      help: 'Cumulative time of response cache misses (lookup and insert) per model, in microseconds',
+      labelNames,
+      registers: [registry],
+    }),
+    cacheBytes: new Gauge({ name: 'splitinfer_cache_bytes', help: 'Bytes held by the in-process response cache', registers: [registry] }),
   };
 }
 

@@ -3,6 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { parseBatchFlag } from '../../cloud/command.js';
 import { loadCloudConfig } from '../../cloud/config.js';
 
 async function tempFile(name: string, text: string): Promise<string> {
@@ -41,4 +42,15 @@ test('unknown settings and bad values are refused with their path', async () => 
   assert.throws(() => loadCloudConfig(undefined, { providers: ['tpu'] }), /providers/);
   assert.throws(() => loadCloudConfig(undefined, { port: 'eighty' }), /port/);
   assert.throws(() => loadCloudConfig('/nonexistent/cloud.yaml'), /cannot be read/);
+});
+
+test('batching is off unless a model is named; --batch sets size and delay and the schema fills the rest', async () => {
+  assert.deepEqual(loadCloudConfig().batching, {});
+  assert.equal(loadCloudConfig().cache.bytes, 0);
+  const file = await tempFile('cloud.yaml', 'batching:\n  text-intent:\n    preferredBatchSizes: [4]\n');
+  const config = loadCloudConfig(file, { batching: parseBatchFlag('image-encoder=8:2000, text-intent=16'), cache: { bytes: '1048576' } });
+  assert.deepEqual(config.batching['image-encoder'], { maxBatchSize: 8, maxQueueDelayUs: 2000, preferredBatchSizes: [], maxQueueSize: 64 });
+  assert.deepEqual(config.batching['text-intent'], { maxBatchSize: 16, maxQueueDelayUs: 0, preferredBatchSizes: [4], maxQueueSize: 64 });
+  assert.equal(config.cache.bytes, 1 << 20);
+  assert.throws(() => parseBatchFlag('image-encoder:8'), /'image-encoder:8' is not MODEL=MAX_BATCH\[:DELAY_US\]/);
 });
