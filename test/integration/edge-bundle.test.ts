@@ -9,7 +9,7 @@
  * registry, the bundles that need a download are skipped with the reason.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,6 +104,15 @@ describe(`the ${hostArch} bundle (this machine's)`, { timeout: 600_000 }, () => 
       assert.equal(reply.placement.text!.ran, 'edge');
       assert.equal(reply.placement.image!.ran, 'edge');
       assert.ok(reply.results.text && reply.results.image, JSON.stringify(reply.results));
+
+      // splitinfer doctor from the bundle reads its native files against this machine and finds the broker.
+      // Async: the broker runs in this process. It exits 1, for the cloud.
+      const doctor = await new Promise<{ stdout: string }>((resolve) =>
+        execFile(process.execPath, [cli, 'doctor', '--broker', broker.url, '--protocol', '4', '--cloud', cloud, '--timeout-ms', '1000'], { cwd: fixture.top }, (_err, stdout) => resolve({ stdout })),
+      );
+      assert.match(doctor.stdout, new RegExp(`✓ bundle +splitinfer edge ${fixture.built!.manifest.version} for linux-${hostArch}, \\d+ native files checked`), doctor.stdout);
+      assert.match(doctor.stdout, /✓ mqtt broker/);
+      assert.match(doctor.stdout, /✗ cloud tier/, 'nothing listens there');
 
       agent.kill('SIGTERM');
       assert.equal(await new Promise((resolve) => agent.once('exit', resolve)), 0);
