@@ -20,7 +20,7 @@ export interface Check {
 }
 
 const run = promisify(execFile);
-export const unitName = 'splitinfer-edge.service';
+const unitName = 'splitinfer-edge.service';
 
 /** The unit's state from systemctl; not a failure where the agent is not installed as a service. */
 export async function checkUnit(): Promise<Check> {

@@ -37,7 +37,7 @@ export interface BundleOptions {
   outDir: string;
   /** Names the install folder /opt/splitinfer/<version>; package.json's version by default. */
   version?: string;
-  /** The built repository (dist/ present); this package by default. */
+  /** The built repository (dist/ present), e.g. packageRoot. */
   repoRoot: string;
 }
 

@@ -72,7 +72,8 @@ export function checkNativeFiles(root: string, arch: BundleArch, nodeModules = '
   const problems: string[] = [];
   const elfDirs = new Set<string>();
   const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    // Sorted, so reports read the same on every file system.
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const file = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(file);
       if (!entry.isFile()) continue;
