@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../shared/log.js';
 import { loadEdgeConfig, type EdgeConfig } from './config.js';
 import { deviceTopics } from './ingress/topics.js';
+import { serviceNotifier } from './service-notify.js';
 import { startEdgeService } from './service.js';
 
 const help = `usage: splitinfer edge [options]
@@ -66,10 +67,13 @@ export async function main(args: string[]): Promise<number> {
   const log = createLogger('edge');
   const edge = await startEdgeService(config, log);
   log.info({ deviceId: config.deviceId, topics: deviceTopics(config.deviceId), cloud: config.cloud.address }, `splitinfer edge serving ${config.deviceId}`);
+  // Under systemd (Type=notify): active from here, watchdog pings until the drain starts.
+  const notifier = serviceNotifier(log);
+  await notifier.ready();
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping: finishing running requests, publishing offline');
-      edge.close().then(resolve, (err: Error) => {
+      Promise.all([notifier.stopping(), edge.close()]).then(() => resolve(), (err: Error) => {
         log.error({ err: err.message }, 'unclean stop');
         resolve();
       });

@@ -11,22 +11,20 @@ import { detectProviderHost, selectProviders } from '../shared/ort/providers.js'
 import { edgeConfigFromFlags, edgeFlags } from './command.js';
 import type { EdgeConfig } from './config.js';
 import { subscribeCpuLoad } from './cpu-load.js';
+import { checkBundle, checkConfig, checkTlsFiles, checkUnit, type Check } from './doctor-install.js';
 import { brokerConnectOptions } from './ingress/broker-security.js';
 import { cloudChannelSecurity, describeCloudLink } from './offload/cloud-link.js';
 import { readDeviceLoad } from './telemetry.js';
 
 const help = `usage: splitinfer doctor [--config FILE] [--broker URL] [--protocol 5|4] [--cloud HOST:PORT] [--cloud-tls-* FILE] [--timeout-ms N]
 
-Checks what the edge agent needs on this device: onnxruntime-node and its
-execution providers, CPU, memory and temperature, and whether the configured
-MQTT broker and cloud tier answer. Takes the same config and flags as
-splitinfer edge. Exits 0 when everything needed answers, 1 otherwise.`;
-
-interface Check {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
+Checks what the edge agent needs on this device: the splitinfer-edge service
+(when installed), the config, the bundle's native code against this machine,
+the TLS files the config names, onnxruntime-node and its execution providers,
+CPU, memory and temperature, and whether the configured MQTT broker and cloud
+tier answer. Takes the same config and flags as splitinfer edge (an installed
+agent: --config /etc/splitinfer/edge.yaml). Exits 0 when everything needed
+answers, 1 otherwise.`;
 
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 
@@ -104,7 +102,14 @@ export async function main(args: string[]): Promise<number> {
   }
   const config = edgeConfigFromFlags(values);
   const timeoutMs = Number(values['timeout-ms'] ?? 3_000);
-  const checks = [checkOrt(), ...(await Promise.all([checkDevice(), checkBroker(config, timeoutMs), checkCloud(config, timeoutMs)]))];
+  const checks = [
+    await checkUnit(),
+    checkConfig(values.config, config),
+    checkBundle(),
+    checkTlsFiles(config),
+    checkOrt(),
+    ...(await Promise.all([checkDevice(), checkBroker(config, timeoutMs), checkCloud(config, timeoutMs)])),
+  ];
   console.log(`splitinfer doctor: device ${config.deviceId}\n`);
   for (const check of checks) console.log(`${check.ok ? '✓' : '✗'} ${check.name.padEnd(12)} ${check.detail}`);
   const failed = checks.filter((c) => !c.ok).length;

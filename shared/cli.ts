@@ -16,6 +16,7 @@ const commands: CommandSet = {
     edge: { module: at('../edge/command.js'), summary: 'run the device agent: MQTT requests in, local or cloud inference, answers out' },
     demo: { module: at('../edge/demo-command.js'), summary: 'start a broker, the cloud tier and an agent on loopback and send real requests' },
     doctor: { module: at('../edge/doctor-command.js'), summary: 'check the runtime, this device, the broker and the cloud tier' },
+    bundle: { module: at('../edge/bundle/command.js'), summary: 'build the offline install bundle of the edge agent for a Linux device (arm64 or x64)' },
     model: { module: at('../models/toolchain/command.js'), summary: 'inspect, quantize, prune and evaluate ONNX models' },
   },
 };
