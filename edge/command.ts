@@ -15,6 +15,8 @@ options:
   --broker URL         MQTT broker, e.g. mqtt://127.0.0.1:1883 (mqtts:// for TLS)
   --protocol 5|4       MQTT 5 (default) or 4 = MQTT 3.1.1 (reply address in the payload)
   --device-id ID       names the topics and the MQTT client id (default device-1)
+  --state-dir DIR      the agent's state (its request journal), the same across restarts
+                       (default /var/lib/splitinfer where writable, else ~/.local/state/splitinfer)
   --cloud HOST:PORT    cloud tier (KServe v2 gRPC); dns:///name:port balances over replicas
   --cloud-tls-ca FILE  TLS to the cloud tier, its certificate verified against this CA (PEM)
   --cloud-tls-cert FILE, --cloud-tls-key FILE
@@ -29,6 +31,7 @@ export function edgeConfigFromFlags(values: EdgeFlagValues): EdgeConfig {
   const tlsFlags = { ca: values['cloud-tls-ca'], cert: values['cloud-tls-cert'], key: values['cloud-tls-key'] };
   return loadEdgeConfig(values.config, {
     deviceId: values['device-id'],
+    stateDir: values['state-dir'],
     broker: { url: values.broker, protocolVersion: values.protocol === undefined ? undefined : Number(values.protocol) },
     cloud: {
       address: values.cloud,
@@ -45,6 +48,7 @@ export const edgeFlags = {
   broker: { type: 'string' },
   protocol: { type: 'string' },
   'device-id': { type: 'string' },
+  'state-dir': { type: 'string' },
   cloud: { type: 'string' },
   'cloud-tls-ca': { type: 'string' },
   'cloud-tls-cert': { type: 'string' },
@@ -68,7 +72,7 @@ export async function main(args: string[]): Promise<number> {
   log.info({ deviceId: config.deviceId, topics: deviceTopics(config.deviceId), cloud: config.cloud.address }, `splitinfer edge serving ${config.deviceId}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      log.info({ signal }, 'stopping: finishing running requests, publishing offline');
+      log.info({ signal }, 'stopping: no new requests acknowledged, finishing running ones (delivery.drainTimeoutMs), publishing offline');
       edge.close().then(resolve, (err: Error) => {
         log.error({ err: err.message }, 'unclean stop');
         resolve();
