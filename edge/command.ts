@@ -68,19 +68,16 @@ export async function main(args: string[]): Promise<number> {
   }
   const config = edgeConfigFromFlags(values);
   const log = createLogger('edge');
+  // Listening from the start: a SIGTERM while starting stops the agent once it serves, instead of killing it mid-journal.
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   const edge = await startEdgeService(config, log);
   log.info({ deviceId: config.deviceId, topics: deviceTopics(config.deviceId), cloud: config.cloud.address }, `splitinfer edge serving ${config.deviceId}`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'stopping: no new requests acknowledged, finishing running ones (delivery.drainTimeoutMs), publishing offline');
-      edge.close().then(resolve, (err: Error) => {
-        log.error({ err: err.message }, 'unclean stop');
-        resolve();
-      });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  const signal = await signalled;
+  log.info({ signal }, 'stopping: no new requests acknowledged, finishing running ones (delivery.drainTimeoutMs), publishing offline');
+  await edge.close().catch((err: Error) => log.error({ err: err.message }, 'unclean stop'));
   log.info('stopped');
   return 0;
 }

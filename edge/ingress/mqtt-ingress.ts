@@ -97,8 +97,8 @@ export class MqttIngress {
   }
 
   /**
-   * Opens the journal, connects (retrying until the broker answers), subscribes, publishes `online`,
-   * then answers what the journal holds unanswered; resolves once serving.
+   * Opens the journal and answers what it holds unanswered, connects (retrying until the broker
+   * answers), subscribes, publishes `online`; resolves once serving.
    */
   static async start(config: EdgeConfig, handler: RequestHandler, log: Logger): Promise<MqttIngress> {
     const topics = deviceTopics(config.deviceId);
@@ -132,6 +132,8 @@ export class MqttIngress {
     // Before the listener below that subscribes: every packet of a session goes out without delay.
     client.on('connect', () => sendWithoutDelay(client));
     const ingress = new MqttIngress(client, config, handler, ledger, log);
+    // Before any delivery can add to the journal: what it held at start is what a crash left (mqtt.js sends the answers once connected).
+    ingress.delivery.recover();
     // mqtt.js sends a QoS 1 PUBACK when this calls back, and handles no other packet before: the ack waits for the journal and a run slot.
     client.handleMessage = (packet, done) => {
       if (packet.topic.toString() !== topics.req) return done();
@@ -162,11 +164,10 @@ export class MqttIngress {
         );
       });
     }).catch(async (err: Error) => {
+      await ingress.delivery.drain(0);
       await client.endAsync(true);
-      await ledger.close();
       throw err;
     });
-    ingress.delivery.recover();
     log.info({ broker: url, protocolVersion, clientId: options.clientId, topic: topics.req, journal: ledger.file, ...ingress.delivery.counts }, 'mqtt ingress serving');
     return ingress;
   }
@@ -232,9 +233,11 @@ export class MqttIngress {
     const { request } = decoded;
     const started = performance.now();
     const key = `${route.topic}\u0000${request.id}`;
-    return this.delivery.receive({ key, request, route, receivedAt, payloadBytes: payload.length }).finally(() =>
-      this.log.debug({ id: request.id, replyTo: route.topic, waitedMs: Math.round(performance.now() - started) }, 'request acknowledged'),
-    );
+    this.log.debug({ id: request.id, messageId: packet.messageId, dup: packet.dup }, 'request received');
+    return this.delivery.receive({ key, request, route, receivedAt, payloadBytes: payload.length }).then((ack) => {
+      this.log.debug({ id: request.id, messageId: packet.messageId, ack, waitedMs: Math.round(performance.now() - started) }, 'request acknowledged');
+      return ack;
+    });
   }
 
   private refuseReply(reason: string, id?: string): boolean {
