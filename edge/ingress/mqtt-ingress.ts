@@ -138,14 +138,17 @@ export class MqttIngress {
     client.handleMessage = (packet, done) => {
       if (packet.topic.toString() !== topics.req) return done();
       const stream = client.stream;
-      ingress.receive(packet).then(
-        // A PUBACK belongs to the connection that delivered the request; after a reconnect the broker delivers it again.
-        (ack) => (ack && client.stream === stream ? done() : done(new Error('not acknowledged: the broker keeps it'))),
-        (err: Error) => {
-          log.error({ err: err.stack ?? err.message }, 'request not answered: ingress bug');
-          done();
-        },
-      );
+      const hold = keepAliveWhileHolding(client, keepaliveS);
+      ingress.receive(packet)
+        .then(
+          // A PUBACK belongs to the connection that delivered the request; after a reconnect the broker delivers it again.
+          (ack) => (ack && client.stream === stream ? done() : done(new Error('not acknowledged: the broker keeps it'))),
+          (err: Error) => {
+            log.error({ err: err.stack ?? err.message }, 'request not answered: ingress bug');
+            done();
+          },
+        )
+        .finally(() => clearInterval(hold));
     };
     client.on('error', (err) => log.warn({ err: err.message, broker: url }, 'mqtt error'));
     client.on('offline', () => log.warn({ broker: url }, 'mqtt broker unreachable, reconnecting'));
@@ -246,25 +249,45 @@ export class MqttIngress {
     return true;
   }
 
-  /** Publishes on a route; resolves true once the broker acknowledged it. */
-  private reply(route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk' = 'answer'): Promise<boolean> {
+  /**
+   * Publishes on a route; resolves true once the broker acknowledged it. An answer mqtt.js
+   * dropped with a lost connection is sent again on the next one (chunk messages are not).
+   */
+  private async reply(route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk' = 'answer'): Promise<boolean> {
     const body = encodeResponse(route.correlationId === undefined ? response : { ...response, correlationId: route.correlationId }, route.format);
     const properties =
       this.config.broker.protocolVersion === 5
         ? { contentType: contentTypes[route.format], ...(route.correlationData ? { correlationData: Buffer.from(route.correlationData) } : {}) }
         : undefined;
     if (kind === 'answer') this.log.info({ id: (response as { id?: string }).id, replyTo: route.topic, errors: Object.keys(response.errors ?? {}) }, 'request answered');
-    return this.client.publishAsync(route.topic, body, { qos: 1, ...(properties ? { properties } : {}) }).then(
-      () => {
+    for (;;) {
+      try {
+        await this.client.publishAsync(route.topic, body, { qos: 1, ...(properties ? { properties } : {}) });
         this.counts[kind === 'answer' ? 'answered' : 'chunksPublished']++;
         return true;
-      },
-      (err: Error) => {
-        this.log.error({ topic: route.topic, err: err.message }, 'cannot publish a response');
-        return false;
-      },
-    );
+      } catch (err) {
+        this.log.error({ topic: route.topic, err: (err as Error).message }, 'cannot publish a response');
+        if (kind === 'chunk' || this.closed) return false;
+        await new Promise<void>((resolve) => this.client.once('connect', () => resolve()));
+      }
+    }
   }
+}
+
+/**
+ * While the agent holds a request's PUBACK, mqtt.js reads nothing, so it never
+ * sees the broker's PINGRESP and would drop a healthy connection after 1.5
+ * keepalives. The agent holds the read side on purpose, so it keeps the
+ * session alive itself: a PINGREQ every half keepalive (the broker's view),
+ * and mqtt.js's keepalive timer restarted (its view) until the hold ends.
+ */
+function keepAliveWhileHolding(client: MqttClient, keepaliveS: number): NodeJS.Timeout {
+  client.reschedulePing(true);
+  return setInterval(() => {
+    if (!client.connected) return;
+    client.sendPing();
+    client.reschedulePing(true);
+  }, (keepaliveS * 1000) / 2);
 }
 
 /**

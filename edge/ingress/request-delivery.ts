@@ -67,6 +67,8 @@ export class RequestDelivery {
   readonly counts: DeliveryCounts = { duplicates: 0, replayed: 0, joined: 0, recovered: 0, expired: 0 };
   private readonly queue: RunQueue;
   private readonly pending = new Set<Promise<unknown>>();
+  /** Requests waiting for a run slot (not journaled yet): a redelivery after a reconnect must find them too. */
+  private readonly waiting = new Map<string, { routeId: string; journaled: Promise<boolean> }>();
   private readonly expiry: NodeJS.Timeout;
   private closing = false;
   private stopped = false;
@@ -92,7 +94,20 @@ export class RequestDelivery {
     if (this.closing) return Promise.resolve(false);
     const entry = this.ledger.get(incoming.key);
     if (entry) return this.repeat(entry, incoming);
-    return new Promise((ack) => this.track(this.run(incoming, ack, false)));
+    const waiting = this.waiting.get(incoming.key);
+    if (waiting) {
+      // Acknowledged once the first delivery is journaled, then handled like any repeat.
+      return waiting.journaled.then((ok) => {
+        const journaled = this.ledger.get(incoming.key);
+        return ok && journaled ? this.repeat(journaled, incoming) : false;
+      });
+    }
+    let ack!: (ok: boolean) => void;
+    const journaled = new Promise<boolean>((resolve) => (ack = resolve));
+    this.waiting.set(incoming.key, { routeId: routeId(incoming.route), journaled });
+    void journaled.then(() => this.waiting.delete(incoming.key));
+    this.track(this.run(incoming, ack, false));
+    return journaled;
   }
 
   /** After a start: publishes answers the broker never acknowledged, runs what was accepted and not answered. */
