@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { freeLoopbackPort, startCloudChild, type CloudChild } from '../../edge/local-stack.js';
 import { startEdgeChild, type EdgeChild } from '../helpers/edge-child.js';
 import { readFixture } from '../helpers/inference.js';
+import type { MqttClient } from 'mqtt';
 import { connectClient, decodeResponse, startMosquitto, type AgentReply, type TestBroker } from '../helpers/mqtt.js';
 
 export type FaultKind = 'agent-sigkill' | 'agent-sigterm' | 'broker-restart' | 'cloud-kill';
@@ -72,7 +73,10 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunResul
       extraArgs: ['--threads', '1'],
       spawn: (command, args, env) => {
         const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-        for (const stream of [child.stdout!, child.stderr!]) options.log ? stream.pipe(options.log, { end: false }) : stream.resume();
+        for (const stream of [child.stdout!, child.stderr!]) {
+          if (options.log) stream.pipe(options.log, { end: false });
+          else stream.resume();
+        }
         return child;
       },
     });
@@ -87,71 +91,76 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunResul
       config: { limits: { maxConcurrentRequests: options.maxConcurrentRequests }, delivery: { drainTimeoutMs: 5_000 } },
       log: options.log,
     });
-  let agent: EdgeChild = await startAgent();
-  const requester = await connectClient(broker, {
-    clientId: `faults-requester-${process.pid}`,
-    clean: false,
-    reconnectPeriod: 200,
-    properties: { sessionExpiryInterval: 3_600 },
-  });
-  const sentAt = new Map<string, number>();
-  const answers = new Map<string, { at: number; reply: AgentReply; dup: boolean }[]>();
-  requester.on('message', (_topic, _payload, packet) => {
-    const id = packet.properties?.correlationData?.toString() ?? '';
-    const reply = decodeResponse({ topic: _topic, payload: _payload, packet });
-    if (reply.final === false) return;
-    answers.set(id, [...(answers.get(id) ?? []), { at: performance.now(), reply, dup: packet.dup }]);
-  });
-  await requester.subscribeAsync(replyTopic, { qos: 1 });
+  let agent: EdgeChild | undefined;
+  let requester: MqttClient | undefined;
+  try {
+    agent = await startAgent();
+    requester = await connectClient(broker, {
+      clientId: `faults-requester-${process.pid}`,
+      clean: false,
+      reconnectPeriod: 200,
+      properties: { sessionExpiryInterval: 3_600 },
+    });
+    const sentAt = new Map<string, number>();
+    const answers = new Map<string, { at: number; reply: AgentReply; dup: boolean }[]>();
+    requester.on('message', (_topic, _payload, packet) => {
+      const id = packet.properties?.correlationData?.toString() ?? '';
+      const reply = decodeResponse({ topic: _topic, payload: _payload, packet });
+      if (reply.final === false) return;
+      answers.set(id, [...(answers.get(id) ?? []), { at: performance.now(), reply, dup: packet.dup }]);
+    });
+    await requester.subscribeAsync(replyTopic, { qos: 1 });
 
-  const started = performance.now();
-  const sendMs = (options.requests / options.ratePerS) * 1000;
-  const faultLog: FaultRunResult['faults'] = [];
-  const faultsDone = (async () => {
-    let lastOver = started;
-    for (const [k, kind] of options.faults.entries()) {
-      const at = Math.max(started + ((k + 1) / (options.faults.length + 1)) * sendMs, lastOver + options.faultGapMs);
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - performance.now())));
-      const atMs = Math.round(performance.now() - started);
-      if (kind === 'agent-sigkill' || kind === 'agent-sigterm') {
-        await agent.kill(kind === 'agent-sigkill' ? 'SIGKILL' : 'SIGTERM');
-        agent = await startAgent();
-      } else if (kind === 'broker-restart') {
-        await broker.stop();
-        broker = await startBroker();
-      } else {
-        process.kill(cloud.pid, 'SIGKILL');
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-        cloud = await startCloud();
+    const started = performance.now();
+    const sendMs = (options.requests / options.ratePerS) * 1000;
+    const faultLog: FaultRunResult['faults'] = [];
+    const faultsDone = (async () => {
+      let lastOver = started;
+      for (const [k, kind] of options.faults.entries()) {
+        const at = Math.max(started + ((k + 1) / (options.faults.length + 1)) * sendMs, lastOver + options.faultGapMs);
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - performance.now())));
+        const atMs = Math.round(performance.now() - started);
+        if (kind === 'agent-sigkill' || kind === 'agent-sigterm') {
+          await agent.kill(kind === 'agent-sigkill' ? 'SIGKILL' : 'SIGTERM');
+          agent = await startAgent();
+        } else if (kind === 'broker-restart') {
+          await broker.stop();
+          broker = await startBroker();
+        } else {
+          process.kill(cloud.pid, 'SIGKILL');
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+          cloud = await startCloud();
+        }
+        lastOver = performance.now();
+        faultLog.push({ kind, atMs, recoveredMs: Math.round(lastOver - started) });
       }
-      lastOver = performance.now();
-      faultLog.push({ kind, atMs, recoveredMs: Math.round(lastOver - started) });
+    })();
+
+    const publishes: Promise<unknown>[] = [];
+    for (let i = 0; i < options.requests; i++) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + (i * 1000) / options.ratePerS - performance.now())));
+      const id = `f-${i}`;
+      const body = Buffer.from(JSON.stringify({ id, inputs: base64(inputs[i % inputs.length]!), deadlineMs: options.deadlineMs }));
+      sentAt.set(id, performance.now());
+      const properties = { responseTopic: replyTopic, correlationData: Buffer.from(id), contentType: 'application/json' };
+      publishes.push(requester.publishAsync(`splitinfer/v1/${deviceId}/req`, body, { qos: 1, properties }));
     }
-  })();
+    await faultsDone;
+    await Promise.allSettled(publishes);
+    const settleUntil = performance.now() + options.settleMs;
+    while (performance.now() < settleUntil && [...sentAt.keys()].some((id) => !answers.has(id))) await new Promise((resolve) => setTimeout(resolve, 200));
+    // Late extra copies would show up within a moment.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const durationMs = Math.round(performance.now() - started);
 
-  const publishes: Promise<unknown>[] = [];
-  for (let i = 0; i < options.requests; i++) {
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + (i * 1000) / options.ratePerS - performance.now())));
-    const id = `f-${i}`;
-    const body = Buffer.from(JSON.stringify({ id, inputs: base64(inputs[i % inputs.length]!), deadlineMs: options.deadlineMs }));
-    sentAt.set(id, performance.now());
-    const properties = { responseTopic: replyTopic, correlationData: Buffer.from(id), contentType: 'application/json' };
-    publishes.push(requester.publishAsync(`splitinfer/v1/${deviceId}/req`, body, { qos: 1, properties }));
+    return tally(options, sentAt, answers, faultLog, durationMs);
+  } finally {
+    await requester?.endAsync(true);
+    await agent?.kill('SIGTERM');
+    await cloud.stop();
+    await broker.stop();
+    rmSync(work, { recursive: true, force: true });
   }
-  await faultsDone;
-  await Promise.allSettled(publishes);
-  const settleUntil = performance.now() + options.settleMs;
-  while (performance.now() < settleUntil && [...sentAt.keys()].some((id) => !answers.has(id))) await new Promise((resolve) => setTimeout(resolve, 200));
-  // Late extra copies would show up within a moment.
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
-  const durationMs = Math.round(performance.now() - started);
-
-  await requester.endAsync(true);
-  await agent.kill('SIGTERM');
-  await cloud.stop();
-  await broker.stop();
-  rmSync(work, { recursive: true, force: true });
-  return tally(options, sentAt, answers, faultLog, durationMs);
 }
 
 function tally(options: FaultRunOptions, sentAt: Map<string, number>, answers: Map<string, { at: number; reply: AgentReply; dup: boolean }[]>, faults: FaultRunResult['faults'], durationMs: number): FaultRunResult {

@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { loadCloudConfig } from '../../cloud/config.js';
+import { loadEdgeConfig } from '../../edge/config.js';
+import { resolveStateDir } from '../../edge/ingress/delivery-config.js';
 
 async function tempFile(name: string, text: string): Promise<string> {
   const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'splitinfer-config-')), name);
@@ -41,4 +43,16 @@ test('unknown settings and bad values are refused with their path', async () => 
   assert.throws(() => loadCloudConfig(undefined, { providers: ['tpu'] }), /providers/);
   assert.throws(() => loadCloudConfig(undefined, { port: 'eighty' }), /port/);
   assert.throws(() => loadCloudConfig('/nonexistent/cloud.yaml'), /cannot be read/);
+});
+
+test('delivery: the journal must hold two requests, and the state folder is the configured one or a writable default', () => {
+  const config = loadEdgeConfig(undefined, { stateDir: 'var/state' });
+  assert.equal(resolveStateDir(config.stateDir), path.resolve('var/state'));
+  assert.deepEqual(config.delivery, { journalMaxBytes: 256 * 1024 * 1024, answerRetentionMs: 86_400_000, drainTimeoutMs: 10_000 });
+  assert.throws(
+    () => loadEdgeConfig(undefined, { delivery: { journalMaxBytes: 4 * 1024 * 1024 } }),
+    /delivery\.journalMaxBytes \(4194304\) is under twice limits\.maxPayloadBytes \(8388608\)/,
+  );
+  const fallback = resolveStateDir('');
+  assert.ok(fallback === '/var/lib/splitinfer' || fallback.endsWith(`${path.sep}splitinfer`), fallback);
 });
