@@ -5,10 +5,10 @@
  *
  * Choices a client can rely on:
  * - A request is acknowledged (PUBACK) only once it is journaled in the
- *   agent's state folder and has a run slot; until then the broker keeps it
- *   (and, holding its PUBACK, the agent reads nothing more), so a backlog is
- *   worked off in order rather than refused. request-delivery.ts has the
- *   whole order, delivery-ledger.ts what is kept and for how long.
+ *   agent's state folder and has a run slot; until then the broker keeps the
+ *   rest (request-acks.ts), so a backlog is worked off in order rather than
+ *   refused. request-delivery.ts has the whole order, delivery-ledger.ts
+ *   what is kept and for how long.
  * - A request id seen again on the same reply topic is run once: a repeat on
  *   the same reply address (topic + correlation) is a retransmission and is
  *   not answered again; on a new correlation it gets the one run's answer.
@@ -44,6 +44,7 @@ import {
   type ResponsePayload,
 } from './payload.js';
 import { replyRoute, type ReplyRules } from './reply-route.js';
+import { installRequestAcks } from './request-acks.js';
 import { RequestDelivery, type DeliveryCounts, type RequestHandler } from './request-delivery.js';
 import { deviceTopics, type DeviceTopics } from './topics.js';
 
@@ -134,22 +135,7 @@ export class MqttIngress {
     const ingress = new MqttIngress(client, config, handler, ledger, log);
     // Before any delivery can add to the journal: what it held at start is what a crash left (mqtt.js sends the answers once connected).
     ingress.delivery.recover();
-    // mqtt.js sends a QoS 1 PUBACK when this calls back, and handles no other packet before: the ack waits for the journal and a run slot.
-    client.handleMessage = (packet, done) => {
-      if (packet.topic.toString() !== topics.req) return done();
-      const stream = client.stream;
-      const hold = keepAliveWhileHolding(client, keepaliveS);
-      ingress.receive(packet)
-        .then(
-          // A PUBACK belongs to the connection that delivered the request; after a reconnect the broker delivers it again.
-          (ack) => (ack && client.stream === stream ? done() : done(new Error('not acknowledged: the broker keeps it'))),
-          (err: Error) => {
-            log.error({ err: err.stack ?? err.message }, 'request not answered: ingress bug');
-            done();
-          },
-        )
-        .finally(() => clearInterval(hold));
-    };
+    installRequestAcks(client, { requestTopic: topics.req, protocolVersion, keepaliveS }, (packet) => ingress.receive(packet), log);
     client.on('error', (err) => log.warn({ err: err.message, broker: url }, 'mqtt error'));
     client.on('offline', () => log.warn({ broker: url }, 'mqtt broker unreachable, reconnecting'));
     await new Promise<void>((resolve, reject) => {
@@ -272,22 +258,6 @@ export class MqttIngress {
       }
     }
   }
-}
-
-/**
- * While the agent holds a request's PUBACK, mqtt.js reads nothing, so it never
- * sees the broker's PINGRESP and would drop a healthy connection after 1.5
- * keepalives. The agent holds the read side on purpose, so it keeps the
- * session alive itself: a PINGREQ every half keepalive (the broker's view),
- * and mqtt.js's keepalive timer restarted (its view) until the hold ends.
- */
-function keepAliveWhileHolding(client: MqttClient, keepaliveS: number): NodeJS.Timeout {
-  client.reschedulePing(true);
-  return setInterval(() => {
-    if (!client.connected) return;
-    client.sendPing();
-    client.reschedulePing(true);
-  }, (keepaliveS * 1000) / 2);
 }
 
 /**
