@@ -16,6 +16,8 @@ options:
   --broker URL         MQTT broker, e.g. mqtt://127.0.0.1:1883 (mqtts:// for TLS)
   --protocol 5|4       MQTT 5 (default) or 4 = MQTT 3.1.1 (reply address in the payload)
   --device-id ID       names the topics and the MQTT client id (default device-1)
+  --state-dir DIR      the agent's state (its request journal), the same across restarts
+                       (default /var/lib/splitinfer where writable, else ~/.local/state/splitinfer)
   --cloud HOST:PORT    cloud tier (KServe v2 gRPC); dns:///name:port balances over replicas
   --cloud-tls-ca FILE  TLS to the cloud tier, its certificate verified against this CA (PEM)
   --cloud-tls-cert FILE, --cloud-tls-key FILE
@@ -30,6 +32,7 @@ export function edgeConfigFromFlags(values: EdgeFlagValues): EdgeConfig {
   const tlsFlags = { ca: values['cloud-tls-ca'], cert: values['cloud-tls-cert'], key: values['cloud-tls-key'] };
   return loadEdgeConfig(values.config, {
     deviceId: values['device-id'],
+    stateDir: values['state-dir'],
     broker: { url: values.broker, protocolVersion: values.protocol === undefined ? undefined : Number(values.protocol) },
     cloud: {
       address: values.cloud,
@@ -46,6 +49,7 @@ export const edgeFlags = {
   broker: { type: 'string' },
   protocol: { type: 'string' },
   'device-id': { type: 'string' },
+  'state-dir': { type: 'string' },
   cloud: { type: 'string' },
   'cloud-tls-ca': { type: 'string' },
   'cloud-tls-cert': { type: 'string' },
@@ -65,22 +69,19 @@ export async function main(args: string[]): Promise<number> {
   }
   const config = edgeConfigFromFlags(values);
   const log = createLogger('edge');
+  // Listening from the start: a SIGTERM while starting stops the agent once it serves, instead of killing it mid-journal.
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   const edge = await startEdgeService(config, log);
   log.info({ deviceId: config.deviceId, topics: deviceTopics(config.deviceId), cloud: config.cloud.address }, `splitinfer edge serving ${config.deviceId}`);
   // Under systemd (Type=notify): active from here, watchdog pings until the drain starts.
   const notifier = serviceNotifier(log);
   await notifier.ready();
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'stopping: finishing running requests, publishing offline');
-      Promise.all([notifier.stopping(), edge.close()]).then(() => resolve(), (err: Error) => {
-        log.error({ err: err.message }, 'unclean stop');
-        resolve();
-      });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  const signal = await signalled;
+  log.info({ signal }, 'stopping: no new requests acknowledged, finishing running ones (delivery.drainTimeoutMs), publishing offline');
+  await Promise.all([notifier.stopping(), edge.close()]).catch((err: Error) => log.error({ err: err.message }, 'unclean stop'));
   log.info('stopped');
   return 0;
 }

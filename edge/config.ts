@@ -2,6 +2,7 @@ import type { SchemaObject } from 'ajv';
 import { loadConfig } from '../shared/config.js';
 import { checkCloudLink, cloudLinkSchema, upgradeCloudSetting, type CloudLinkConfig } from './offload/cloud-link.js';
 import { brokerSecuritySchema, type BrokerSecurity } from './ingress/broker-security.js';
+import { checkDeliveryConfig, deliveryConfigSchema, stateDirSchema, type DeliveryConfig } from './ingress/delivery-config.js';
 import type { Modality, Site } from './request.js';
 import { videoConfigSchema, type VideoConfig } from './video/video-config.js';
 
@@ -115,8 +116,10 @@ export interface EdgeConfig {
    */
   replyPrefixes: string[];
   telemetryIntervalS: number;
-  /** How many recent request ids are remembered to answer a redelivered request once. */
-  dedupWindow: number;
+  /** Folder of the agent's state (the request journal), the same across restarts; '' for the default (delivery-config.ts). */
+  stateDir: string;
+  /** The journal's bounds, how long answers are kept, how long SIGTERM waits. */
+  delivery: DeliveryConfig;
   policy: PolicyConfig;
 }
 
@@ -124,7 +127,7 @@ export interface EdgeConfig {
 export interface RequestLimits {
   /** Request payload bytes; also announced to an MQTT 5 broker as the Maximum Packet Size (plus room for topic and properties). */
   maxPayloadBytes: number;
-  /** Requests run at once; announced to an MQTT 5 broker as Receive Maximum. */
+  /** Requests run at once; more wait unacknowledged at the broker (announced to an MQTT 5 broker as Receive Maximum). */
   maxConcurrentRequests: number;
   /** JPEG frames in an `inputs.video` frame list. */
   maxVideoFrames: number;
@@ -280,7 +283,8 @@ export const edgeConfigSchema: SchemaObject = {
     video: videoConfigSchema,
     replyPrefixes: { type: 'array', items: { type: 'string', minLength: 1, pattern: '^[^+#\\u0000]*$' }, default: [] },
     telemetryIntervalS: { type: 'number', minimum: 0.1, default: 30 },
-    dedupWindow: { type: 'integer', minimum: 1, default: 1000 },
+    stateDir: stateDirSchema,
+    delivery: deliveryConfigSchema,
     policy: policySchema,
   },
 };
@@ -288,6 +292,7 @@ export const edgeConfigSchema: SchemaObject = {
 export function loadEdgeConfig(file?: string, overrides: Record<string, unknown> = {}): EdgeConfig {
   const config = loadConfig<EdgeConfig>(edgeConfigSchema, file, overrides, upgradeCloudSetting);
   checkCloudLink(config.cloud);
+  checkDeliveryConfig(config.delivery, config.limits.maxPayloadBytes);
   for (const { path, settings: { pin, localVariant } } of allTaskSettings(config.modalities)) {
     if (pin === 'edge' && !localVariant) {
       throw new Error(`config modalities.${path}.pin is 'edge', but its localVariant is '' — set a local variant to run it on this device, or remove the pin`);

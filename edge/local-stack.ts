@@ -51,6 +51,8 @@ export interface CloudChildOptions {
   readyTimeoutMs?: number;
   /** Where its log went, for errors: 'its log is above', 'log: /tmp/cloud.log'. */
   logHint?: string;
+  /** A loopback port to listen on (the one a stopped cloud tier had, to start it again); default a free one. */
+  port?: number;
 }
 
 export interface CloudChild {
@@ -65,7 +67,7 @@ const cli = path.join(packageRoot, 'dist', 'shared', 'cli.js');
 /** `splitinfer cloud` on a free loopback port, resolved once ServerReady says so. */
 export async function startCloudChild(options: CloudChildOptions = {}): Promise<CloudChild> {
   const { readyTimeoutMs = 120_000, logHint = 'its log is above' } = options;
-  const port = await freeLoopbackPort();
+  const port = options.port ?? (await freeLoopbackPort());
   const args = [cli, 'cloud', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', 'off', ...(options.extraArgs ?? [])];
   const env = { ...process.env, SPLITINFER_LOG_LEVEL: process.env.SPLITINFER_LOG_LEVEL ?? 'warn' };
   const child = options.spawn ? options.spawn(process.execPath, args, env) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env });

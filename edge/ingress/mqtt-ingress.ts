@@ -4,25 +4,32 @@
  * retained `status` with `offline` as the last will.
  *
  * Choices a client can rely on:
- * - A request id seen again on the same reply topic while it runs or after it
- *   was answered (a QoS 1 redelivery) is dropped: the first run's response is
- *   its only answer. The window is the last `dedupWindow` ids.
+ * - A request is acknowledged (PUBACK) only once it is journaled in the
+ *   agent's state folder and has a run slot; until then the broker keeps the
+ *   rest (request-acks.ts), so a backlog is worked off in order rather than
+ *   refused. request-delivery.ts has the whole order, delivery-ledger.ts
+ *   what is kept and for how long.
+ * - A request id seen again on the same reply topic is run once: a repeat on
+ *   the same reply address (topic + correlation) is a retransmission and is
+ *   not answered again; on a new correlation it gets the one run's answer.
  * - A request whose reply address is refused (reply-route.ts) gets no
  *   publish at all; it is logged and counted (`refusedReplies`).
  * - A video is answered progressively: one message per chunk (`final:
  *   false`), then the answer (`final: true`), all to the same reply address.
+ *   Only the final answer is stored; chunk messages are not sent again.
  * - Every other message on `req` is answered, bad ones with an
  *   `errors.request` entry: INVALID_ARGUMENT for what a client must fix
- *   (a limit it went over names the limit),
- *   RESOURCE_EXHAUSTED when `maxConcurrentRequests` are already running (retry
- *   later; the broker keeps no backlog for us), UNAVAILABLE while shutting down.
+ *   (a limit it went over names the limit), DEADLINE_EXCEEDED for one whose
+ *   deadline passed before it could run.
  */
 import net from 'node:net';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { InferError, toInferError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { EdgeConfig } from '../config.js';
-import type { AgentRequest, AgentResponse, ChunkMessage } from '../request.js';
+import { brokerConnectOptions } from './broker-security.js';
+import { resolveStateDir } from './delivery-config.js';
+import { DeliveryLedger, type StoredRoute } from './delivery-ledger.js';
 import {
   contentTypes,
   encodeResponse,
@@ -33,22 +40,17 @@ import {
   toAgentRequest,
   requestValidators,
   type DecodedRequest,
-  type PayloadFormat,
   type RequestValidators,
   type ResponsePayload,
 } from './payload.js';
-import { brokerConnectOptions } from './broker-security.js';
-import { replyRoute, type ReplyRoute, type ReplyRules } from './reply-route.js';
-import { RecentRequestIds } from './request-dedup.js';
+import { replyRoute, type ReplyRules } from './reply-route.js';
+import { installRequestAcks } from './request-acks.js';
+import { RequestDelivery, type DeliveryCounts, type RequestHandler } from './request-delivery.js';
 import { deviceTopics, type DeviceTopics } from './topics.js';
 
-/** What the ingress hands requests to (the EdgeAgent, or anything that answers requests). */
-export interface RequestHandler {
-  /** `publishChunk` sends a video chunk's answer ahead of the response, to the same reply address. */
-  handle(request: AgentRequest, publishChunk?: (message: ChunkMessage) => void): Promise<AgentResponse>;
-}
+export type { RequestHandler };
 
-export interface IngressCounts {
+export interface IngressCounts extends DeliveryCounts {
   /** Messages on the request topic. */
   received: number;
   /** Responses the broker acknowledged (errors included). */
@@ -57,12 +59,9 @@ export interface IngressCounts {
   chunksPublished: number;
   /** Refused before reaching the agent: malformed, oversize, wrong shape. */
   invalid: number;
-  /** Redeliveries of an id already seen, not answered again. */
-  duplicates: number;
-  /** Refused because maxConcurrentRequests were running. */
-  busy: number;
   /** Not answered at all: the reply address they named is not allowed. */
   refusedReplies: number;
+  /** Waiting for a run slot or running. */
   inFlight: number;
 }
 
@@ -78,29 +77,35 @@ export function ingressClientId(deviceId: string): string {
 
 export class MqttIngress {
   readonly topics: DeviceTopics;
-  private readonly counts: IngressCounts = { received: 0, answered: 0, chunksPublished: 0, invalid: 0, duplicates: 0, busy: 0, refusedReplies: 0, inFlight: 0 };
-  private readonly recent: RecentRequestIds;
+  private readonly counts = { received: 0, answered: 0, chunksPublished: 0, invalid: 0, refusedReplies: 0 };
   private readonly validators: RequestValidators;
   private readonly replyRules: ReplyRules;
-  private readonly publishing = new Set<Promise<unknown>>();
-  private idleWaiters: (() => void)[] = [];
+  private readonly delivery: RequestDelivery;
   private closed: Promise<void> | undefined;
 
   private constructor(
     readonly client: MqttClient,
     private readonly config: EdgeConfig,
-    private readonly handler: RequestHandler,
+    handler: RequestHandler,
+    readonly ledger: DeliveryLedger,
     private readonly log: Logger,
   ) {
     this.topics = deviceTopics(config.deviceId);
-    this.recent = new RecentRequestIds(config.dedupWindow);
     this.validators = requestValidators(config.limits);
     this.replyRules = { defaultTopic: this.topics.res, requestTopic: this.topics.req, prefixes: config.replyPrefixes, maxTopicBytes: config.limits.maxReplyTopicBytes };
+    const settings = { ...config.delivery, maxConcurrentRequests: config.limits.maxConcurrentRequests, defaultDeadlineMs: config.offload.defaultDeadlineMs };
+    this.delivery = new RequestDelivery(ledger, handler, (route, response, kind) => this.reply(route, response, kind), settings, log);
   }
 
-  /** Connects (retrying until the broker answers), subscribes, and publishes `online`; resolves once serving. */
+  /**
+   * Opens the journal and answers what it holds unanswered, connects (retrying until the broker
+   * answers), subscribes, publishes `online`; resolves once serving.
+   */
   static async start(config: EdgeConfig, handler: RequestHandler, log: Logger): Promise<MqttIngress> {
     const topics = deviceTopics(config.deviceId);
+    const stateDir = resolveStateDir(config.stateDir);
+    const { ledger, tornBytes } = await DeliveryLedger.open(stateDir, config.deviceId, config.delivery, log);
+    if (tornBytes > 0) log.warn({ journal: ledger.file, tornBytes }, 'the journal ended in a torn record (a crash while writing it); cut off');
     const { url, protocolVersion, keepaliveS } = config.broker;
     const options: IClientOptions = {
       clientId: ingressClientId(config.deviceId),
@@ -127,12 +132,10 @@ export class MqttIngress {
     const client = mqtt.connect(url, options);
     // Before the listener below that subscribes: every packet of a session goes out without delay.
     client.on('connect', () => sendWithoutDelay(client));
-    const ingress = new MqttIngress(client, config, handler, log);
-    client.on('message', (topic, payload, packet) => {
-      if (topic !== topics.req) return;
-      // serve() answers every failure it knows of; this only catches a bug, so it cannot take the process down.
-      ingress.serve(payload, packet).catch((err: Error) => log.error({ err: err.stack ?? err.message }, 'request not answered: ingress bug'));
-    });
+    const ingress = new MqttIngress(client, config, handler, ledger, log);
+    // Before any delivery can add to the journal: what it held at start is what a crash left (mqtt.js sends the answers once connected).
+    ingress.delivery.recover();
+    installRequestAcks(client, { requestTopic: topics.req, protocolVersion, keepaliveS }, (packet) => ingress.receive(packet), log);
     client.on('error', (err) => log.warn({ err: err.message, broker: url }, 'mqtt error'));
     client.on('offline', () => log.warn({ broker: url }, 'mqtt broker unreachable, reconnecting'));
     await new Promise<void>((resolve, reject) => {
@@ -150,25 +153,29 @@ export class MqttIngress {
         );
       });
     }).catch(async (err: Error) => {
+      await ingress.delivery.drain(0);
       await client.endAsync(true);
       throw err;
     });
-    log.info({ broker: url, protocolVersion, clientId: options.clientId, topic: topics.req }, 'mqtt ingress serving');
+    log.info({ broker: url, protocolVersion, clientId: options.clientId, topic: topics.req, journal: ledger.file, ...ingress.delivery.counts }, 'mqtt ingress serving');
     return ingress;
   }
 
   stats(): IngressCounts {
-    return { ...this.counts };
+    return { ...this.counts, ...this.delivery.counts, inFlight: this.delivery.inFlight };
   }
 
-  /** Lets running requests finish (up to timeoutMs), publishes retained `offline`, disconnects. */
-  close(timeoutMs = 10_000): Promise<void> {
+  /**
+   * Stops acknowledging requests (the broker keeps new ones in the persistent
+   * session for the next start: the subscription stays), lets running ones
+   * finish within `delivery.drainTimeoutMs` (the unfinished stay journaled
+   * and run at the next start), publishes retained `offline`, disconnects.
+   */
+  close(timeoutMs = this.config.delivery.drainTimeoutMs): Promise<void> {
     this.closed ??= (async () => {
-      const deadline = Date.now() + timeoutMs;
-      await withTimeout(this.idle(), timeoutMs);
-      await withTimeout(Promise.allSettled(this.publishing), deadline - Date.now());
+      await this.delivery.drain(timeoutMs);
       // When the connection is already gone, the broker has published the will.
-      if (this.client.connected) await withTimeout(this.client.publishAsync(this.topics.status, 'offline', { qos: 1, retain: true }), Math.max(deadline - Date.now(), 1_000));
+      if (this.client.connected) await withTimeout(this.client.publishAsync(this.topics.status, 'offline', { qos: 1, retain: true }), 1_000);
       await this.client.endAsync(!this.client.connected);
       this.log.info('mqtt ingress closed');
     })();
@@ -182,96 +189,74 @@ export class MqttIngress {
     this.log.info({ sessionPresent }, 'connected to broker');
   }
 
-  private async serve(payload: Buffer, packet: IPublishPacket): Promise<void> {
+  /** Resolves true once the request may be acknowledged. */
+  private async receive(packet: IPublishPacket): Promise<boolean> {
     this.counts.received++;
-    const started = performance.now();
+    const receivedAt = Date.now();
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     const fromProperties = replyRoute(packet, {}, this.replyRules);
     if (fromProperties.refused) return this.refuseReply(fromProperties.refused);
-    let route: ReplyRoute = fromProperties.route;
-    let format: PayloadFormat = 'json';
+    let route: StoredRoute = { ...fromProperties.route, format: 'json' };
     let id: string | undefined;
     let decoded: DecodedRequest;
     try {
-      format = payloadFormat(packet.properties?.contentType, payload);
+      route.format = payloadFormat(packet.properties?.contentType, payload);
       const { maxPayloadBytes } = this.config.limits;
       if (payload.length > maxPayloadBytes) {
         throw new InferError('RESOURCE_EXHAUSTED', `request payload is ${payload.length} bytes, over the limit of ${maxPayloadBytes} (limits.maxPayloadBytes) — send smaller media`);
       }
-      const doc = parsePayload(payload, format);
+      const doc = parsePayload(payload, route.format);
       const envelope = envelopeOf(doc, this.config.limits.maxIdLength);
       id = envelope.id;
       const routed = replyRoute(packet, envelope, this.replyRules);
       if (routed.refused) return this.refuseReply(routed.refused, id);
-      route = routed.route;
-      decoded = toAgentRequest(doc, format, this.validators);
+      route = { ...routed.route, format: route.format };
+      decoded = toAgentRequest(doc, route.format, this.validators);
     } catch (err) {
       this.counts.invalid++;
-      return this.refuse(toInferError(err), route, format, id, payload.length);
+      const error = toInferError(err);
+      this.log.warn({ id, code: error.code, replyTo: route.topic, payloadBytes: payload.length, reason: error.message }, 'request refused');
+      void this.reply(route, requestErrorResponse(error.code, error.message, id));
+      return true;
     }
     const { request } = decoded;
-    if (this.closed) return this.refuse(new InferError('UNAVAILABLE', 'the agent is shutting down — publish the request again once its status is online'), route, format, request.id);
+    const started = performance.now();
     const key = `${route.topic}\u0000${request.id}`;
-    if (!this.recent.add(key)) {
-      this.counts.duplicates++;
-      this.log.info({ id: request.id, replyTo: route.topic }, 'redelivered request id: already answered or running, answered once');
-      return;
-    }
-    const { maxConcurrentRequests } = this.config.limits;
-    if (this.counts.inFlight >= maxConcurrentRequests) {
-      this.recent.forget(key);
-      this.counts.busy++;
-      const message = `the agent is busy with ${maxConcurrentRequests} requests (limits.maxConcurrentRequests) — retry later`;
-      return this.refuse(new InferError('RESOURCE_EXHAUSTED', message), route, format, request.id);
-    }
-    this.counts.inFlight++;
-    let response: ResponsePayload;
-    try {
-      // Published in call order on one connection, so chunks arrive in order and before the final answer.
-      response = await this.handler.handle(request, (message) => this.reply(route, format, message, 'chunk'));
-    } catch (err) {
-      const failure = toInferError(err);
-      this.log.error({ id: request.id, err: failure.message }, 'agent failed on a request');
-      response = requestErrorResponse(failure.code, `the agent failed on this request: ${failure.message}`, request.id);
-    } finally {
-      this.counts.inFlight--;
-      if (this.counts.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-    }
-    this.reply(route, format, response);
-    this.log.info(
-      { id: request.id, format, replyTo: route.topic, modalities: Object.keys(request.inputs), errors: Object.keys(response.errors ?? {}), ms: Math.round(performance.now() - started) },
-      'request answered',
-    );
+    this.log.debug({ id: request.id, messageId: packet.messageId, dup: packet.dup }, 'request received');
+    return this.delivery.receive({ key, request, route, receivedAt, payloadBytes: payload.length }).then((ack) => {
+      this.log.debug({ id: request.id, messageId: packet.messageId, ack, waitedMs: Math.round(performance.now() - started) }, 'request acknowledged');
+      return ack;
+    });
   }
 
-  private refuseReply(reason: string, id?: string): void {
+  private refuseReply(reason: string, id?: string): boolean {
     this.counts.refusedReplies++;
     this.log.warn({ id, reason }, 'request not answered: its reply address is refused');
+    return true;
   }
 
-  private refuse(error: InferError, route: ReplyRoute, format: PayloadFormat, id?: string, payloadBytes?: number): void {
-    this.log.warn({ id, code: error.code, replyTo: route.topic, payloadBytes, reason: error.message }, 'request refused');
-    this.reply(route, format, requestErrorResponse(error.code, error.message, id));
-  }
-
-  private reply(route: ReplyRoute, format: PayloadFormat, response: ResponsePayload, kind: 'answer' | 'chunk' = 'answer'): void {
-    const body = encodeResponse(route.correlationId === undefined ? response : { ...response, correlationId: route.correlationId }, format);
+  /**
+   * Publishes on a route; resolves true once the broker acknowledged it. An answer mqtt.js
+   * dropped with a lost connection is sent again on the next one (chunk messages are not).
+   */
+  private async reply(route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk' = 'answer'): Promise<boolean> {
+    const body = encodeResponse(route.correlationId === undefined ? response : { ...response, correlationId: route.correlationId }, route.format);
     const properties =
       this.config.broker.protocolVersion === 5
-        ? { contentType: contentTypes[format], ...(route.correlationData ? { correlationData: route.correlationData } : {}) }
+        ? { contentType: contentTypes[route.format], ...(route.correlationData ? { correlationData: Buffer.from(route.correlationData) } : {}) }
         : undefined;
-    const sent = this.client
-      .publishAsync(route.topic, body, { qos: 1, ...(properties ? { properties } : {}) })
-      .then(
-        () => void this.counts[kind === 'answer' ? 'answered' : 'chunksPublished']++,
-        (err: Error) => this.log.error({ topic: route.topic, err: err.message }, 'cannot publish a response'),
-      )
-      .finally(() => this.publishing.delete(sent));
-    this.publishing.add(sent);
-  }
-
-  private idle(): Promise<void> {
-    if (this.counts.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    if (kind === 'answer') this.log.info({ id: (response as { id?: string }).id, replyTo: route.topic, errors: Object.keys(response.errors ?? {}) }, 'request answered');
+    for (;;) {
+      try {
+        await this.client.publishAsync(route.topic, body, { qos: 1, ...(properties ? { properties } : {}) });
+        this.counts[kind === 'answer' ? 'answered' : 'chunksPublished']++;
+        return true;
+      } catch (err) {
+        this.log.error({ topic: route.topic, err: (err as Error).message }, 'cannot publish a response');
+        if (kind === 'chunk' || this.closed) return false;
+        await new Promise<void>((resolve) => this.client.once('connect', () => resolve()));
+      }
+    }
   }
 }
 

@@ -14,6 +14,7 @@ import { startEdgeService, type EdgeService } from '../../edge/service.js';
 import { createLogger } from '../../shared/log.js';
 import { startTestCloud } from '../helpers/cloud.js';
 import { expectedOcrLines, readFixture } from '../helpers/inference.js';
+import { tempStateDir } from '../helpers/state-dir.js';
 import { makeClip } from '../helpers/video-clips.js';
 import { AgentRequester, MessageCollector, connectClient, mosquittoMissing, startAedes, startMosquitto, type AgentReply, type TestBroker } from '../helpers/mqtt.js';
 
@@ -44,6 +45,7 @@ function edgeMqttSuite(label: string, protocolVersion: 4 | 5, startBroker: () =>
     let ingress: MqttIngress;
     let requester: AgentRequester;
     let clip: Uint8Array;
+    const state = tempStateDir();
 
     before(async () => {
       broker = await startBroker();
@@ -56,6 +58,7 @@ function edgeMqttSuite(label: string, protocolVersion: 4 | 5, startBroker: () =>
         limits: { maxPayloadBytes, maxConcurrentRequests },
         telemetryIntervalS: 0.5,
         video: { chunkFrames: 4 },
+        stateDir: state.dir,
       });
       edge = await startEdgeService(config, log);
       ingress = edge.ingress;
@@ -69,6 +72,7 @@ function edgeMqttSuite(label: string, protocolVersion: 4 | 5, startBroker: () =>
       await edge?.close();
       await cloud?.server.drain(5_000);
       await broker?.stop();
+      state.remove();
     });
 
     test('status is retained online once the agent serves', async () => {
@@ -160,14 +164,28 @@ function edgeMqttSuite(label: string, protocolVersion: 4 | 5, startBroker: () =>
       assert.equal(ingress.stats().duplicates - before, 2);
     });
 
-    test('requests over limits.maxConcurrentRequests are refused with RESOURCE_EXHAUSTED, not queued', async () => {
+    test('a repeat of an id while it runs waits for its one run; a repeat after gets the stored answer again', async () => {
+      const runs = edge.agent.stats().requests;
+      const request = { id: 'repeated-1', inputs: { image: invoice, text: 'Where is my order?' } };
+      const first = await requester.send(request);
+      const whileRunning = await requester.send(request);
+      const [a, b] = await Promise.all([requester.answer(first), requester.answer(whileRunning)]);
+      const later = await requester.ask(request);
+      assert.equal(edge.agent.stats().requests - runs, 1, 'computed once');
+      assertNoErrors(a.reply);
+      for (const { reply } of [b, later]) assert.deepEqual({ ...reply, correlationId: undefined }, { ...a.reply, correlationId: undefined });
+      assert.ok(ingress.stats().joined >= 1 && ingress.stats().replayed >= 1, JSON.stringify(ingress.stats()));
+    });
+
+    test('requests over limits.maxConcurrentRequests wait unacknowledged at the broker and are all answered; one whose deadline passes while it waits is answered so', async () => {
       const tokens: string[] = [];
-      for (let i = 0; i < maxConcurrentRequests + 2; i++) tokens.push(await requester.send({ id: `burst-${i}`, inputs: { image: invoice } }));
+      for (let i = 0; i < maxConcurrentRequests + 3; i++) tokens.push(await requester.send({ id: `burst-${i}`, inputs: { image: invoice } }));
+      const late = await requester.send({ id: 'burst-late', inputs: { image: invoice }, deadlineMs: 1 });
       const replies = await Promise.all(tokens.map(async (token) => (await requester.answer(token)).reply));
-      const busy = replies.filter((r) => r.errors?.request?.code === 'RESOURCE_EXHAUSTED');
-      assert.equal(busy.length, 2, JSON.stringify(replies.map((r) => r.errors)));
-      assert.match(busy[0]!.errors!.request!.message, /busy with 2 requests \(limits\.maxConcurrentRequests\) — retry later/);
-      assert.equal(replies.filter((r) => r.results.image).length, maxConcurrentRequests);
+      for (const reply of replies) assertNoErrors(reply);
+      assert.equal(replies.filter((r) => ocrText(r.results.image) === invoiceText).length, tokens.length);
+      const { reply } = await requester.answer(late);
+      assertRequestError(reply, /^request burst-late: .*its deadlineMs 1 passed.* — it was not run$/, 'DEADLINE_EXCEEDED');
     });
 
     describe('bad input gets an INVALID_ARGUMENT response and the agent keeps serving', () => {

@@ -10,8 +10,10 @@ import { freeLoopbackPort } from '../../edge/local-stack.js';
 import { startEdgeService, type EdgeService } from '../../edge/service.js';
 import { createLogger } from '../../shared/log.js';
 import { findProgram, mosquittoMissing, startMosquitto, type TestBroker } from '../helpers/mqtt.js';
+import { tempStateDir } from '../helpers/state-dir.js';
 
 const deviceId = `cli-${process.pid}`;
+const state = tempStateDir();
 let broker: TestBroker;
 let edge: EdgeService;
 
@@ -19,13 +21,14 @@ before(async () => {
   if (mosquittoMissing) return;
   broker = await startMosquitto(5);
   // No cloud tier: text runs on the device, and an unreachable cloud must not keep the agent from answering.
-  const config = loadEdgeConfig(undefined, { deviceId, broker: { url: broker.url, protocolVersion: 5 }, cloud: `127.0.0.1:${await freeLoopbackPort()}` });
+  const config = loadEdgeConfig(undefined, { deviceId, broker: { url: broker.url, protocolVersion: 5 }, cloud: `127.0.0.1:${await freeLoopbackPort()}`, stateDir: state.dir });
   edge = await startEdgeService(config, createLogger('e2e', process.env.SPLITINFER_LOG_LEVEL ?? 'silent'));
 });
 
 after(async () => {
   await edge?.close();
   await broker?.stop();
+  state.remove();
 });
 
 /** Runs a program to its end; rejects with its output when it fails. */

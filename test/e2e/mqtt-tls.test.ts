@@ -15,6 +15,7 @@ import { brokerConnectOptions } from '../../edge/ingress/broker-security.js';
 import { MqttIngress, type RequestHandler } from '../../edge/ingress/mqtt-ingress.js';
 import { createLogger } from '../../shared/log.js';
 import { AgentRequester, mosquittoMissing, startMosquitto, type TestBroker } from '../helpers/mqtt.js';
+import { tempStateDir } from '../helpers/state-dir.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls.js';
 
 /** Answers every request with an empty result: the transport is what is under test. */
@@ -26,6 +27,8 @@ describe('MQTT over TLS with a client certificate and a password', { skip: mosqu
   let pki: TestPki;
   let broker: TestBroker;
   let passwordFile: string;
+
+  const state = tempStateDir();
 
   before(async () => {
     pki = makeTestPki('device-1');
@@ -40,6 +43,7 @@ describe('MQTT over TLS with a client certificate and a password', { skip: mosqu
   after(async () => {
     await broker?.stop();
     pki?.remove();
+    state.remove();
   });
 
   const brokerSettings = (overrides: Record<string, unknown>) => ({ url: broker.url, protocolVersion: 5, username: 'device-1', ...overrides });
@@ -48,7 +52,7 @@ describe('MQTT over TLS with a client certificate and a password', { skip: mosqu
   async function serve(deviceId: string, broker: Record<string, unknown>) {
     const lines: string[] = [];
     const log = createLogger('test-mqtt', 'debug', { write: (line: string) => void lines.push(line) });
-    const ingress = await MqttIngress.start(loadEdgeConfig(undefined, { deviceId, broker }), emptyAnswers, log);
+    const ingress = await MqttIngress.start(loadEdgeConfig(undefined, { deviceId, broker, stateDir: state.dir }), emptyAnswers, log);
     return { ingress, lines };
   }
 

@@ -62,20 +62,29 @@ export interface MosquittoOptions {
   passwords?: Record<string, string>;
   /** The whole config instead of the one made from the options above, given the free port it must listen on (e.g. deploy/mosquitto/mosquitto.conf rewritten for a test); `tls` still picks mqtts:// for the URL. */
   config?: (port: number) => string;
+  /**
+   * Keep sessions and queued QoS 1 messages in this folder (saved when
+   * mosquitto stops and every second), so a broker started again on `port`
+   * with it resumes them.
+   */
+  persistenceDir?: string;
+  /** Listen on this loopback port (a restarted broker keeps its URL); default a free one. */
+  port?: number;
 }
 
-/** mosquitto on a free loopback port, no persistence, Nagle off; speaks MQTT 5 and 3.1.1. Anonymous and plaintext unless `options` say otherwise. */
+/** mosquitto on a free loopback port, Nagle off; speaks MQTT 5 and 3.1.1. No persistence, anonymous and plaintext unless `options` say otherwise. */
 export async function startMosquitto(protocolVersion: 4 | 5 = 5, options: MosquittoOptions = {}): Promise<TestBroker> {
   const program = findProgram('mosquitto');
   if (!program) throw new Error(mosquittoMissing);
-  const port = await freeLoopbackPort();
+  const port = options.port ?? (await freeLoopbackPort());
   const dir = mkdtempSync(path.join(tmpdir(), 'splitinfer-mosquitto-'));
   const configFile = path.join(dir, 'mosquitto.conf');
   // set_tcp_nodelay: mosquitto leaves Nagle on by default, and then holds a response to a
   // requester until that requester ACKs the PUBACK mosquitto sent it just before (~40 ms).
   // `user`: mosquitto started as root drops to the user `mosquitto`, who cannot read this run's private temp folders.
-  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'set_tcp_nodelay true', `user ${userInfo().username}`];
-  const { tls, passwords } = options;
+  const { tls, passwords, persistenceDir } = options;
+  const persistence = persistenceDir ? ['persistence true', `persistence_location ${persistenceDir}/`, 'autosave_interval 1'] : ['persistence false'];
+  const lines = [`listener ${port} 127.0.0.1`, ...persistence, 'set_tcp_nodelay true', `user ${userInfo().username}`];
   if (tls) lines.push(`cafile ${tls.ca}`, `certfile ${tls.cert}`, `keyfile ${tls.key}`, `require_certificate ${tls.requireCertificate}`);
   if (passwords) {
     const passwordFile = path.join(dir, 'passwords');

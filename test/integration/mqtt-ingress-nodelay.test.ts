@@ -14,6 +14,7 @@ import { loadEdgeConfig } from '../../edge/config.js';
 import { MqttIngress, type RequestHandler } from '../../edge/ingress/mqtt-ingress.js';
 import { createLogger } from '../../shared/log.js';
 import { AgentRequester, startAedes, type TestBroker } from '../helpers/mqtt.js';
+import { tempStateDir } from '../helpers/state-dir.js';
 
 const log = createLogger('test', process.env.SPLITINFER_LOG_LEVEL ?? 'silent');
 
@@ -27,6 +28,7 @@ describe('agent MQTT socket', () => {
   let broker: TestBroker;
   let ingress: MqttIngress;
   let requester: AgentRequester;
+  const state = tempStateDir();
 
   before(async () => {
     net.Socket.prototype.setNoDelay = function (this: net.Socket, enable = true) {
@@ -36,7 +38,7 @@ describe('agent MQTT socket', () => {
     };
     broker = await startAedes();
     const deviceId = `nodelay-${process.pid}`;
-    ingress = await MqttIngress.start(loadEdgeConfig(undefined, { deviceId, broker: { url: broker.url, protocolVersion: broker.protocolVersion } }), emptyAnswers, log);
+    ingress = await MqttIngress.start(loadEdgeConfig(undefined, { deviceId, broker: { url: broker.url, protocolVersion: broker.protocolVersion }, stateDir: state.dir }), emptyAnswers, log);
     requester = await AgentRequester.connect(broker, deviceId);
   });
 
@@ -45,6 +47,7 @@ describe('agent MQTT socket', () => {
     await requester?.close();
     await ingress?.close();
     await broker?.stop();
+    state.remove();
   });
 
   test('has Nagle off once the agent serves', async () => {

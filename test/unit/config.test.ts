@@ -5,6 +5,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseBatchFlag } from '../../cloud/command.js';
 import { loadCloudConfig } from '../../cloud/config.js';
+import { loadEdgeConfig } from '../../edge/config.js';
+import { resolveStateDir } from '../../edge/ingress/delivery-config.js';
 
 async function tempFile(name: string, text: string): Promise<string> {
   const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'splitinfer-config-')), name);
@@ -53,4 +55,16 @@ test('batching is off unless a model is named; --batch sets size and delay and t
   assert.deepEqual(config.batching['text-intent'], { maxBatchSize: 16, maxQueueDelayUs: 0, preferredBatchSizes: [4], maxQueueSize: 64 });
   assert.equal(config.cache.bytes, 1 << 20);
   assert.throws(() => parseBatchFlag('image-encoder:8'), /'image-encoder:8' is not MODEL=MAX_BATCH\[:DELAY_US\]/);
+});
+
+test('delivery: the journal must hold two requests, and the state folder is the configured one or a writable default', () => {
+  const config = loadEdgeConfig(undefined, { stateDir: 'var/state' });
+  assert.equal(resolveStateDir(config.stateDir), path.resolve('var/state'));
+  assert.deepEqual(config.delivery, { journalMaxBytes: 256 * 1024 * 1024, answerRetentionMs: 86_400_000, drainTimeoutMs: 10_000 });
+  assert.throws(
+    () => loadEdgeConfig(undefined, { delivery: { journalMaxBytes: 4 * 1024 * 1024 } }),
+    /delivery\.journalMaxBytes \(4194304\) is under twice limits\.maxPayloadBytes \(8388608\)/,
+  );
+  const fallback = resolveStateDir('');
+  assert.ok(fallback === '/var/lib/splitinfer' || fallback.endsWith(`${path.sep}splitinfer`), fallback);
 });

@@ -1,0 +1,231 @@
+/**
+ * Every accepted request answered once: the order of what happens to a
+ * request between the broker and the agent (delivery-ledger.ts keeps what
+ * must outlive a crash).
+ *
+ * 1. A new request waits for one of `limits.maxConcurrentRequests` run slots
+ *    *before* it is acknowledged. The ingress holds the PUBACK (and mqtt.js
+ *    reads nothing more from the broker meanwhile), so a backlog stays with
+ *    the broker, which sends the next request when there is room: flow
+ *    control, not refusal. Its deadline runs from its arrival here; a request
+ *    whose deadline passes while it waits is answered DEADLINE_EXCEEDED.
+ * 2. With a slot, it is journaled (synced), and only then acknowledged.
+ * 3. It runs; its final answer is journaled (synced), then published to every
+ *    reply address that asked for it; the broker's PUBACK of each publish is
+ *    noted. Video chunk messages go out as they come and are not stored.
+ * 4. A request id already known (same reply topic + id) is not run again:
+ *    on a reply address (topic + correlation) it was already answered or is
+ *    being answered on, it is a retransmission and is only acknowledged;
+ *    on a new one it waits for the running request's answer, or gets the
+ *    stored answer at once.
+ * 5. After a restart, requests journaled and not answered run again (their
+ *    deadline still counted from their first arrival), and answers the
+ *    broker never acknowledged are published again.
+ * 6. While shutting down, new deliveries are not acknowledged (the broker
+ *    keeps them for the next start), running requests get `drainTimeoutMs`
+ *    to finish, and what is unfinished stays in the journal.
+ */
+import { InferError, toInferError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import { RunQueue } from '../../shared/run-queue.js';
+import type { AgentRequest, AgentResponse, ChunkMessage } from '../request.js';
+import { routeId, type DeliveryLedger, type LedgerEntry, type StoredRoute } from './delivery-ledger.js';
+import { requestErrorResponse, type ResponsePayload } from './payload.js';
+
+/** What the ingress hands requests to (the EdgeAgent, or anything that answers requests). */
+export interface RequestHandler {
+  /** `publishChunk` sends a video chunk's answer ahead of the response, to the same reply address. */
+  handle(request: AgentRequest, publishChunk?: (message: ChunkMessage) => void): Promise<AgentResponse>;
+}
+
+/** Publishes on a route; resolves true once the broker acknowledged it. */
+export type Publish = (route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk') => Promise<boolean>;
+
+export interface IncomingRequest {
+  key: string;
+  request: AgentRequest;
+  route: StoredRoute;
+  /** Epoch ms. */
+  receivedAt: number;
+  payloadBytes: number;
+}
+
+export interface DeliveryCounts {
+  /** Retransmissions of a request on a reply address already answered (or being answered): acknowledged only. */
+  duplicates: number;
+  /** Repeats on a new reply address that got the stored answer. */
+  replayed: number;
+  /** Repeats on a new reply address that waited for the running request's answer. */
+  joined: number;
+  /** Requests found unanswered in the journal at start and run again. */
+  recovered: number;
+  /** Answered DEADLINE_EXCEEDED before they ran (waiting for a slot, or across a restart). */
+  expired: number;
+}
+
+export class RequestDelivery {
+  readonly counts: DeliveryCounts = { duplicates: 0, replayed: 0, joined: 0, recovered: 0, expired: 0 };
+  private readonly queue: RunQueue;
+  private readonly pending = new Set<Promise<unknown>>();
+  /** Requests waiting for a run slot (not journaled yet): a redelivery after a reconnect must find them too. */
+  private readonly waiting = new Map<string, { routeId: string; journaled: Promise<boolean> }>();
+  private readonly expiry: NodeJS.Timeout;
+  private closing = false;
+  private stopped = false;
+
+  constructor(
+    private readonly ledger: DeliveryLedger,
+    private readonly handler: RequestHandler,
+    private readonly publish: Publish,
+    private readonly settings: { maxConcurrentRequests: number; defaultDeadlineMs: number; answerRetentionMs: number },
+    private readonly log: Logger,
+  ) {
+    this.queue = new RunQueue({ label: 'the agent', concurrency: settings.maxConcurrentRequests, maxWaiting: Infinity });
+    this.expiry = setInterval(() => ledger.expire(Date.now()), Math.min(settings.answerRetentionMs / 10, 60_000)).unref();
+  }
+
+  /** Requests waiting for a slot or running. */
+  get inFlight(): number {
+    return this.queue.inFlight;
+  }
+
+  /** Resolves true once the request may be acknowledged (journaled, or already known); false: leave it with the broker. */
+  receive(incoming: IncomingRequest): Promise<boolean> {
+    if (this.closing) return Promise.resolve(false);
+    const entry = this.ledger.get(incoming.key);
+    if (entry) return this.repeat(entry, incoming);
+    const waiting = this.waiting.get(incoming.key);
+    if (waiting) {
+      // Acknowledged once the first delivery is journaled, then handled like any repeat.
+      return waiting.journaled.then((ok) => {
+        const journaled = this.ledger.get(incoming.key);
+        return ok && journaled ? this.repeat(journaled, incoming) : false;
+      });
+    }
+    let ack!: (ok: boolean) => void;
+    const journaled = new Promise<boolean>((resolve) => (ack = resolve));
+    this.waiting.set(incoming.key, { routeId: routeId(incoming.route), journaled });
+    void journaled.then(() => this.waiting.delete(incoming.key));
+    this.track(this.run(incoming, ack, false));
+    return journaled;
+  }
+
+  /** After a start: publishes answers the broker never acknowledged, runs what was accepted and not answered. */
+  recover(): void {
+    for (const { entry, route } of this.ledger.unpublished()) this.track(this.send(entry.key, route, entry.answer!));
+    for (const entry of this.ledger.unanswered()) {
+      this.counts.recovered++;
+      const [{ route }] = entry.routes.values();
+      const incoming = { key: entry.key, request: entry.request!, route, receivedAt: entry.receivedAt, payloadBytes: entry.requestBytes };
+      this.track(this.run(incoming, () => undefined, true));
+    }
+  }
+
+  /** Stops acknowledging, lets running requests finish within `timeoutMs`, closes the journal. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    clearInterval(this.expiry);
+    this.queue.close('the agent is shutting down');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(this.pending), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    this.stopped = true;
+    await this.ledger.close();
+  }
+
+  private async repeat(entry: LedgerEntry, { route, request }: IncomingRequest): Promise<boolean> {
+    if (entry.routes.has(routeId(route))) {
+      this.counts.duplicates++;
+      this.log.info({ id: request.id, replyTo: route.topic }, 'retransmitted request: answered (or being answered) on this reply address already');
+      return true;
+    }
+    await this.ledger.addRoute(entry.key, route);
+    if (entry.answer) {
+      this.counts.replayed++;
+      this.track(this.send(entry.key, route, entry.answer));
+    } else {
+      this.counts.joined++;
+    }
+    this.log.info({ id: request.id, replyTo: route.topic, answered: Boolean(entry.answer) }, 'repeated request id: answered from its one run');
+    return true;
+  }
+
+  private async run(incoming: IncomingRequest, ack: (ok: boolean) => void, recovered: boolean): Promise<void> {
+    const { key, request, route, receivedAt } = incoming;
+    const deadlineMs = request.deadlineMs ?? this.settings.defaultDeadlineMs;
+    const deadlineAt = performance.now() + deadlineMs - (Date.now() - receivedAt);
+    let response: ResponsePayload;
+    try {
+      const { value } = await this.queue.run(
+        async () => {
+          if (!recovered) {
+            await this.ledger.whenRoom(incoming.payloadBytes);
+            await this.ledger.accept(key, request, route, receivedAt);
+          }
+          ack(true);
+          return this.compute(key, request, deadlineAt, deadlineMs);
+        },
+        { at: deadlineAt, what: `its deadlineMs ${deadlineMs}` },
+        `request ${request.id}`,
+      );
+      response = value;
+    } catch (err) {
+      const failure = toInferError(err);
+      if (this.closing && failure.code === 'UNAVAILABLE') return ack(false);
+      if (failure.code !== 'DEADLINE_EXCEEDED') {
+        this.log.error({ id: request.id, err: failure.message }, 'cannot journal a request; answered with an error, not kept');
+        ack(true);
+        void this.publish(route, requestErrorResponse('UNAVAILABLE', `the agent cannot record this request (${failure.message}) — publish it again`, request.id), 'answer');
+        return;
+      }
+      this.counts.expired++;
+      if (!recovered) await this.ledger.accept(key, undefined, route, receivedAt);
+      ack(true);
+      response = requestErrorResponse('DEADLINE_EXCEEDED', `${failure.message} — it was not run`, request.id);
+    }
+    await this.answer(key, response);
+  }
+
+  private async compute(key: string, request: AgentRequest, deadlineAt: number, deadlineMs: number): Promise<ResponsePayload> {
+    const leftMs = Math.floor(deadlineAt - performance.now());
+    if (leftMs < 1) {
+      this.counts.expired++;
+      return requestErrorResponse('DEADLINE_EXCEEDED', `request ${request.id}: its deadlineMs ${deadlineMs} passed before it could run — it was not run`, request.id);
+    }
+    const publishChunk = (message: ChunkMessage) => {
+      for (const { route } of this.ledger.get(key)?.routes.values() ?? []) void this.publish(route, message, 'chunk');
+    };
+    try {
+      return await this.handler.handle({ ...request, deadlineMs: leftMs }, publishChunk);
+    } catch (err) {
+      const failure = toInferError(err);
+      this.log.error({ id: request.id, err: failure.message }, 'agent failed on a request');
+      return requestErrorResponse(failure.code, `the agent failed on this request: ${failure.message}`, request.id);
+    }
+  }
+
+  /** Journals the answer, then publishes it on every route that asked so far (later repeats get it from the journal). */
+  private async answer(key: string, response: ResponsePayload): Promise<void> {
+    if (this.stopped) {
+      this.log.warn({ id: (response as { id?: string }).id }, 'answered after the drain timeout: not published; the next start runs it again');
+      return;
+    }
+    const routes = [...(this.ledger.get(key)?.routes.values() ?? [])].map((r) => r.route);
+    await this.ledger.answer(key, response);
+    await Promise.all(routes.map((route) => this.send(key, route, response)));
+  }
+
+  private async send(key: string, route: StoredRoute, response: ResponsePayload): Promise<void> {
+    if (!(await this.publish(route, response, 'answer')) || this.stopped) return;
+    await this.ledger.published(key, route).catch((err: Error) => this.log.warn({ err: err.message }, 'cannot note a published answer; it may be published again after a restart'));
+  }
+
+  private track(work: Promise<unknown>): void {
+    const tracked = work
+      .catch((err: Error) => {
+        if (err instanceof InferError || !this.stopped) this.log.error({ err: err.stack ?? err.message }, 'request delivery failed');
+      })
+      .finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+  }
+}
