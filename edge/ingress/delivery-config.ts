@@ -38,14 +38,14 @@ export function checkDeliveryConfig(delivery: DeliveryConfig, maxPayloadBytes: n
 const systemStateDir = '/var/lib/splitinfer';
 
 /**
- * The configured state folder, or by default /var/lib/splitinfer where this
- * user may write it (a system install), else the user's state folder
+ * The configured state folder, or by default the one systemd made for the
+ * unit ($STATE_DIRECTORY), else /var/lib/splitinfer where this user may write
+ * it (a system install), else the user's state folder
  * ($XDG_STATE_HOME or ~/.local/state, /splitinfer). The same folder must be
  * used across restarts: the journal in it is what a restart answers from.
  */
 export function resolveStateDir(configured: string): string {
   if (configured) return path.resolve(configured);
-  // Under systemd, StateDirectory= names it (deploy/edge/splitinfer-edge.service).
   const fromSystemd = process.env.STATE_DIRECTORY?.split(':')[0];
   if (fromSystemd) return path.resolve(fromSystemd);
   if (writable(systemStateDir) || (!exists(systemStateDir) && writable(path.dirname(systemStateDir)))) return systemStateDir;
