@@ -20,9 +20,11 @@ import { ClipSummaryBuilder } from '../../shared/video/clip-summary.js';
 import type { InputSize } from '../policy/input-size.js';
 import type { Placement, TaskTimings } from '../request.js';
 import type { TaskRunner } from '../task-runner.js';
-import type { ChunkWork, EdgeEmbedding, Task, TaskOutcome } from '../tasks.js';
+import type { ChunkWork, Task, TaskOutcome } from '../tasks.js';
+import { ChunkSequence, InOrder } from './chunk-sequence.js';
 import { decodeVideo } from './decode.js';
 import { FrameFilter } from './frame-filter.js';
+import { Stopwatch } from './stopwatch.js';
 import type { VideoConfig } from './video-config.js';
 import { videoInput } from './video-input.js';
 
@@ -48,6 +50,15 @@ export interface VideoCounts {
   framesKept: number;
   framesDropped: number;
   uplinkBytes: number;
+  /**
+   * Milliseconds the agent spent in its own code for video (measurement for
+   * bench:video): per frame the bookkeeping and the frame filter; per chunk
+   * its dispatch, the task runner's placement decision and recording
+   * (`TaskOutcome.runnerMs`), in-order emission with the clip summary and
+   * the chunk listener. Not decode, not the models nor their pre-processing,
+   * not JPEG shaping or the link, and not time spent waiting.
+   */
+  orchestrationMs: number;
 }
 
 /** What the final answer says about the whole video besides the clip summary. */
@@ -62,7 +73,7 @@ interface VideoTotals {
 }
 
 export class VideoRunner {
-  readonly counts: VideoCounts = { sessions: 0, active: 0, chunks: 0, chunksSkipped: 0, framesDecoded: 0, framesKept: 0, framesDropped: 0, uplinkBytes: 0 };
+  readonly counts: VideoCounts = { sessions: 0, active: 0, chunks: 0, chunksSkipped: 0, framesDecoded: 0, framesKept: 0, framesDropped: 0, uplinkBytes: 0, orchestrationMs: 0 };
 
   constructor(
     private readonly config: VideoConfig,
@@ -89,6 +100,7 @@ export class VideoRunner {
 
   private async stream(task: Task, onChunk: ChunkListener | undefined): Promise<TaskOutcome> {
     const { config } = this;
+    const ownTime = new Stopwatch();
     const decode = decodeVideo(videoInput(task.video, config), {
       sampleFps: config.sampleFps,
       maxSide: config.decodeMaxSide,
@@ -121,7 +133,10 @@ export class VideoRunner {
       const index = chunkCount++;
       readyAt.set(index, performance.now());
       this.counts.chunks++;
-      if (!(await sequence.room(decode.live))) {
+      ownTime.stop();
+      const hasRoom = await sequence.room(decode.live);
+      ownTime.start();
+      if (!hasRoom) {
         totals.placed.skipped++;
         this.counts.chunksSkipped++;
         const error = new InferError('RESOURCE_EXHAUSTED', `chunk ${index} skipped: ${config.chunksInFlight} chunks were still unanswered (video.chunksInFlight) — the device and the link could not keep up with the live source`);
@@ -131,36 +146,49 @@ export class VideoRunner {
       }
       totals.framesSent += chunkFrames.length;
       const work = sequence.work(index, chunkFrames, end);
-      void this.runChunk(task, work, totals).then((outcome) => {
-        sequence.settled(index, work, outcome);
-        emit.put(index, outcome);
-      });
+      void this.runChunk(task, work, totals, ownTime).then((outcome) =>
+        ownTime.time(() => {
+          sequence.settled(index, work, outcome);
+          emit.put(index, outcome);
+        }),
+      );
+      ownTime.start();
     };
     let decodeError: InferError | undefined;
     try {
       for await (const frame of decode) {
+        ownTime.start();
         totals.framesDecoded++;
         this.counts.framesDecoded++;
         const frameWindow = Math.floor(frame.index / config.chunkFrames);
         if (frameWindow !== window) {
           await dispatch(false);
+          // Other chunks' answers may have been emitted (and timed) while this awaited.
+          ownTime.start();
           window = frameWindow;
         }
         // The first frame of every chunk is kept, so each chunk has an answer however still the scene.
         if (filter.keep(frame, frames.length === 0)) frames.push(frame);
+        ownTime.stop();
       }
     } catch (err) {
       decodeError = toInferError(err);
     } finally {
+      ownTime.stop();
       decode.close();
     }
     totals.framesKept = filter.kept;
     totals.framesDropped = filter.dropped;
     this.counts.framesKept += filter.kept;
     this.counts.framesDropped += filter.dropped;
-    if (!decodeError) await dispatch(true);
+    if (!decodeError) {
+      ownTime.start();
+      await dispatch(true);
+      ownTime.stop();
+    }
     await sequence.drained();
     await emit.drained(chunkCount);
+    this.counts.orchestrationMs += ownTime.totalMs;
     const answered = totals.placed.edge + totals.placed.cloud;
     this.log.info({ task: task.id, ...totals, answered, err: decodeError?.message }, 'video done');
     if (decodeError) {
@@ -174,15 +202,20 @@ export class VideoRunner {
     return { modality: 'video', result: { ...summary.summary(), ...totals } };
   }
 
-  private async runChunk(task: Task, work: ChunkWork, totals: VideoTotals): Promise<ChunkOutcome> {
-    const now = performance.now();
-    const chunkTask: Task = { ...task, id: `${task.id}/${work.index}`, chunk: work, video: undefined, deadlineAt: now + task.deadlineMs };
-    const outcome = await this.runner.run(chunkTask, frameSizes(work.frames));
+  /** Called with `ownTime` running; the runner's own share comes back as `runnerMs`. */
+  private async runChunk(task: Task, work: ChunkWork, totals: VideoTotals, ownTime: Stopwatch): Promise<ChunkOutcome> {
+    const chunkTask: Task = { ...task, id: `${task.id}/${work.index}`, chunk: work, video: undefined, deadlineAt: performance.now() + task.deadlineMs };
+    const sizes = frameSizes(work.frames);
+    ownTime.stop();
+    const outcome = await this.runner.run(chunkTask, sizes);
+    ownTime.totalMs += outcome.runnerMs ?? 0;
+    ownTime.start();
     totals.uplinkBytes += work.sentBytes;
     this.counts.uplinkBytes += work.sentBytes;
     const ran = outcome.placement?.ran;
     if (outcome.error) totals.placed.failed++;
     else if (ran) totals.placed[ran]++;
+    ownTime.stop();
     return { chunk: work.index, placement: outcome.placement, timings: outcome.timings, result: outcome.result as ChunkAnswer | undefined, error: outcome.error };
   }
 }
@@ -190,120 +223,4 @@ export class VideoRunner {
 /** The decoded frames' sizes, which is what placement weighs (raw RGB bytes: shaping always shrinks them). */
 function frameSizes(frames: readonly VideoFrame[]): InputSize {
   return { unit: 'pixels', items: frames.map((f) => ({ amount: f.width * f.height, bytes: f.width * f.height * 3, width: f.width, height: f.height })) };
-}
-
-/** A promise with its resolver, for events other code waits on. */
-function signal(): { promise: Promise<void>; fire: () => void } {
-  let fire!: () => void;
-  const promise = new Promise<void>((resolve) => (fire = resolve));
-  return { promise, fire };
-}
-
-/**
- * The chunks of one video in flight: room for at most `limit`, their order
- * on the cloud's sequence (a chunk is sent only after the one before was
- * sent or went elsewhere; it starts the sequence again unless the one before
- * was sent there), and the edge's last embedding for the chunk after.
- */
-class ChunkSequence {
-  /** Per chunk index: it has been sent to the cloud, runs on the edge, or settled. */
-  private readonly passed = new Map<number, ReturnType<typeof signal>>();
-  private readonly lastOnEdge = new Map<number, Promise<EdgeEmbedding | undefined>>();
-  private readonly settle = new Map<number, (last: EdgeEmbedding | undefined) => void>();
-  private lastSentToCloud = -1;
-  private inFlight = 0;
-  private roomWaiters: (() => void)[] = [];
-  private idleWaiters: (() => void)[] = [];
-
-  constructor(
-    readonly id: string,
-    private readonly limit: number,
-  ) {}
-
-  /** Waits for room (or, for a live source, says at once whether there is some). */
-  async room(live: boolean): Promise<boolean> {
-    if (this.inFlight < this.limit) return true;
-    if (live) return false;
-    await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-    return true;
-  }
-
-  work(index: number, frames: VideoFrame[], end: boolean): ChunkWork {
-    this.inFlight++;
-    const passed = this.signalOf(index);
-    this.lastOnEdge.set(index, new Promise((resolve) => this.settle.set(index, resolve)));
-    return {
-      index,
-      frames,
-      sentBytes: 0,
-      turn: () => this.passed.get(index - 1)?.promise ?? Promise.resolve(),
-      sequence: () => {
-        const start = index === 0 || this.lastSentToCloud !== index - 1;
-        this.lastSentToCloud = index;
-        passed.fire();
-        return { id: this.id, start, end };
-      },
-      runsOnEdge: passed.fire,
-      previousOnEdge: () => this.lastOnEdge.get(index - 1) ?? Promise.resolve(undefined),
-    };
-  }
-
-  /** A chunk that was never placed: nothing waits for it. */
-  skip(index: number): void {
-    this.signalOf(index).fire();
-    this.lastOnEdge.set(index, Promise.resolve(undefined));
-    this.forgetBefore(index);
-  }
-
-  settled(index: number, work: ChunkWork, outcome: ChunkOutcome): void {
-    this.passed.get(index)?.fire();
-    this.settle.get(index)?.(outcome.result && outcome.placement?.ran === 'edge' ? work.lastOnEdge : undefined);
-    this.settle.delete(index);
-    this.forgetBefore(index);
-    this.inFlight--;
-    this.roomWaiters.shift()?.();
-    if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-  }
-
-  drained(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
-  private signalOf(index: number): ReturnType<typeof signal> {
-    const made = signal();
-    this.passed.set(index, made);
-    return made;
-  }
-
-  /** Only the chunk right after a settled one asks about it: older entries go. */
-  private forgetBefore(index: number): void {
-    this.passed.delete(index - 1);
-    this.lastOnEdge.delete(index - 1);
-  }
-}
-
-/** Hands items on in index order, however they arrive. */
-class InOrder<T> {
-  private next = 0;
-  private readonly waiting = new Map<number, T>();
-  private waiter: { count: number; resolve: () => void } | undefined;
-
-  constructor(private readonly deliver: (item: T) => void) {}
-
-  put(index: number, item: T): void {
-    this.waiting.set(index, item);
-    while (this.waiting.has(this.next)) {
-      const ready = this.waiting.get(this.next)!;
-      this.waiting.delete(this.next++);
-      this.deliver(ready);
-    }
-    if (this.waiter && this.next >= this.waiter.count) this.waiter.resolve();
-  }
-
-  /** Resolves once `count` items have been delivered. */
-  drained(count: number): Promise<void> {
-    if (this.next >= count) return Promise.resolve();
-    return new Promise((resolve) => (this.waiter = { count, resolve }));
-  }
 }
