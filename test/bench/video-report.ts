@@ -2,8 +2,10 @@
  * video.json and video.md: bench:video's rows judged against issue 11's
  * targets, and the same as Markdown tables with how the run was set up.
  */
+import { loadEdgeConfig } from '../../edge/config.js';
 import { percentile } from '../../shared/percentile.js';
 import { defaultFilterThreshold, type ClipRow, type VideoRunOutput } from './video-run.js';
+import { chunkLatencySvg } from './video-svg.js';
 import { writeBenchFiles } from './write-results.js';
 
 export interface VideoTarget {
@@ -71,7 +73,7 @@ export function judge(output: VideoRunOutput, streamMinutes: number): Pick<Video
     rssStream
       ? {
           target: 'RSS growth ≤ 50 MB over a 10-minute stream',
-          measured: `${rssStream.rssGrowthMb} MB from the end of the first minute to the end of a ${streamMinutes}-minute 720p30 fixed-camera stream (peak ${rssStream.peakRssMb} MB, ${rssStream.placement})`,
+          measured: `${rssStream.rssGrowthMb} MB from the end of the first minute of media to the end of a ${streamMinutes}-minute 720p30 fixed-camera stream, ${rssStream.chunks} chunks, read in ${rssStream.wallSeconds} s (peak ${rssStream.peakRssMb} MB, ${rssStream.placement}; ${Math.min(...rssStream.rssSamplesMb)}–${Math.max(...rssStream.rssSamplesMb)} MB over ${rssStream.rssSamplesMb.length} samples)`,
           met: streamMinutes >= 10 ? rssStream.rssGrowthMb <= 50 : null,
         }
       : { target: 'RSS growth ≤ 50 MB over a 10-minute stream', measured: 'not run', met: null },
@@ -98,7 +100,7 @@ export function videoMarkdown(results: VideoBenchResults): string {
   const lines = [
     '# Video benchmark',
     '',
-    `${s.mode} run, ${results.generatedAt}, ${results.runSeconds} s; ${s.cpus} CPUs; node ${s.node}. Written by \`test/bench/video.ts\`.`,
+    `${s.mode} run, ${results.generatedAt}, ${results.runSeconds} s; ${s.cpus} CPUs; node ${s.node}. Written by \`test/bench/video.ts\`; the plot (chunk latency along each 720p clip per placement) is \`video.svg\`.`,
     '',
     ...Object.entries(s)
       .filter(([key]) => !['mode', 'cpus', 'node'].includes(key))
@@ -148,5 +150,7 @@ function sweepSection(rows: readonly ClipRow[]): string[] {
 }
 
 export function writeVideoResults(dir: string, results: VideoBenchResults): { json: string; markdown: string } {
-  return writeBenchFiles(dir, 'video', results, videoMarkdown(results));
+  const { video } = loadEdgeConfig();
+  const chunkSeconds = video.chunkFrames / video.sampleFps;
+  return writeBenchFiles(dir, 'video', results, videoMarkdown(results), { 'video.svg': chunkLatencySvg(results.clips, chunkSeconds) });
 }

@@ -61,7 +61,7 @@ export interface ClipRow {
   /** Share of chunks whose top label equals that of the unfiltered run on the site the chunk ran on; null for the unfiltered runs. */
   labelAgreement: number | null;
   peakRssMb: number;
-  /** RSS at the end minus at the start of the run (the long stream: minus after its first minute). */
+  /** RSS at the end minus at the start of the run (the long stream: minus when its first minute of media was answered). */
   rssGrowthMb: number;
   /** Per chunk, when its message went out (ms from the request) and its latency, for the plot. */
   chunkTimeline: { atMs: number; latencyMs: number | null; ran: string | null }[];
@@ -249,8 +249,11 @@ export async function runVideoBenchmark(options: VideoRunOptions): Promise<Video
         progress(`RSS stream: ${clip.name} (${clip.seconds} s of media) on a fresh always-local agent`);
         const result = await agent.run(clip, `${clip.name}-rss`);
         const row = toRow(clip, setup, unlimitedLink.name, result, { frames: result.framesDecoded, bytes: 0 }, 0);
-        // The first minute holds the warm-up (buffers, pools, JIT); growth is what comes after.
-        const afterFirstMinute = result.rssMb[Math.min(60, result.rssMb.length - 1)]!;
+        // The first minute of media holds the warm-up (buffers, pools, JIT); growth is what comes after. The file is
+        // read faster than real time, so that minute ends when the chunk ending at 60 s of media went out.
+        const chunkSeconds = config.video.chunkFrames / config.video.sampleFps;
+        const firstMinuteAtMs = result.chunks.find((c) => c.chunk === Math.ceil(60 / chunkSeconds) - 1)?.atMs ?? 0;
+        const afterFirstMinute = result.rssMb[Math.min(Math.ceil(firstMinuteAtMs / 1000), result.rssMb.length - 1)]!;
         row.rssGrowthMb = round(result.rssMb.at(-1)! - afterFirstMinute);
         rssStream = { ...row, rssSamplesMb: result.rssMb };
         progress(`RSS stream: peak ${row.peakRssMb} MB, growth after the first minute ${row.rssGrowthMb} MB, RTF ${row.rtf}`);
