@@ -10,7 +10,6 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { WriteStream } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { loadEdgeConfig } from '../../edge/config.js';
 import { packageRoot } from '../../shared/paths.js';
@@ -270,5 +269,5 @@ export async function runVideoBenchmark(options: VideoRunOptions): Promise<Video
 
 /** How the processes sit on the cores, in words. */
 export function describeCores(cores: CorePlan): string {
-  return cores.unpinnedReason ?? `cloud tier, this process (link emulator) on core ${cores.cloudCore}; the agent (and the ffmpeg it starts) on core ${cores.edgeCore} (taskset), of ${os.availableParallelism()}`;
+  return cores.unpinnedReason ?? `cloud tier, this process (link emulator) on core ${cores.cloudCore}; the agent (and the ffmpeg it starts) on core ${cores.edgeCore} (taskset)`;
 }
