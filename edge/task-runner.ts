@@ -85,6 +85,7 @@ export class TaskRunner {
       return { modality: task.modality, error: new InferError('INTERNAL', message, { cause: err }) };
     }
     log.debug({ task: task.id, site: decision.site, reasons: decision.reasons.map((r) => r.code), payloadBytes: task.payloadBytes }, 'placement');
+    let runnerMs = performance.now() - started;
     const allowedVariant = qualityShortfall(task, localVariant) ? undefined : localVariant;
     const running: RunningTask = { task, decision, localVariant: allowedVariant, inputSize, facts: { ran: null }, measured: {} };
     let answer: SiteAnswer | undefined;
@@ -94,6 +95,7 @@ export class TaskRunner {
     } catch (err) {
       error = this.explain(task, toInferError(err), localVariant);
     }
+    const ranUntil = performance.now();
     const timings: TaskTimings = {
       totalMs: roundMs(performance.now() - started),
       queueMs: roundMs(answer?.queueMs ?? 0),
@@ -107,9 +109,10 @@ export class TaskRunner {
     estimators.record(task, outcome, localVariant);
     strategy.observe?.(task, outcome);
     if (decision.expectedHighMs !== undefined) log.debug({ task: task.id, expectedHighMs: decision.expectedHighMs, totalMs: timings.totalMs }, 'placement estimate');
+    runnerMs += performance.now() - ranUntil;
     return answer
-      ? { modality: task.modality, placement, timings, result: answer.result }
-      : { modality: task.modality, placement, timings, error };
+      ? { modality: task.modality, placement, timings, result: answer.result, runnerMs }
+      : { modality: task.modality, placement, timings, error, runnerMs };
   }
 
   /** Runs where placed; a cloud failure the local variant can make up for is retried on the edge. */

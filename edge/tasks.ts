@@ -76,6 +76,8 @@ export interface TaskOutcome {
   timings?: TaskTimings;
   result?: unknown;
   error?: InferError;
+  /** The task runner's own milliseconds (placement decision, recording what was measured), not the site's work: measured for bench:video. */
+  runnerMs?: number;
 }
 
 export interface SplitRequest {

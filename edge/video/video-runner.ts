@@ -24,6 +24,7 @@ import type { ChunkWork, Task, TaskOutcome } from '../tasks.js';
 import { ChunkSequence, InOrder } from './chunk-sequence.js';
 import { decodeVideo } from './decode.js';
 import { FrameFilter } from './frame-filter.js';
+import { Stopwatch } from './stopwatch.js';
 import type { VideoConfig } from './video-config.js';
 import { videoInput } from './video-input.js';
 
@@ -53,6 +54,15 @@ export interface VideoCounts {
   peakChunksInFlight: number;
   /** Most decoded frames waiting to be read (the decoder's bound). */
   peakBufferedFrames: number;
+  /**
+   * Milliseconds the agent spent in its own code for video (measured for
+   * bench:video): per frame the bookkeeping and the frame filter; per chunk
+   * its dispatch, the task runner's placement decision and recording
+   * (`TaskOutcome.runnerMs`), in-order emission with the clip summary and the
+   * chunk listener. Not decode, the models or their pre-processing, JPEG
+   * shaping, the link, nor time spent waiting.
+   */
+  orchestrationMs: number;
 }
 
 /** What the final answer says about the whole video besides the clip summary. */
@@ -69,7 +79,7 @@ interface VideoTotals {
 }
 
 export class VideoRunner {
-  readonly counts: VideoCounts = { sessions: 0, active: 0, chunks: 0, chunksSkipped: 0, framesDecoded: 0, framesKept: 0, framesDropped: 0, uplinkBytes: 0, peakChunksInFlight: 0, peakBufferedFrames: 0 };
+  readonly counts: VideoCounts = { sessions: 0, active: 0, chunks: 0, chunksSkipped: 0, framesDecoded: 0, framesKept: 0, framesDropped: 0, uplinkBytes: 0, peakChunksInFlight: 0, peakBufferedFrames: 0, orchestrationMs: 0 };
 
   constructor(
     private readonly config: VideoConfig,
@@ -96,6 +106,7 @@ export class VideoRunner {
 
   private async stream(task: Task, onChunk: ChunkListener | undefined): Promise<TaskOutcome> {
     const { config } = this;
+    const ownTime = new Stopwatch();
     const decode = decodeVideo(videoInput(task.video, config), {
       sampleFps: config.sampleFps,
       maxSide: config.decodeMaxSide,
@@ -131,7 +142,10 @@ export class VideoRunner {
       const index = chunkCount++;
       readyAt.set(index, performance.now());
       this.counts.chunks++;
-      if (!(await sequence.room(decode.live))) {
+      ownTime.stop();
+      const hasRoom = await sequence.room(decode.live);
+      ownTime.start();
+      if (!hasRoom) {
         totals.placed.skipped++;
         this.counts.chunksSkipped++;
         const error = new InferError('RESOURCE_EXHAUSTED', `chunk ${index} skipped: ${config.chunksInFlight} chunks were still unanswered (video.chunksInFlight) — the device and the link could not keep up with the live source`);
@@ -141,30 +155,38 @@ export class VideoRunner {
       }
       totals.framesSent += chunkFrames.length;
       const work = sequence.work(index, chunkFrames, end);
-      void this.runChunk(task, work, totals).then((outcome) => {
-        // Frames the filter dropped are still media the answer covers.
-        if (outcome.result) outcome.result.endMs = Math.max(outcome.result.endMs, coveredToMs);
-        sequence.settled(index, work, { answeredBy: outcome.result === undefined ? undefined : (outcome.placement?.ran ?? undefined) });
-        emit.put(index, outcome);
-      });
+      void this.runChunk(task, work, totals, ownTime).then((outcome) =>
+        ownTime.time(() => {
+          // Frames the filter dropped are still media the answer covers.
+          if (outcome.result) outcome.result.endMs = Math.max(outcome.result.endMs, coveredToMs);
+          sequence.settled(index, work, { answeredBy: outcome.result === undefined ? undefined : (outcome.placement?.ran ?? undefined) });
+          emit.put(index, outcome);
+        }),
+      );
+      ownTime.start();
     };
     let decodeError: InferError | undefined;
     try {
       for await (const frame of decode) {
+        ownTime.start();
         totals.framesDecoded++;
         this.counts.framesDecoded++;
         const frameWindow = Math.floor(frame.index / config.chunkFrames);
         if (frameWindow !== window) {
           await dispatch(false);
+          // Other chunks' answers may have been emitted (and timed) while this awaited.
+          ownTime.start();
           window = frameWindow;
         }
         // The first frame of every chunk is kept, so each chunk has an answer however still the scene.
         if (filter.keep(frame, frames.length === 0)) frames.push(frame);
         lastDecodedMs = frame.timeMs;
+        ownTime.stop();
       }
     } catch (err) {
       decodeError = toInferError(err);
     } finally {
+      ownTime.stop();
       decode.close();
       this.counts.peakBufferedFrames = Math.max(this.counts.peakBufferedFrames, decode.stats().peakBufferedFrames);
     }
@@ -172,9 +194,14 @@ export class VideoRunner {
     totals.framesDropped = filter.dropped;
     this.counts.framesKept += filter.kept;
     this.counts.framesDropped += filter.dropped;
-    if (!decodeError) await dispatch(true);
+    if (!decodeError) {
+      ownTime.start();
+      await dispatch(true);
+      ownTime.stop();
+    }
     await sequence.drained();
     this.counts.peakChunksInFlight = Math.max(this.counts.peakChunksInFlight, sequence.peakInFlight);
+    this.counts.orchestrationMs += ownTime.totalMs;
     await emit.drained(chunkCount);
     const answered = totals.placed.edge + totals.placed.cloud;
     this.log.info({ task: task.id, ...totals, answered, err: decodeError?.message }, 'video done');
@@ -189,16 +216,21 @@ export class VideoRunner {
     return { modality: 'video', result: { ...summary.summary(), ...totals } };
   }
 
-  private async runChunk(task: Task, work: ChunkWork, totals: VideoTotals): Promise<ChunkOutcome> {
-    const now = performance.now();
-    const chunkTask: Task = { ...task, id: `${task.id}/${work.index}`, chunk: work, video: undefined, deadlineAt: now + task.deadlineMs };
-    const outcome = await this.runner.run(chunkTask, frameSizes(work.frames));
+  /** Called with `ownTime` running; the task runner's own share comes back as `runnerMs`. */
+  private async runChunk(task: Task, work: ChunkWork, totals: VideoTotals, ownTime: Stopwatch): Promise<ChunkOutcome> {
+    const chunkTask: Task = { ...task, id: `${task.id}/${work.index}`, chunk: work, video: undefined, deadlineAt: performance.now() + task.deadlineMs };
+    const sizes = frameSizes(work.frames);
+    ownTime.stop();
+    const outcome = await this.runner.run(chunkTask, sizes);
+    ownTime.totalMs += outcome.runnerMs ?? 0;
+    ownTime.start();
     totals.uplinkBytes += work.sentBytes;
     this.counts.uplinkBytes += work.sentBytes;
     const ran = outcome.placement?.ran;
     if (outcome.error) totals.placed.failed++;
     else if (ran) totals.placed[ran]++;
     if (!outcome.error && ran === 'cloud' && work.shaping) totals.shaping[work.shaping] = (totals.shaping[work.shaping] ?? 0) + 1;
+    ownTime.stop();
     return { chunk: work.index, placement: outcome.placement, timings: outcome.timings, result: outcome.result as ChunkAnswer | undefined, error: outcome.error };
   }
 }

@@ -54,11 +54,12 @@ export function killAllChildren(): void {
 export const realtimeAvailable: boolean = findProgram('chrt') !== undefined && spawnSync('chrt', ['-f', '50', 'true']).status === 0;
 
 /** taskset and chrt exec the command, so the child's pid is the command's own (signals reach it). */
-function spawnPinned(core: number | undefined, command: string, args: string[], log: WriteStream | undefined, env: NodeJS.ProcessEnv = process.env, realtime = false): ChildProcess {
+function spawnPinned(core: number | undefined, command: string, args: string[], log: WriteStream | undefined, env: NodeJS.ProcessEnv = process.env, realtime = false, ipc = false): ChildProcess {
   let argv = [command, ...args];
   if (realtime && realtimeAvailable) argv = ['chrt', '-f', '50', ...argv];
   if (core !== undefined && findProgram('taskset')) argv = ['taskset', '-c', String(core), ...argv];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', log ? 'pipe' : 'ignore', log ? 'pipe' : 'ignore'], env });
+  const output = log ? 'pipe' : 'ignore';
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ipc ? ['ignore', output, output, 'ipc'] : ['ignore', output, output], env });
   if (log) {
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
@@ -86,10 +87,15 @@ export function openLog(name: string): WriteStream {
   return createWriteStream(path.join(os.tmpdir(), `splitinfer-bench-${name}.log`), { flags: 'a' });
 }
 
-/** `splitinfer cloud` (as the demo starts it) with one ORT thread, pinned, logging to `log`. */
-export async function startCloudTier(core: number | undefined, log: WriteStream): Promise<ChildHandle & { address: string }> {
+/** A node script of this package's dist/ as a pinned child with an IPC channel (taskset execs node, which finds the channel). */
+export function startNodeChild(core: number | undefined, script: string, args: string[], log: WriteStream): ChildProcess {
+  return spawnPinned(core, process.execPath, [script, ...args], log, { ...process.env, SPLITINFER_LOG_LEVEL: process.env.SPLITINFER_LOG_LEVEL ?? 'warn' }, false, true);
+}
+
+/** `splitinfer cloud` (as the demo starts it) with one ORT thread, pinned, logging to `log`; `models`: only these (default all). */
+export async function startCloudTier(core: number | undefined, log: WriteStream, models?: readonly string[]): Promise<ChildHandle & { address: string }> {
   return startCloudChild({
-    extraArgs: ['--threads', '1'],
+    extraArgs: ['--threads', '1', ...(models ? ['--models', models.join(',')] : [])],
     spawn: (command, args, env) => spawnPinned(core, command, args, log, env),
     readyTimeoutMs: 180_000,
     logHint: `log: ${log.path}`,
@@ -121,15 +127,9 @@ export async function startAgent(options: AgentOptions): Promise<ChildHandle> {
   const protocol = String(broker.protocolVersion);
   const args = [cli, 'edge', '--broker', broker.url, '--protocol', protocol, '--device-id', deviceId, '--config', options.configFile];
   const child = spawnPinned(options.core, process.execPath, args, options.log, { ...process.env, SPLITINFER_LOG_LEVEL: 'warn' });
-  let throttle: ChildProcess | undefined;
-  if (options.dutyShare < 1) {
-    frozen.add(child);
-    throttle = spawnPinned(options.throttleCore, process.execPath, [throttleScript, String(child.pid), String(options.dutyShare), String(options.throttlePeriodMs)], options.log, process.env, true);
-  }
+  const unthrottle = options.dutyShare < 1 ? throttleChild(child, options.dutyShare, options.throttlePeriodMs, options.throttleCore, options.log) : undefined;
   const stop = async () => {
-    if (throttle) await stopChild(throttle, 'SIGKILL');
-    child.kill('SIGCONT');
-    frozen.delete(child);
+    await unthrottle?.();
     await stopChild(child);
   };
   try {
@@ -154,6 +154,17 @@ export async function startAgent(options: AgentOptions): Promise<ChildHandle> {
   } finally {
     await watcher.endAsync(true);
   }
+}
+
+/** Holds `child` to `dutyShare` of every `periodMs` (cpu-throttle.js on `core`); the returned function ends the quota and thaws it. */
+export function throttleChild(child: ChildProcess, dutyShare: number, periodMs: number, core: number | undefined, log: WriteStream): () => Promise<void> {
+  frozen.add(child);
+  const throttle = spawnPinned(core, process.execPath, [throttleScript, String(child.pid), String(dutyShare), String(periodMs)], log, process.env, true);
+  return async () => {
+    await stopChild(throttle, 'SIGKILL');
+    child.kill('SIGCONT');
+    frozen.delete(child);
+  };
 }
 
 /** A process spinning on `core`, so the agent gets about half of it while both want it. */
