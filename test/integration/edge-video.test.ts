@@ -115,7 +115,7 @@ describe('video through the agent', () => {
     assert.equal((response.results.text as { intent: string }).intent, 'order_status');
   });
 
-  test('a video that outruns a slow link waits for it: one chunk in flight, at most two decoded frames waiting, every chunk answered in the cloud', async () => {
+  test('a video that outruns a slow link waits for it: one chunk in flight, a few decoded frames waiting at most, every chunk answered in the cloud', async () => {
     const link = await startLinkEmulator({ targetPort: Number(cloud.address.split(':')[1]), rttMs: 20, uplink: 0.5 });
     const slow = await EdgeAgent.start(
       loadEdgeConfig(undefined, { cloud: link.address, policy: { strategy: 'always-cloud' }, video: { chunkFrames: 4, chunksInFlight: 1, filterThreshold: 0 } }),
@@ -127,7 +127,8 @@ describe('video through the agent', () => {
       assert.deepEqual(chunks.map((c) => c.placement.video?.ran), ['cloud', 'cloud', 'cloud', 'cloud']);
       const counts = slow.stats().video;
       assert.deepEqual([counts.peakChunksInFlight, counts.framesDecoded], [1, 16]);
-      assert.ok(counts.peakBufferedFrames <= 2, `the decoder held ${counts.peakBufferedFrames} frames`);
+      // Two waiting frames pause ffmpeg's pipe; the read already under way may complete one more.
+      assert.ok(counts.peakBufferedFrames <= 3, `the decoder held ${counts.peakBufferedFrames} frames`);
       assert.ok(link.stats().uplinkBytes >= finalVideo(response).uplinkBytes, 'every frame sent crossed the slow link');
     } finally {
       await slow.close();
