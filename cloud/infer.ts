@@ -107,7 +107,7 @@ async function inferChunk(
   const run = async (index: number, previous?: Float32Array, lastTimeMs?: number) => {
     const first = lastTimeMs === undefined ? 0 : lastTimeMs + interval;
     const timesMs = chunk.timesMs ?? chunk.frames.map((_, i) => first + i * interval);
-    const timed = await served.queue.run(() => capability.runChunk({ items: chunk.frames, timesMs, index, previous }, served.loaded.context), deadline);
+    const timed = await served.queue.run(() => capability.runChunk({ items: chunk.frames, timesMs, index, previous, weights: chunk.weights }, served.loaded.context), deadline);
     return { timed, result: timed.value.result, last: timed.value.last, lastTimeMs: timesMs[timesMs.length - 1]! };
   };
   const answered = (timed: TimedRun<{ result: object; tensors: Record<string, Tensor> }>, summary?: object) => ({

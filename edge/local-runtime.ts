@@ -124,7 +124,7 @@ export class LocalRuntime {
     const previous = await chunk.previousOnEdge();
     const graph = local.loaded.context.graphs[0];
     const run = await local.queue.run(
-      () => encodeChunk(local.loaded.context, chunk.frames, chunk.index, previous?.graph === graph ? previous.embedding : undefined),
+      () => encodeChunk(local.loaded.context, chunk.frames, chunk.index, previous?.graph === graph ? previous.embedding : undefined, chunk.weights),
       { at: task.deadlineAt, what: "the chunk's deadline" },
       task.id,
     );

@@ -48,6 +48,8 @@ export interface ChunkWork {
   /** Index in the video, from 0. */
   index: number;
   frames: VideoFrame[];
+  /** How many sampled frames each frame stands for: itself and the ones the filter dropped after it. */
+  weights: number[];
   /** Resolves once the chunk before has gone to the cloud or will not go there: chunks reach the cloud's sequence in order. */
   turn(): Promise<void>;
   /** The video's sequence on the cloud, as the chunk is sent (after `turn`): `start` unless the chunk before went there too. */

@@ -172,7 +172,7 @@ export class OffloadClient {
     this.counters.bytesBeforeShrink += bytes;
     chunk.sentBytes += bytes;
     return this.send(call, started, { bytes, items: payloads.length, shaped }, (id, deadlineMs) => {
-      const request = chunkRequest(model, payloads, chunk.frames.map((f) => f.timeMs), chunk.sequence(), { id, deadlineMs, resultOnly: true });
+      const request = chunkRequest(model, payloads, chunk.frames.map((f) => f.timeMs), chunk.sequence(), { id, deadlineMs, resultOnly: true, weights: chunk.weights });
       return {
         request,
         read: (response) => {

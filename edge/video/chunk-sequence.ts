@@ -50,7 +50,7 @@ export class ChunkSequence {
     return true;
   }
 
-  work(index: number, frames: VideoFrame[], end: boolean): ChunkWork {
+  work(index: number, frames: VideoFrame[], weights: number[], end: boolean): ChunkWork {
     this.inFlight++;
     this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
     const passed = this.signalOf(index);
@@ -58,6 +58,7 @@ export class ChunkSequence {
     return {
       index,
       frames,
+      weights,
       sentBytes: 0,
       turn: () => this.passed.get(index - 1)?.promise ?? Promise.resolve(),
       sequence: () => {

@@ -130,6 +130,8 @@ export class VideoRunner {
       onChunk?.(outcome);
     });
     let frames: VideoFrame[] = [];
+    /** Per kept frame, the sampled frames it stands for (itself and the ones dropped after it). */
+    let weights: number[] = [];
     let window = 0;
     let chunkCount = 0;
     /** Time of the last frame decoded: when a chunk is dispatched, the last of the media it covers. */
@@ -137,7 +139,9 @@ export class VideoRunner {
     const dispatch = async (end: boolean) => {
       const coveredToMs = lastDecodedMs;
       const chunkFrames = frames;
+      const chunkWeights = weights;
       frames = [];
+      weights = [];
       if (chunkFrames.length === 0) return;
       const index = chunkCount++;
       readyAt.set(index, performance.now());
@@ -154,7 +158,7 @@ export class VideoRunner {
         return;
       }
       totals.framesSent += chunkFrames.length;
-      const work = sequence.work(index, chunkFrames, end);
+      const work = sequence.work(index, chunkFrames, chunkWeights, end);
       void this.runChunk(task, work, totals, ownTime).then((outcome) =>
         ownTime.time(() => {
           // Frames the filter dropped are still media the answer covers.
@@ -179,7 +183,12 @@ export class VideoRunner {
           window = frameWindow;
         }
         // The first frame of every chunk is kept, so each chunk has an answer however still the scene.
-        if (filter.keep(frame, frames.length === 0)) frames.push(frame);
+        if (filter.keep(frame, frames.length === 0)) {
+          frames.push(frame);
+          weights.push(1);
+        } else {
+          weights[weights.length - 1]!++;
+        }
         lastDecodedMs = frame.timeMs;
         ownTime.stop();
       }

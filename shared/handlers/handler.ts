@@ -31,6 +31,8 @@ export interface SequenceChunk {
   index: number;
   /** What the previous chunk of the sequence left for this one (`last` of its output); undefined for the first. */
   previous?: Float32Array;
+  /** How many sampled frames each item stands for; 1 each when not sent. */
+  weights?: number[];
 }
 
 /**

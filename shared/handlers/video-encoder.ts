@@ -9,22 +9,23 @@
  */
 import type { ChunkAnswer, VideoFrame } from '../video/chunk.js';
 import { chunkAnswer } from '../video/chunk-answer.js';
-import { chunkFramesInput, chunkTimesInput } from '../video/chunk-wire.js';
+import { chunkFramesInput, chunkTimesInput, chunkWeightsInput } from '../video/chunk-wire.js';
 import { ClipSummaryBuilder } from '../video/clip-summary.js';
 import { float32 } from '../tensor.js';
 import { registerHandler, type HandlerContext, type HandlerOutput, type ModelHandler } from './handler.js';
 import { checkImageInput, decodeImage, measureImage } from './image-decode.js';
 import { ENCODER_LABELS, encodeFrames, photoSizedInput } from './image-encoder.js';
 
-/** The frames of one chunk; `chunk` is its index in the sequence and `previous` the last frame embedding of the previous chunk of the same graph. */
+/** The frames of one chunk; `chunk` is its index in the sequence, `previous` the last frame embedding of the previous chunk of the same graph, `weights` the sampled frames each stands for. */
 export async function encodeChunk(
   ctx: HandlerContext,
   frames: readonly VideoFrame[],
   chunk: number,
   previous?: Float32Array,
+  weights?: readonly number[],
 ): Promise<HandlerOutput<ChunkAnswer> & { last: Float32Array }> {
   const { graph, encodings, computeUs } = await encodeFrames(frames, ctx);
-  const { answer, last } = chunkAnswer({ chunk, timesMs: frames.map((f) => f.timeMs), graph, encodings, previous });
+  const { answer, last } = chunkAnswer({ chunk, timesMs: frames.map((f) => f.timeMs), graph, encodings, previous, weights });
   const n = encodings.length;
   const width = encodings[0]!.embedding.length;
   const embeddings = new Float32Array(n * width);
@@ -64,8 +65,8 @@ const videoEncoder: ModelHandler<ChunkAnswer> = {
   },
   warmupInput: photoSizedInput,
   sequence: {
-    inputs: [chunkFramesInput, chunkTimesInput],
-    runChunk: async ({ items, timesMs, index, previous }, ctx) => encodeChunk(ctx, await decodeFrames(items, timesMs), index, previous),
+    inputs: [chunkFramesInput, chunkTimesInput, chunkWeightsInput],
+    runChunk: async ({ items, timesMs, index, previous, weights }, ctx) => encodeChunk(ctx, await decodeFrames(items, timesMs), index, previous, weights),
     summarizer: () => new ClipSummaryBuilder(),
   },
 };

@@ -1,7 +1,9 @@
 /**
  * One chunk's answer from its frames' encodings, the same on both sites: the
- * chunk's labels (mean of the frames' probabilities), its label timeline (each
- * frame's top label), its embedding (mean of the frames', unit length) and
+ * chunk's labels (mean of the frames' probabilities, each frame weighted by
+ * the sampled frames it stands for: a frame the edge's filter kept also
+ * answers for the near-copies it dropped), its label timeline (each frame's
+ * top label), its embedding (the same weighted mean, unit length) and
  * its shot boundaries (a frame whose embedding moved away from the frame
  * before it). Nothing here re-reads earlier chunks: the previous chunk's last
  * frame embedding is all the state a boundary needs.
@@ -42,6 +44,8 @@ export interface ChunkFrames {
   previous?: Float32Array;
   /** Cosine distance that starts a new shot; boundaryThresholds[graph] by default. */
   boundaryThreshold?: number;
+  /** How many sampled frames each frame stands for (itself and the ones dropped after it); 1 each by default. */
+  weights?: readonly number[];
 }
 
 /** Dot product; the cosine of two unit vectors. */
@@ -58,6 +62,9 @@ export function chunkAnswer(frames: ChunkFrames): { answer: ChunkAnswer; last: F
   const n = encodings.length;
   if (n === 0) throw new Error(`chunk ${chunk} has no frames; a chunk needs at least one`);
   if (timesMs.length !== n) throw new Error(`chunk ${chunk} has ${n} frame encodings but ${timesMs.length} frame times`);
+  const weights = frames.weights ?? encodings.map(() => 1);
+  if (weights.length !== n) throw new Error(`chunk ${chunk} has ${n} frame encodings but ${weights.length} frame weights`);
+  const totalWeight = weights.reduce((sum, w) => sum + w, 0);
   const threshold = frames.boundaryThreshold ?? boundaryThresholds[graph] ?? defaultBoundaryThreshold;
   const width = encodings[0]!.embedding.length;
   const embeddingSum = new Float32Array(width);
@@ -67,8 +74,9 @@ export function chunkAnswer(frames: ChunkFrames): { answer: ChunkAnswer; last: F
   // A previous embedding of another width is another graph's and says nothing about this one's frames.
   let before = previous?.length === width ? previous : undefined;
   encodings.forEach(({ embedding, probabilities }, i) => {
-    embedding.forEach((v, k) => (embeddingSum[k]! += v));
-    probabilities.forEach((v, k) => (probabilitySum[k]! += v));
+    const weight = weights[i]!;
+    embedding.forEach((v, k) => (embeddingSum[k]! += v * weight));
+    probabilities.forEach((v, k) => (probabilitySum[k]! += v * weight));
     const top = sortedLabels(probabilities)[0]!;
     frameLabels.push({ ...top, timeMs: timesMs[i]! });
     if (before && 1 - cosine(before, embedding) > threshold) boundaries.push(timesMs[i]!);
@@ -80,7 +88,7 @@ export function chunkAnswer(frames: ChunkFrames): { answer: ChunkAnswer; last: F
     endMs: timesMs[n - 1]!,
     frames: n,
     model: graph,
-    labels: sortedLabels(probabilitySum.map((v) => v / n)),
+    labels: sortedLabels(probabilitySum.map((v) => v / totalWeight)),
     frameLabels,
     embedding: Array.from(l2Normalised(embeddingSum)),
     boundaries,

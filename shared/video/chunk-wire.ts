@@ -8,6 +8,9 @@
  *   order; without it frame i sits `frame_interval_ms` (default 250, i.e. 4 fps)
  *   after the one before, the first one interval after the sequence's last frame
  *   (at 0 for a sequence's first chunk or a one-off chunk);
+ * - input `frame_weights` (optional): FP64 [N], how many sampled frames each
+ *   frame stands for (a filter that dropped near-copies sends their count with
+ *   the frame it kept); the chunk's labels and embedding are weighted means;
  * - parameters, as Triton's sequence batcher reads them: `sequence_id` (string or
  *   integer), `sequence_start`, `sequence_end` (bool), besides `tenant` and
  *   `deadline_ms`. Without `sequence_id` the chunk is a one-off: answered, no
@@ -32,6 +35,7 @@ import type { ChunkAnswer, ClipSummary } from './chunk.js';
 
 export const chunkFramesInput: TensorMeta = { name: 'input', type: 'bytes', shape: [-1] };
 export const chunkTimesInput: TensorMeta = { name: 'times_ms', type: 'float64', shape: [-1] };
+export const chunkWeightsInput: TensorMeta = { name: 'frame_weights', type: 'float64', shape: [-1] };
 /** Frames in one chunk at most: 16 is the edge's chunk; a larger cap leaves room for generic clients without letting one request hold a batch of hundreds. */
 export const maxChunkFrames = 64;
 export const defaultFrameIntervalMs = 250;
@@ -51,6 +55,8 @@ export interface ChunkRequestOptions {
   tenant?: string;
   /** Ask for the JSON `result` only, not the typed outputs that repeat it (what the edge needs). */
   resultOnly?: boolean;
+  /** Sampled frames each frame stands for (sent as `frame_weights`). */
+  weights?: readonly number[];
 }
 
 /** A request for one chunk: `seq` undefined sends a one-off chunk. */
@@ -71,6 +77,7 @@ export function chunkRequest(
   if (options.tenant) parameters[ParameterNames.tenant] = stringParameter(options.tenant);
   const tensors: Record<string, Tensor> = { [chunkFramesInput.name]: bytesTensor(frames) };
   if (timesMs.length > 0) tensors[chunkTimesInput.name] = { type: 'float64', dims: [timesMs.length], data: Float64Array.from(timesMs) };
+  if (options.weights) tensors[chunkWeightsInput.name] = { type: 'float64', dims: [options.weights.length], data: Float64Array.from(options.weights) };
   return {
     modelName: model,
     id: options.id,
@@ -98,6 +105,8 @@ export interface ChunkRequest {
   frames: Uint8Array[];
   /** As sent; undefined means spaced by `frameIntervalMs`. */
   timesMs?: number[];
+  /** As sent; undefined means 1 each. */
+  weights?: number[];
   frameIntervalMs: number;
   /** Undefined for a one-off chunk. */
   sequence?: SequenceFlags;
@@ -107,9 +116,9 @@ const invalid = (model: string, message: string) => new InferError('INVALID_ARGU
 
 /** Reads and checks a chunk request's inputs and sequence parameters; INVALID_ARGUMENT saying what to send instead. */
 export function readChunkRequest(model: string, request: Pick<ModelInferRequest, 'parameters'>, inputs: Record<string, Tensor>): ChunkRequest {
-  const expected = `'${chunkFramesInput.name}' (BYTES [N], 1 ≤ N ≤ ${maxChunkFrames}, encoded frames) and optionally '${chunkTimesInput.name}' (FP64 [N])`;
+  const expected = `'${chunkFramesInput.name}' (BYTES [N], 1 ≤ N ≤ ${maxChunkFrames}, encoded frames) and optionally '${chunkTimesInput.name}' and '${chunkWeightsInput.name}' (FP64 [N])`;
   for (const name of Object.keys(inputs)) {
-    if (name !== chunkFramesInput.name && name !== chunkTimesInput.name) throw invalid(model, `unknown input '${name}'; a chunk has inputs ${expected}`);
+    if (name !== chunkFramesInput.name && name !== chunkTimesInput.name && name !== chunkWeightsInput.name) throw invalid(model, `unknown input '${name}'; a chunk has inputs ${expected}`);
   }
   const frames = inputs[chunkFramesInput.name];
   if (!frames) throw invalid(model, `missing input '${chunkFramesInput.name}'; a chunk has inputs ${expected}`);
@@ -130,9 +139,19 @@ export function readChunkRequest(model: string, request: Pick<ModelInferRequest,
     const bad = timesMs.findIndex((t, i) => !Number.isFinite(t) || t < 0 || (i > 0 && t < timesMs![i - 1]!));
     if (bad >= 0) throw invalid(model, `'${chunkTimesInput.name}'[${bad}] = ${timesMs[bad]}: frame times must be finite, ≥ 0 and in order`);
   }
+  let weights: number[] | undefined;
+  const weightTensor = inputs[chunkWeightsInput.name];
+  if (weightTensor) {
+    if (weightTensor.type !== 'float64' || weightTensor.dims.length !== 1 || weightTensor.dims[0] !== n) {
+      throw invalid(model, `input '${chunkWeightsInput.name}' is ${toV2Datatype(weightTensor.type)} ${JSON.stringify(weightTensor.dims)}; it must be FP64 [${n}], one weight per frame of '${chunkFramesInput.name}'`);
+    }
+    weights = Array.from(weightTensor.data as Float64Array);
+    const bad = weights.findIndex((w) => !Number.isFinite(w) || w <= 0);
+    if (bad >= 0) throw invalid(model, `'${chunkWeightsInput.name}'[${bad}] = ${weights[bad]}: a frame's weight is the number of sampled frames it stands for, a finite number > 0`);
+  }
   const frameIntervalMs = numberParameter(request.parameters, ParameterNames.frameIntervalMs) ?? defaultFrameIntervalMs;
   if (!(frameIntervalMs > 0)) throw invalid(model, `parameter '${ParameterNames.frameIntervalMs}' must be a positive number of milliseconds, got ${frameIntervalMs}`);
-  return { frames: frames.data as Uint8Array[], timesMs, frameIntervalMs, sequence: readSequenceFlags(model, request.parameters) };
+  return { frames: frames.data as Uint8Array[], timesMs, weights, frameIntervalMs, sequence: readSequenceFlags(model, request.parameters) };
 }
 
 function readSequenceFlags(model: string, parameters: ModelInferRequest['parameters']): SequenceFlags | undefined {

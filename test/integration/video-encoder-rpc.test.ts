@@ -58,8 +58,8 @@ function openStream() {
   return {
     stream,
     /** Sends a chunk and resolves with its answer (or failure) once it is in. */
-    send(frames: Uint8Array[], seq: SequenceFlags | undefined, options: { id: string; tenant?: string; timesMs?: number[] }) {
-      stream.write(chunkRequest('video-encoder', frames, options.timesMs ?? [], seq, { id: options.id, tenant: options.tenant, resultOnly: true }));
+    send(frames: Uint8Array[], seq: SequenceFlags | undefined, options: { id: string; tenant?: string; timesMs?: number[]; weights?: number[] }) {
+      stream.write(chunkRequest('video-encoder', frames, options.timesMs ?? [], seq, { id: options.id, tenant: options.tenant, resultOnly: true, weights: options.weights }));
       sent++;
       return answers.waitFor(sent, 60_000).then(() => {
         const message = answers.messages.find((m) => m.inferResponse?.id === options.id);
@@ -158,14 +158,16 @@ describe('video-encoder sequences over ModelStreamInfer', () => {
     const s = openStream();
     ok(await s.send(sceneA.slice(0, 1), { id: 'bad', start: true, end: false }, { id: 'x0' }));
     const corrupt = [sceneA[1]!, sceneA[2]!.subarray(0, 300)];
-    const cases: [string, Uint8Array[], number[], RegExp][] = [
+    const cases: [string, Uint8Array[], number[], RegExp, number[]?][] = [
       ['no-frames', [], [], /BYTES \[N\] with 1 ≤ N ≤ 64/],
       ['too-many', Array.from({ length: 65 }, () => sceneA[0]!), [], /BYTES \[65\].*1 ≤ N ≤ 64.*split longer runs/],
       ['corrupt', corrupt, [], /video frame 1: 300 bytes starting ff d8 ff .* do not decode/],
       ['times', sceneA.slice(0, 2), [0, 250, 500], /'times_ms' is FP64 \[3\]; it must be FP64 \[2\]/],
+      ['weights', sceneA.slice(0, 2), [], /'frame_weights' is FP64 \[1\]; it must be FP64 \[2\]/, [3]],
+      ['weight', sceneA.slice(0, 2), [], /'frame_weights'\[1\] = 0: a frame's weight is the number of sampled frames it stands for/, [3, 0]],
     ];
-    for (const [id, frames, timesMs, message] of cases) {
-      const reply = failure(await s.send(frames, { id: 'bad', start: false, end: false }, { id, timesMs }));
+    for (const [id, frames, timesMs, message, weights] of cases) {
+      const reply = failure(await s.send(frames, { id: 'bad', start: false, end: false }, { id, timesMs, weights }));
       assert.equal(reply.code, 'INVALID_ARGUMENT', id);
       assert.match(reply.message, message, id);
     }
@@ -193,7 +195,7 @@ describe('video-encoder for a generic KServe client', () => {
   test('ModelMetadata lists the chunk inputs and the outputs, served at fp32', async () => {
     const meta = await callUnary(client, GRPCInferenceService.method.modelMetadata, { name: 'video-encoder' });
     assert.deepEqual(meta.versions, ['fp32']);
-    assert.deepEqual(meta.inputs.map((i) => [i.name, i.datatype, i.shape.map(Number)]), [['input', 'BYTES', [-1]], ['times_ms', 'FP64', [-1]]]);
+    assert.deepEqual(meta.inputs.map((i) => [i.name, i.datatype, i.shape.map(Number)]), [['input', 'BYTES', [-1]], ['times_ms', 'FP64', [-1]], ['frame_weights', 'FP64', [-1]]]);
     assert.deepEqual(meta.outputs.map((o) => [o.name, o.datatype, o.shape.map(Number)]), [['embedding', 'FP32', [-1, -1]], ['probabilities', 'FP32', [-1, 5]], ['result', 'BYTES', [1]]]);
   });
 });

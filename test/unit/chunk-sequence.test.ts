@@ -14,7 +14,7 @@ const frames = () => [{ data: new Uint8Array(12), width: 2, height: 2, index: 0,
 describe('chunk sequence', () => {
   test('a chunk starts the cloud sequence unless the chunk before was sent there; a chunk the cloud did not answer makes the next one start again', () => {
     const sequence = new ChunkSequence('seq-1', 8);
-    const work = [0, 1, 2, 3, 4].map((k) => sequence.work(k, frames(), k === 4));
+    const work = [0, 1, 2, 3, 4].map((k) => sequence.work(k, frames(), [1], k === 4));
     assert.deepEqual(work[0]!.sequence(), { id: 'seq-1', start: true, end: false });
     assert.equal(work[1]!.sequence().start, false);
     sequence.settled(0, work[0]!, { answeredBy: 'cloud' });
@@ -28,7 +28,7 @@ describe('chunk sequence', () => {
 
   test("a chunk's turn comes once the chunk before was sent, ran on the edge, or settled", async () => {
     const sequence = new ChunkSequence('seq-2', 8);
-    const [a, b, c] = [0, 1, 2].map((k) => sequence.work(k, frames(), false)) as [ChunkWork, ChunkWork, ChunkWork];
+    const [a, b, c] = [0, 1, 2].map((k) => sequence.work(k, frames(), [1], false)) as [ChunkWork, ChunkWork, ChunkWork];
     const order: string[] = [];
     const turns = [b.turn().then(() => order.push('b')), c.turn().then(() => order.push('c'))];
     await a.turn();
@@ -43,7 +43,7 @@ describe('chunk sequence', () => {
 
   test('the edge embedding of the chunk before is handed on only when the edge answered it', async () => {
     const sequence = new ChunkSequence('seq-3', 8);
-    const [a, b, c] = [0, 1, 2].map((k) => sequence.work(k, frames(), false)) as [ChunkWork, ChunkWork, ChunkWork];
+    const [a, b, c] = [0, 1, 2].map((k) => sequence.work(k, frames(), [1], false)) as [ChunkWork, ChunkWork, ChunkWork];
     a.lastOnEdge = { graph: 'g', embedding: Float32Array.of(1, 0) };
     sequence.settled(0, a, { answeredBy: 'edge' });
     assert.deepEqual(await b.previousOnEdge(), { graph: 'g', embedding: Float32Array.of(1, 0) });
@@ -55,7 +55,7 @@ describe('chunk sequence', () => {
   test('room is bounded: a file waits for a chunk to settle, a live source is told at once', async () => {
     const sequence = new ChunkSequence('seq-4', 1);
     assert.equal(await sequence.room(false), true);
-    const first = sequence.work(0, frames(), false);
+    const first = sequence.work(0, frames(), [1], false);
     assert.equal(await sequence.room(true), false, 'live: no room now');
     sequence.skip(1);
     let waited = false;

@@ -153,3 +153,21 @@ describe('clip summary', () => {
     assert.equal(summary.frames, 7, 'frames and the pooled embedding still count every chunk');
   });
 });
+
+describe('frame weights', () => {
+  const unit = (values: number[]) => Float32Array.from(values);
+  const encoding = (probabilities: number[], embedding: number[]) => ({ probabilities: unit(probabilities), embedding: unit(embedding) });
+  const twoFrames = [encoding([0.9, 0, 0.1, 0, 0], [1, 0]), encoding([0, 0, 0.2, 0, 0.8], [0, 1])];
+
+  test("a frame that stands for the near-copies the filter dropped counts for them in the chunk's labels and embedding", () => {
+    const even = chunkAnswer({ chunk: 0, timesMs: [0, 250], graph: 'g', encodings: twoFrames }).answer;
+    const weighted = chunkAnswer({ chunk: 0, timesMs: [0, 250], graph: 'g', encodings: twoFrames, weights: [1, 3] }).answer;
+    assert.equal(even.labels[0]!.label, 'drawing');
+    assert.ok(Math.abs(even.labels[0]!.score - 0.45) < 1e-6);
+    // Frame 1 stands for itself and two dropped copies: (0.8 × 3) / 4.
+    assert.deepEqual([weighted.labels[0]!.label, Number(weighted.labels[0]!.score.toFixed(4))], ['sexy', 0.6]);
+    assert.ok(weighted.embedding[1]! > weighted.embedding[0]!, 'the embedding leans to the frame that counts for three');
+    assert.equal(weighted.frames, 2, 'frames counts the frames encoded');
+    assert.throws(() => chunkAnswer({ chunk: 0, timesMs: [0, 250], graph: 'g', encodings: twoFrames, weights: [1] }), /2 frame encodings but 1 frame weights/);
+  });
+});
