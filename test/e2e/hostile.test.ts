@@ -15,6 +15,7 @@ import { createLogger } from '../../shared/log.js';
 import { percentile } from '../../shared/percentile.js';
 import { hostileMqttPayloads, type HostileMqttPayload } from '../fixtures/hostile/corpus.js';
 import { startTestCloud } from '../helpers/cloud.js';
+import { tempStateDir } from '../helpers/state-dir.js';
 import { connectClient, decodeResponse, mosquittoMissing, startMosquitto, type AgentReply, type TestBroker } from '../helpers/mqtt.js';
 
 const log = createLogger('hostile', process.env.SPLITINFER_LOG_LEVEL ?? 'silent');
@@ -25,6 +26,7 @@ describe('hostile inputs over MQTT', { skip: mosquittoMissing }, () => {
   let cloud: Awaited<ReturnType<typeof startTestCloud>>;
   let edge: EdgeService;
   let client: MqttClient;
+  const state = tempStateDir();
   const replies = new Map<string, AgentReply[]>();
   const stray: string[] = [];
   let sequence = 0;
@@ -49,7 +51,7 @@ describe('hostile inputs over MQTT', { skip: mosquittoMissing }, () => {
   before(async () => {
     broker = await startMosquitto(5);
     cloud = await startTestCloud({ models: ['image-ocr', 'audio-vad', 'text-intent'] });
-    edge = await startEdgeService(loadEdgeConfig(undefined, { deviceId, broker: { url: broker.url, protocolVersion: 5 }, cloud: cloud.address }), log);
+    edge = await startEdgeService(loadEdgeConfig(undefined, { deviceId, broker: { url: broker.url, protocolVersion: 5 }, cloud: cloud.address, stateDir: state.dir }), log);
     client = await connectClient(broker);
     // Everything this client may receive, including where a hostile reply address points: a publish there is a finding.
     await client.subscribeAsync(['hostile/replies/#', `splitinfer/v1/${deviceId}-other/req`], { qos: 1 });
@@ -65,6 +67,7 @@ describe('hostile inputs over MQTT', { skip: mosquittoMissing }, () => {
     await edge?.close();
     await cloud?.server.drain(5_000);
     await broker?.stop();
+    state.remove();
   });
 
   test('every hostile request gets its clear error or nothing, and a well-behaved client is answered throughout', { timeout: 600_000 }, async (t) => {

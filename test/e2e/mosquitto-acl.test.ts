@@ -17,6 +17,7 @@ import { startEdgeService, type EdgeService } from '../../edge/service.js';
 import { createLogger } from '../../shared/log.js';
 import { packageRoot } from '../../shared/paths.js';
 import { connectClient, mosquittoMissing, startMosquitto, type TestBroker } from '../helpers/mqtt.js';
+import { tempStateDir } from '../helpers/state-dir.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls.js';
 
 const log = createLogger('acl-test', process.env.SPLITINFER_LOG_LEVEL ?? 'silent');
@@ -29,6 +30,7 @@ describe('deploy/mosquitto: the shipped broker config and ACL', { skip: mosquitt
   let pki: TestPki;
   let broker: TestBroker;
   let edge: EdgeService;
+  const state = tempStateDir();
   const open: MqttClient[] = [];
 
   const connect = async (name: keyof typeof clients, clientId?: string) => {
@@ -66,6 +68,7 @@ describe('deploy/mosquitto: the shipped broker config and ACL', { skip: mosquitt
       broker: { url: broker.url, protocolVersion: 5, username: 'device-1', password: clients['device-1'], tls: { ca: pki.ca } },
       cloud: '127.0.0.1:9',
       replyPrefixes: ['replies/'],
+      stateDir: state.dir,
     });
     edge = await startEdgeService(config, log);
   });
@@ -75,6 +78,7 @@ describe('deploy/mosquitto: the shipped broker config and ACL', { skip: mosquitt
     await edge?.close();
     await broker?.stop();
     pki?.remove();
+    state.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -84,7 +88,10 @@ describe('deploy/mosquitto: the shipped broker config and ACL', { skip: mosquitt
     await app2.subscribeAsync(['replies/#', 'splitinfer/v1/device-1/req', 'splitinfer/v1/device-1/res'], { qos: 1 });
     const app1 = await connect('app1');
     await app1.subscribeAsync('replies/app1/#', { qos: 1 });
-    const answer = new Promise<Buffer>((resolve) => app1.on('message', (topic, payload) => topic === 'replies/app1/r1' && resolve(payload)));
+    const answer = new Promise<Buffer>((resolve, reject) => {
+      app1.on('message', (topic, payload) => topic === 'replies/app1/r1' && resolve(payload));
+      setTimeout(() => reject(new Error('no answer on replies/app1/r1 within 30 s')), 30_000).unref();
+    });
     await app1.publishAsync('splitinfer/v1/device-1/req', JSON.stringify({ id: 'acl-1', inputs: { text: 'Where is my order?' } }), {
       qos: 1,
       properties: { responseTopic: 'replies/app1/r1', correlationData: Buffer.from('c1'), contentType: 'application/json' },
@@ -106,7 +113,10 @@ describe('deploy/mosquitto: the shipped broker config and ACL', { skip: mosquitt
     assert.equal(edge.ingress.stats().received, before, 'the forged request never reached device-1');
     assert.deepEqual(seen, [], 'nothing of device-1 or of any requester was delivered to device-2');
     const app1 = await connect('app1', 'status-watcher');
-    const status = new Promise<string>((resolve) => app1.on('message', (_topic, payload) => resolve(payload.toString())));
+    const status = new Promise<string>((resolve, reject) => {
+      app1.on('message', (_topic, payload) => resolve(payload.toString()));
+      setTimeout(() => reject(new Error('no retained status within 30 s')), 30_000).unref();
+    });
     await app1.subscribeAsync('splitinfer/v1/device-1/status', { qos: 1 });
     assert.equal(await status, 'online', 'the retained status is still the one device-1 published');
   });
