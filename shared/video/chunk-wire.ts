@@ -129,29 +129,32 @@ export function readChunkRequest(model: string, request: Pick<ModelInferRequest,
       `input '${chunkFramesInput.name}' is ${toV2Datatype(frames.type)} ${JSON.stringify(frames.dims)}; a chunk is BYTES [N] with 1 ≤ N ≤ ${maxChunkFrames} encoded frames — split longer runs into several chunks`,
     );
   }
-  let timesMs: number[] | undefined;
-  const times = inputs[chunkTimesInput.name];
-  if (times) {
-    if (times.type !== 'float64' || times.dims.length !== 1 || times.dims[0] !== n) {
-      throw invalid(model, `input '${chunkTimesInput.name}' is ${toV2Datatype(times.type)} ${JSON.stringify(times.dims)}; it must be FP64 [${n}], one time per frame of '${chunkFramesInput.name}'`);
-    }
-    timesMs = Array.from(times.data as Float64Array);
-    const bad = timesMs.findIndex((t, i) => !Number.isFinite(t) || t < 0 || (i > 0 && t < timesMs![i - 1]!));
-    if (bad >= 0) throw invalid(model, `'${chunkTimesInput.name}'[${bad}] = ${timesMs[bad]}: frame times must be finite, ≥ 0 and in order`);
-  }
-  let weights: number[] | undefined;
-  const weightTensor = inputs[chunkWeightsInput.name];
-  if (weightTensor) {
-    if (weightTensor.type !== 'float64' || weightTensor.dims.length !== 1 || weightTensor.dims[0] !== n) {
-      throw invalid(model, `input '${chunkWeightsInput.name}' is ${toV2Datatype(weightTensor.type)} ${JSON.stringify(weightTensor.dims)}; it must be FP64 [${n}], one weight per frame of '${chunkFramesInput.name}'`);
-    }
-    weights = Array.from(weightTensor.data as Float64Array);
-    const bad = weights.findIndex((w) => !Number.isFinite(w) || w <= 0);
-    if (bad >= 0) throw invalid(model, `'${chunkWeightsInput.name}'[${bad}] = ${weights[bad]}: a frame's weight is the number of sampled frames it stands for, a finite number > 0`);
-  }
+  const timesMs = perFrame(model, inputs, chunkTimesInput, n, 'time', (t, i, all) => Number.isFinite(t) && t >= 0 && (i === 0 || t >= all[i - 1]!), 'frame times must be finite, ≥ 0 and in order');
+  const weights = perFrame(model, inputs, chunkWeightsInput, n, 'weight', (w) => Number.isFinite(w) && w > 0, "a frame's weight is the number of sampled frames it stands for, a finite number > 0");
   const frameIntervalMs = numberParameter(request.parameters, ParameterNames.frameIntervalMs) ?? defaultFrameIntervalMs;
   if (!(frameIntervalMs > 0)) throw invalid(model, `parameter '${ParameterNames.frameIntervalMs}' must be a positive number of milliseconds, got ${frameIntervalMs}`);
   return { frames: frames.data as Uint8Array[], timesMs, weights, frameIntervalMs, sequence: readSequenceFlags(model, request.parameters) };
+}
+
+/** An optional FP64 [n] input holding one number per frame, each `valid` (else INVALID_ARGUMENT saying `rule`); undefined when not sent. */
+function perFrame(
+  model: string,
+  inputs: Record<string, Tensor>,
+  meta: TensorMeta,
+  n: number,
+  what: string,
+  valid: (value: number, index: number, all: readonly number[]) => boolean,
+  rule: string,
+): number[] | undefined {
+  const tensor = inputs[meta.name];
+  if (!tensor) return undefined;
+  if (tensor.type !== 'float64' || tensor.dims.length !== 1 || tensor.dims[0] !== n) {
+    throw invalid(model, `input '${meta.name}' is ${toV2Datatype(tensor.type)} ${JSON.stringify(tensor.dims)}; it must be FP64 [${n}], one ${what} per frame of '${chunkFramesInput.name}'`);
+  }
+  const values = Array.from(tensor.data as Float64Array);
+  const bad = values.findIndex((v, i) => !valid(v, i, values));
+  if (bad >= 0) throw invalid(model, `'${meta.name}'[${bad}] = ${values[bad]}: ${rule}`);
+  return values;
 }
 
 function readSequenceFlags(model: string, parameters: ModelInferRequest['parameters']): SequenceFlags | undefined {

@@ -14,7 +14,7 @@ import { startAedes } from '../helpers/mqtt.js';
 import { BenchClient } from './bench-client.js';
 import { planGroups, runGroup, throttlePeriodMs, type GroupContext } from './groups.js';
 import { summarizeTargets, type GroupOutcome } from './metrics.js';
-import { killAllChildren, openLog, pinSelf, planCores, realtimeAvailable, startCloudTier } from './processes.js';
+import { openLog, pinSelf, planCores, realtimeAvailable, runBenchmarkMain, startCloudTier } from './processes.js';
 import { runReplay } from './replay.js';
 import type { BenchResults, GroupResult } from './results.js';
 import { analyzeStep, fullStepPlan, quickStepPlan, stepTraceOf, stepWorkload, type StepPlan, type StepReport } from './step-scenario.js';
@@ -171,17 +171,4 @@ async function main(): Promise<number> {
   }
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killAllChildren();
-    process.exit(130);
-  });
-}
-main().then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    killAllChildren();
-    console.error(err.stack ?? err.message);
-    process.exit(1);
-  },
-);
+runBenchmarkMain(main);

@@ -45,6 +45,24 @@ export function killAllChildren(): void {
   running.clear();
 }
 
+/** Runs a benchmark's `main`: its children die with it on SIGINT/SIGTERM or an error, and the process exits with main's code. */
+export function runBenchmarkMain(main: () => Promise<number>): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAllChildren();
+      process.exit(130);
+    });
+  }
+  main().then(
+    (code) => process.exit(code),
+    (err: Error) => {
+      killAllChildren();
+      console.error(err.stack ?? err.message);
+      process.exit(1);
+    },
+  );
+}
+
 /**
  * Whether this process may start real-time (SCHED_FIFO) children: the
  * throttle needs it, or on a busy core its wake-ups come late and every

@@ -11,7 +11,7 @@ import { loadEdgeConfig } from '../../edge/config.js';
 import { packageRoot } from '../../shared/paths.js';
 import { loadBandwidthTraces, realTracesDir, traceStats, type BandwidthTrace } from '../helpers/bandwidth-trace.js';
 import { throttlePeriodMs } from './groups.js';
-import { killAllChildren, openLog, pinSelf, planCores } from './processes.js';
+import { openLog, pinSelf, planCores, runBenchmarkMain } from './processes.js';
 import { benchClip, loopedClip, type BenchClip, type ResolutionName } from './video-inputs.js';
 import { judge, writeVideoResults, type VideoBenchResults } from './video-report.js';
 import { defaultFilterThreshold, describeCores, runVideoBenchmark, traceLink, unlimitedLink, type AgentSetup } from './video-run.js';
@@ -105,17 +105,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killAllChildren();
-    process.exit(130);
-  });
-}
-main().then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    killAllChildren();
-    console.error(err.stack ?? err.message);
-    process.exit(1);
-  },
-);
+runBenchmarkMain(main);
