@@ -54,6 +54,7 @@ export interface OffloadStats {
   tasks: number;
   /** Most items in flight on the stream at once. */
   peakPending: number;
+  /** Inputs' bytes as the request carried them; a video chunk's frames have no encoded original, so they count as sent. */
   bytesBeforeShrink: number;
   bytesSent: number;
 }

@@ -31,7 +31,7 @@ describe('hostile inputs over MQTT', { skip: mosquittoMissing }, () => {
   const stray: string[] = [];
   let sequence = 0;
 
-  /** Publishes a payload with a correlation token; resolves with the replies that came for it within `waitMs` after the first (or none). */
+  /** Publishes a payload with a fresh correlation token (what `answer` waits on) and returns the token. */
   async function send(payload: Buffer, responseTopic = `hostile/replies/${++sequence}`): Promise<string> {
     const token = `t-${++sequence}`;
     replies.set(token, []);
