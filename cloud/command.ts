@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../shared/log.js';
-import { loadCloudConfig } from './config.js';
+import { loadCloudConfig, type CloudConfig } from './config.js';
 import { startCloudServer } from './server.js';
 
 const help = `usage: splitinfer cloud [options]
@@ -31,6 +31,32 @@ options:
 `;
 
 export async function main(args: string[]): Promise<number> {
+  const config = cloudConfigFromArgs(args);
+  if (!config) {
+    console.log(help);
+    return 0;
+  }
+  const log = createLogger('cloud');
+  const server = await startCloudServer(config, log);
+  const { transport, auth, exposed } = server.security;
+  log[exposed ? 'warn' : 'info'](
+    { port: server.port, metricsPort: server.metricsPort, models: server.repository.names(), transport, auth },
+    `splitinfer cloud listening on ${config.host}:${server.port} (${transport}; auth ${auth})`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'draining: health NOT_SERVING, finishing in-flight requests');
+      server.drain(config.drainTimeoutMs).then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  log.info('stopped');
+  return 0;
+}
+
+/** The config `splitinfer cloud ARGS` would run with (the deploy tests read image and manifest arguments through it); undefined for --help. */
+export function cloudConfigFromArgs(args: string[]): CloudConfig | undefined {
   const { values } = parseArgs({
     args,
     options: {
@@ -55,12 +81,9 @@ export async function main(args: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
-    console.log(help);
-    return 0;
-  }
+  if (values.help) return undefined;
   const list = (s: string | undefined) => s?.split(',').map((x) => x.trim()).filter(Boolean);
-  const config = loadCloudConfig(values.config, {
+  return loadCloudConfig(values.config, {
     host: values.host,
     port: values.port,
     insecure: values.insecure,
@@ -75,23 +98,6 @@ export async function main(args: string[]): Promise<number> {
     batching: values.batch === undefined ? undefined : parseBatchFlag(values.batch),
     cache: { bytes: values['cache-bytes'] },
   });
-  const log = createLogger('cloud');
-  const server = await startCloudServer(config, log);
-  const { transport, auth, exposed } = server.security;
-  log[exposed ? 'warn' : 'info'](
-    { port: server.port, metricsPort: server.metricsPort, models: server.repository.names(), transport, auth },
-    `splitinfer cloud listening on ${config.host}:${server.port} (${transport}; auth ${auth})`,
-  );
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'draining: health NOT_SERVING, finishing in-flight requests');
-      server.drain(config.drainTimeoutMs).then(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
-  log.info('stopped');
-  return 0;
 }
 
 /** `image-encoder=8:2000,text-intent=16` → { 'image-encoder': { maxBatchSize: 8, maxQueueDelayUs: 2000 }, … } (the schema fills the rest). */

@@ -13,6 +13,7 @@ const commands: CommandSet = {
   noun: 'command',
   entries: {
     cloud: { module: at('../cloud/command.js'), summary: 'run the cloud tier: KServe v2 gRPC inference server' },
+    health: { module: at('../cloud/health-command.js'), summary: "ask a cloud tier's grpc.health.v1 whether it is serving (container health checks)" },
     edge: { module: at('../edge/command.js'), summary: 'run the device agent: MQTT requests in, local or cloud inference, answers out' },
     demo: { module: at('../edge/demo-command.js'), summary: 'start a broker, the cloud tier and an agent on loopback and send real requests' },
     doctor: { module: at('../edge/doctor-command.js'), summary: 'check the runtime, this device, the broker and the cloud tier' },

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { DescService } from '@bufbuild/protobuf';
 import { GRPCInferenceService } from './gen/inference/grpc_service_pb.js';
 import { callUnary, clientConstructor, type CallOptions } from './grpc-service.js';
 import { pipelineRequest, readPipelineAnswer, type PipelineAnswer } from './pipeline-wire.js';
@@ -39,7 +40,12 @@ export interface ChannelSecurity {
  * connect through.
  */
 export function openInferenceChannel(address: string, options: grpc.ClientOptions = {}, security: ChannelSecurity = {}): grpc.Client {
-  const Client = clientConstructor(GRPCInferenceService);
+  return openServiceChannel(GRPCInferenceService, address, options, security);
+}
+
+/** The same channel for another service of that server (grpc.health.v1 for `splitinfer health`). */
+export function openServiceChannel(service: DescService, address: string, options: grpc.ClientOptions = {}, security: ChannelSecurity = {}): grpc.Client {
+  const Client = clientConstructor(service);
   const { tls, apiKey } = security;
   if (tls && Boolean(tls.cert) !== Boolean(tls.key)) throw new Error('cloud TLS: a client certificate needs its key and a key its certificate — set both or neither');
   const credentials = tls
