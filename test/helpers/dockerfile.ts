@@ -3,6 +3,10 @@
  * image's recipe without a Docker daemon: comments dropped, `\` continuations
  * joined, instructions grouped into stages, exec-form (JSON) arguments parsed.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../../shared/paths.js';
+
 export interface Instruction {
   /** Upper case: FROM, RUN, COPY, … */
   keyword: string;
@@ -74,4 +78,28 @@ export function parseCopy(text: string): Copy {
   const paths = words.filter((w) => !w.startsWith('--'));
   const from = flags.find((f) => f.startsWith('--from='))?.slice('--from='.length);
   return { from, sources: paths.slice(0, -1), destination: paths.at(-1)! };
+}
+
+/** Local modules reachable by static or literal dynamic imports from `entries` (paths under dist/). */
+export function reachableModules(entries: string[]): Set<string> {
+  const seen = new Set<string>();
+  const queue = [...entries];
+  while (queue.length) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const source = readFileSync(path.join(packageRoot, 'dist', file), 'utf8');
+    for (const match of source.matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+\.js)'/g)) {
+      queue.push(path.posix.normalize(path.posix.join(path.posix.dirname(file), match[1]!)));
+    }
+  }
+  return seen;
+}
+
+/** The module `splitinfer <name>` loads (shared/cli.ts registers each by path), under dist/. */
+export function commandModule(name: string): string {
+  const source = readFileSync(path.join(packageRoot, 'dist/shared/cli.js'), 'utf8');
+  const target = new RegExp(`\\b${name}: \\{ module: at\\('([^']+)'\\)`).exec(source)?.[1];
+  if (!target) throw new Error(`shared/cli.ts registers no command '${name}'`);
+  return path.posix.normalize(path.posix.join('shared', target));
 }

@@ -18,36 +18,12 @@ import { ServingStatus } from '../../cloud/health.js';
 import { startCloudServer, type CloudServer } from '../../cloud/server.js';
 import { createLogger } from '../../shared/log.js';
 import { packageRoot } from '../../shared/paths.js';
-import { execForm, instructions, parseCopy, parseDockerfile, type Stage } from '../helpers/dockerfile.js';
+import { commandModule, execForm, instructions, parseCopy, parseDockerfile, reachableModules, type Stage } from '../helpers/dockerfile.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls.js';
 
 const run = promisify(execFile);
 const log = createLogger('test-dockerfile', process.env.SPLITINFER_LOG_LEVEL ?? 'silent');
 const cli = path.join(packageRoot, 'dist/shared/cli.js');
-
-/** Local modules reachable by static or literal dynamic imports from `entries` (paths under dist/). */
-function reachableModules(entries: string[]): Set<string> {
-  const seen = new Set<string>();
-  const queue = [...entries];
-  while (queue.length) {
-    const file = queue.pop()!;
-    if (seen.has(file)) continue;
-    seen.add(file);
-    const source = readFileSync(path.join(packageRoot, 'dist', file), 'utf8');
-    for (const match of source.matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+\.js)'/g)) {
-      queue.push(path.posix.normalize(path.posix.join(path.posix.dirname(file), match[1]!)));
-    }
-  }
-  return seen;
-}
-
-/** The module `splitinfer <name>` loads (shared/cli.ts registers each by path), under dist/. */
-function commandModule(name: string): string {
-  const source = readFileSync(cli, 'utf8');
-  const target = new RegExp(`\\b${name}: \\{ module: at\\('([^']+)'\\)`).exec(source)?.[1];
-  assert.ok(target, `shared/cli.ts registers no command '${name}'`);
-  return path.posix.normalize(path.posix.join('shared', target));
-}
 
 /** .dockerignore patterns as the builder applies them (path globs from the context root). */
 function ignoredByDocker(source: string): boolean {
@@ -99,7 +75,7 @@ for (const image of images) {
       const commands = [entrypoint[2]!, execForm(only(runtime, 'HEALTHCHECK'))[2]!].map(commandModule);
       const folders = new Set([...reachableModules(['shared/cli.js', ...commands, 'models/image-encoder/install.js'])].map((f) => f.split('/')[0]!));
       for (const folder of folders) assert.ok(copied.includes(folder), `the cloud's code imports from ${folder}/, which the build stage does not copy`);
-      assert.ok(!folders.has('edge') && !folders.has('test'), `the cloud's code reaches ${[...folders].join(', ')}: edge/ and test/ stay out of the image`);
+      assert.ok(!folders.has('test'), 'test/ stays out of the image');
     });
 
     test('the runtime stage has the built app, the models and production node_modules only', () => {
