@@ -53,6 +53,8 @@ export interface CloudChildOptions {
   logHint?: string;
   /** A loopback port to listen on (the one a stopped cloud tier had, to start it again); default a free one. */
   port?: number;
+  /** The loopback address to listen on (default 127.0.0.1; any of 127/8, so replicas can share a port). */
+  host?: string;
 }
 
 export interface CloudChild {
@@ -64,15 +66,16 @@ export interface CloudChild {
 
 const cli = path.join(packageRoot, 'dist', 'shared', 'cli.js');
 
-/** `splitinfer cloud` on a free loopback port, resolved once ServerReady says so. */
+/** `splitinfer cloud` on a loopback port (default a free one), resolved once ServerReady says so. */
 export async function startCloudChild(options: CloudChildOptions = {}): Promise<CloudChild> {
   const { readyTimeoutMs = 120_000, logHint = 'its log is above' } = options;
+  const { host = '127.0.0.1' } = options;
   const port = options.port ?? (await freeLoopbackPort());
-  const args = [cli, 'cloud', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', 'off', ...(options.extraArgs ?? [])];
+  const args = [cli, 'cloud', '--host', host, '--port', String(port), '--metrics-port', 'off', ...(options.extraArgs ?? [])];
   const env = { ...process.env, SPLITINFER_LOG_LEVEL: process.env.SPLITINFER_LOG_LEVEL ?? 'warn' };
   const child = options.spawn ? options.spawn(process.execPath, args, env) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
   const stop = () => stopChild(child);
-  const address = `127.0.0.1:${port}`;
+  const address = `${host}:${port}`;
   const client = new InferenceClient(address);
   try {
     for (const deadline = Date.now() + readyTimeoutMs; ; ) {

@@ -32,9 +32,11 @@ export function hostOf(target: string): string {
   return colon < 0 ? withoutScheme : withoutScheme.slice(0, colon);
 }
 
-/** Whether traffic to (or a server on) `target` stays on this machine; unix sockets do. */
+/** Whether traffic to (or a server on) `target` stays on this machine; unix sockets do, an `ipv4:`/`ipv6:` list when every address does. */
 export function isLoopback(target: string): boolean {
   if (target.startsWith('unix:')) return true;
+  const list = /^(ipv4|ipv6):(.*,.*)$/.exec(target);
+  if (list) return list[2]!.split(',').every((address) => isLoopback(`${list[1]}:${address}`));
   const host = hostOf(target).toLowerCase();
   if (host === 'localhost') return true;
   const family = net.isIP(host);

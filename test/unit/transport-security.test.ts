@@ -23,10 +23,10 @@ async function tempFile(name: string, text: string): Promise<string> {
 }
 
 test('loopback is 127.0.0.0/8, ::1, localhost and unix sockets, in every target form', () => {
-  for (const target of ['127.0.0.1:8001', '127.8.9.10:1', 'localhost:8001', '[::1]:8001', '::1', 'dns:///localhost:8001', 'ipv4:127.0.0.1:8001', 'unix:/run/cloud.sock', '127.0.0.1']) {
+  for (const target of ['127.0.0.1:8001', '127.8.9.10:1', 'localhost:8001', '[::1]:8001', '::1', 'dns:///localhost:8001', 'ipv4:127.0.0.1:8001', 'ipv4:127.0.0.1:8001,127.0.0.2:8001', 'ipv6:[::1]:8001,[::1]:8002', 'unix:/run/cloud.sock', '127.0.0.1']) {
     assert.equal(isLoopback(target), true, target);
   }
-  for (const target of ['10.0.0.5:8001', '0.0.0.0', '::', 'cloud.example:8001', 'dns:///splitinfer-cloud:8001', '[2001:db8::1]:8001', 'localhost.example:1']) {
+  for (const target of ['10.0.0.5:8001', '0.0.0.0', '::', 'cloud.example:8001', 'dns:///splitinfer-cloud:8001', '[2001:db8::1]:8001', 'localhost.example:1', 'ipv4:127.0.0.1:8001,10.0.0.5:8001']) {
     assert.equal(isLoopback(target), false, target);
   }
 });
