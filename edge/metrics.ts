@@ -7,6 +7,7 @@
  * error codes, configured models), so a client cannot grow the registry.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { IngressCounts } from './ingress/mqtt-ingress.js';
 import type { CircuitState } from './offload/circuit-breaker.js';
 import type { LinkSnapshot } from './policy/link-estimator.js';
 import type { AgentResponse } from './request.js';
@@ -29,10 +30,23 @@ export interface EdgeStateSources {
   /** Requests waiting for a run slot or running. */
   inFlight(): number;
   journal(): { entries: number; fileBytes: number };
+  /** The ingress's counts (mqtt-ingress.ts IngressCounts). */
+  ingress(): IngressCounts;
 }
 
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const circuitStates: readonly CircuitState[] = ['closed', 'half-open', 'open'];
+const ingressEvents: readonly [string, keyof IngressCounts][] = [
+  ['received', 'received'],
+  ['answered', 'answered'],
+  ['invalid', 'invalid'],
+  ['refused_reply', 'refusedReplies'],
+  ['duplicate', 'duplicates'],
+  ['replayed', 'replayed'],
+  ['joined', 'joined'],
+  ['recovered', 'recovered'],
+  ['expired', 'expired'],
+];
 
 /** `device` labels every series, so a fleet's series stay apart whatever the scrape config calls the target. */
 export function createEdgeMetrics(deviceId: string): EdgeMetrics {
@@ -112,6 +126,18 @@ export function registerEdgeState(metrics: EdgeMetrics, sources: EdgeStateSource
       const { uplinkMbps } = sources.link();
       if (uplinkMbps === undefined) this.reset();
       else this.set((uplinkMbps * 1e6) / 8);
+    },
+  });
+  // Counted by the ingress, read here: messages refused before the agent saw them are only known there.
+  new Counter({
+    name: 'splitinfer_edge_ingress_messages_total',
+    help: 'Messages on the request topic by what became of them: received, answered, invalid (refused, answered with an error), refused_reply (not answered), duplicate, replayed, joined, recovered, expired',
+    labelNames: ['event'],
+    registers,
+    collect() {
+      const counts = sources.ingress();
+      this.reset();
+      for (const [event, key] of ingressEvents) this.inc({ event }, counts[key]);
     },
   });
   new Gauge({

@@ -38,6 +38,7 @@ export async function startEdgeService(config: EdgeConfig, log: Logger): Promise
         link: () => agent.linkSnapshot(),
         inFlight: () => served.stats().inFlight,
         journal: () => served.ledger.stats(),
+        ingress: () => served.stats(),
       });
       metricsServer = await serveMetrics(metrics.registry, config.metricsPort, config.metricsHost).catch(async (err: Error) => {
         await served.close(0);
