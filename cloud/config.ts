@@ -1,5 +1,6 @@
 import type { SchemaObject } from 'ajv';
 import { loadConfig } from '../shared/config.js';
+import { tracingConfigSchema, type TracingConfig } from '../shared/tracing.js';
 import type { BatchingOptions } from '../shared/ort/batching-session.js';
 import { authConfigSchema, type AuthConfig } from './auth.js';
 
@@ -60,6 +61,8 @@ export interface CloudConfig {
   };
   /** On SIGTERM, how long in-flight requests get to finish before the process exits anyway. */
   drainTimeoutMs: number;
+  /** Optional export of infer spans over OTLP/HTTP (shared/tracing.ts). */
+  tracing: TracingConfig;
 }
 
 export const cloudConfigSchema: SchemaObject = {
@@ -130,6 +133,7 @@ export const cloudConfigSchema: SchemaObject = {
       properties: { bytes: { type: 'integer', minimum: 0, default: 0 } },
     },
     drainTimeoutMs: { type: 'integer', minimum: 0, default: 30_000 },
+    tracing: tracingConfigSchema('splitinfer-cloud'),
   },
 };
 

@@ -5,6 +5,8 @@ import { addService } from '../shared/grpc-service.js';
 import { InferError, toInferError } from '../shared/errors.js';
 import { stringParameter, stringParameterValue, ParameterNames } from '../shared/infer-parameters.js';
 import type { Logger } from '../shared/log.js';
+import { parseTraceparent, traceparentName, type TraceContext } from '../shared/trace-context.js';
+import type { RequestTracer } from '../shared/tracing.js';
 import type { InferenceMetrics } from '../shared/metrics.js';
 import { pipelineInput, pipelineResult, streamFailure } from '../shared/pipeline-wire.js';
 import { toV2Datatype } from '../shared/tensor-codec.js';
@@ -44,9 +46,11 @@ export function addInferenceService(
     auth: CloudAuth;
     /** Absent: every request runs. */
     cache?: ResponseCache;
+    /** Spans for requests (shared/tracing.ts). */
+    tracer: RequestTracer;
   },
 ): void {
-  const { repository, sequences, metrics, log, version, state, auth, cache } = deps;
+  const { repository, sequences, metrics, log, version, state, auth, cache, tracer } = deps;
 
   /** One request from admission to metrics and log; shared by ModelInfer and ModelStreamInfer. */
   async function serve(request: ModelInferRequest, call: CallerOf) {
@@ -57,6 +61,7 @@ export function addInferenceService(
     if (identity.tenant !== undefined) request.parameters[ParameterNames.tenant] = stringParameter(identity.tenant);
     state.inFlight++;
     const started = performance.now();
+    const span = tracer.start('infer', requestTraceContext(request, call), { 'splitinfer.model': request.modelName, 'splitinfer.request_id': request.id });
     try {
       const outcome = await infer(repository, sequences, request, cache);
       const totalUs = Math.round((performance.now() - started) * 1000);
@@ -81,6 +86,7 @@ export function addInferenceService(
         {
           model: served.model,
           id: request.id,
+          traceparent: span.traceparent,
           tenant: stringParameterValue(request.parameters, ParameterNames.tenant),
           caller: identity.via,
           queueUs: outcome.queueUs,
@@ -91,16 +97,27 @@ export function addInferenceService(
         },
         'infer',
       );
+      span.end({ 'splitinfer.queue_us': outcome.queueUs, 'splitinfer.compute_us': outcome.computeUs, 'splitinfer.batch_size': outcome.batchSize });
       return outcome.response;
     } catch (err) {
       const e = toInferError(err);
       metrics.requestFailure.inc({ ...failureLabels(request), reason: e.code });
-      log[e.code === 'INTERNAL' ? 'error' : 'info']({ model: request.modelName, id: request.id, code: e.code, err: e.message }, 'infer failed');
+      log[e.code === 'INTERNAL' ? 'error' : 'info']({ model: request.modelName, id: request.id, traceparent: span.traceparent, code: e.code, err: e.message }, 'infer failed');
+      span.end({ 'splitinfer.error_code': e.code }, e.message);
       throw e;
     } finally {
       state.inFlight--;
       state.onIdle?.();
     }
+  }
+
+  /**
+   * The caller's trace context: the request parameter (per request, on a
+   * shared stream), else the call's gRPC metadata (Triton's convention for
+   * any KServe client); neither: a new trace.
+   */
+  function requestTraceContext(request: ModelInferRequest, call: CallerOf): TraceContext | undefined {
+    return parseTraceparent(stringParameterValue(request.parameters, ParameterNames.traceparent)) ?? parseTraceparent(call.metadata.get(traceparentName)[0]);
   }
 
   /** Labels a failure by the served name and version; unknown names share one series so clients cannot grow the registry. */

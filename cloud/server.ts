@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from '../shared/log.js';
+import { startTracing } from '../shared/tracing.js';
 import { boundPort, createInferenceMetrics, serveMetrics, type InferenceMetrics } from '../shared/metrics.js';
 import { packageRoot } from '../shared/paths.js';
 import { CloudAuth } from './auth.js';
@@ -52,7 +53,8 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     interceptors: auth.interceptors(),
   });
   const cache = config.cache.bytes > 0 ? new ResponseCache(config.cache.bytes) : undefined;
-  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, cache });
+  const tracer = await startTracing(config.tracing, log);
+  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, cache, tracer });
   health.addTo(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`, transport.credentials, (err, bound) =>
@@ -109,7 +111,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
         });
         metricsServer?.close();
         sequences.close();
-        await repository.close();
+        await Promise.all([repository.close(), tracer.close()]);
       })();
       return drained;
     },

@@ -7,8 +7,12 @@
  */
 import { loadCatalog, type Catalog } from '../shared/catalog.js';
 import type { Logger } from '../shared/log.js';
+import { parseTraceparent } from '../shared/trace-context.js';
+import { passThroughTracer, type RequestTracer } from '../shared/tracing.js';
 import type { EdgeConfig } from './config.js';
 import { LocalRuntime } from './local-runtime.js';
+import { recordResponse, type EdgeMetrics } from './metrics.js';
+import type { LinkSnapshot } from './policy/link-estimator.js';
 import type { BreakerOptions, CloudHealth } from './offload/circuit-breaker.js';
 import { describeCloudLink } from './offload/cloud-link.js';
 import { OffloadClient, type OffloadStats } from './offload/offload-client.js';
@@ -29,6 +33,10 @@ export interface EdgeAgentOptions {
   breaker?: Partial<BreakerOptions>;
   /** The model catalog; default models/catalog.yaml. */
   catalog?: Catalog;
+  /** Counts requests, tasks and local runs (edge/metrics.ts); absent: nothing is counted. */
+  metrics?: EdgeMetrics;
+  /** Spans for requests (shared/tracing.ts); default: the request's trace context passes through. */
+  tracer?: RequestTracer;
 }
 
 export interface EdgeAgentStats {
@@ -59,6 +67,8 @@ export class EdgeAgent {
     private readonly estimators: PlacementEstimators,
     strategy: PlacementStrategy,
     private readonly catalog: Catalog,
+    private readonly metrics: EdgeMetrics | undefined,
+    private readonly tracer: RequestTracer,
   ) {
     this.runner = new TaskRunner({ log, local, offload, estimators, strategy });
     this.video = new VideoRunner(config.video, this.runner, log);
@@ -69,7 +79,8 @@ export class EdgeAgent {
     // First: an unknown strategy fails before anything is opened.
     const strategy = createPlacementStrategy(options.placementStrategy ?? config.policy.strategy, config);
     const catalog = options.catalog ?? loadCatalog();
-    const local = await LocalRuntime.open(config, log, catalog);
+    const runSeconds = options.metrics?.localRunSeconds;
+    const local = await LocalRuntime.open(config, log, catalog, runSeconds && ((model, variant, ms) => runSeconds.observe({ model, variant }, ms / 1000)));
     let offload: OffloadClient;
     try {
       offload = await OffloadClient.connect(config, log, options.breaker);
@@ -89,7 +100,7 @@ export class EdgeAgent {
       log,
     );
     offload.watchForStalls(estimators.link);
-    const agent = new EdgeAgent(config, log, local, offload, estimators, strategy, catalog);
+    const agent = new EdgeAgent(config, log, local, offload, estimators, strategy, catalog, options.metrics, options.tracer ?? passThroughTracer);
     const { transport, exposed } = describeCloudLink(config.cloud);
     log[exposed ? 'warn' : 'info'](
       { cloud: config.cloud.address, cloudTransport: transport, circuit: offload.health().state, strategy: strategy.name, local: local.variants() },
@@ -107,7 +118,8 @@ export class EdgeAgent {
   async handle(request: AgentRequest, publishChunk?: ChunkPublisher): Promise<AgentResponse> {
     const arrived = performance.now();
     this.requests++;
-    const { tasks, rejected, requestError } = splitRequest(request, this.config, arrived, this.catalog);
+    const span = this.tracer.start('edge request', parseTraceparent(request.traceparent), { 'splitinfer.request_id': request.id, 'splitinfer.device_id': this.config.deviceId });
+    const { tasks, rejected, requestError } = splitRequest({ ...request, traceparent: span.traceparent }, this.config, arrived, this.catalog);
     // Measured once, from headers, for the pixel budget and for placement; a failure here is the runner's to report.
     const sized = await Promise.all(tasks.map(async (task) => ({ task, inputSize: await measureInputSize(task.handler, task.items).catch(() => undefined) })));
     const { runnable, rejected: overBudget } = enforcePixelBudget(sized, this.config.limits.maxDecodedPixels);
@@ -119,16 +131,18 @@ export class EdgeAgent {
     );
     const response = mergeOutcomes(request.id, [...rejected, ...overBudget, ...outcomes], requestError);
     if (progressive && request.inputs.video !== undefined) response.final = true;
-    this.log.info(
-      {
-        id: request.id,
-        totalMs: roundMs(performance.now() - arrived),
-        ran: Object.fromEntries(Object.entries(response.placement).map(([m, p]) => [m, p.ran])),
-        errors: response.errors && Object.fromEntries(Object.entries(response.errors).map(([m, e]) => [m, e.code])),
-      },
-      'request',
-    );
+    const totalMs = performance.now() - arrived;
+    const ran = Object.fromEntries(Object.entries(response.placement).map(([m, p]) => [m, p.ran]));
+    const errors = response.errors && Object.fromEntries(Object.entries(response.errors).map(([m, e]) => [m, e.code]));
+    this.log.info({ id: request.id, traceparent: span.traceparent, totalMs: roundMs(totalMs), ran, errors }, 'request');
+    if (this.metrics) recordResponse(this.metrics, response, totalMs);
+    span.end({ 'splitinfer.ran': JSON.stringify(ran) }, errors && `failed: ${JSON.stringify(errors)}`);
     return response;
+  }
+
+  /** The link estimator's view of the cloud link now (the metrics' RTT and uplink gauges). */
+  linkSnapshot(): LinkSnapshot {
+    return this.estimators.link.snapshot();
   }
 
   stats(): EdgeAgentStats {

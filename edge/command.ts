@@ -25,6 +25,8 @@ options:
   --cloud-insecure     allow plaintext to a cloud tier that is not on loopback (a trusted network)
   --policy NAME        placement strategy (config policy.strategy, default rules): rules, adaptive,
                        always-local, always-cloud, confidence, static-profile
+  --metrics-port N|off Prometheus /metrics port (config metricsPort; default off, 0 picks one)
+  --metrics-host ADDR  /metrics listen address (default 127.0.0.1)
 `;
 
 /** The edge config from a config file and the flags every edge command shares. */
@@ -41,6 +43,8 @@ export function edgeConfigFromFlags(values: EdgeFlagValues): EdgeConfig {
       tls: Object.values(tlsFlags).some((v) => v !== undefined) ? tlsFlags : undefined,
     },
     policy: { strategy: values.policy },
+    metricsPort: values['metrics-port'] === 'off' ? -1 : values['metrics-port'],
+    metricsHost: values['metrics-host'],
   });
 }
 
@@ -56,6 +60,8 @@ export const edgeFlags = {
   'cloud-tls-key': { type: 'string' },
   'cloud-insecure': { type: 'boolean' },
   policy: { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -1,5 +1,6 @@
 import type { SchemaObject } from 'ajv';
 import { loadConfig } from '../shared/config.js';
+import { tracingConfigSchema, type TracingConfig } from '../shared/tracing.js';
 import { checkCloudLink, cloudLinkSchema, upgradeCloudSetting, type CloudLinkConfig } from './offload/cloud-link.js';
 import { brokerSecuritySchema, type BrokerSecurity } from './ingress/broker-security.js';
 import { checkDeliveryConfig, deliveryConfigSchema, stateDirSchema, type DeliveryConfig } from './ingress/delivery-config.js';
@@ -116,6 +117,12 @@ export interface EdgeConfig {
    */
   replyPrefixes: string[];
   telemetryIntervalS: number;
+  /** Prometheus endpoint port (edge/metrics.ts); -1 (default): off; 0 picks a free one. */
+  metricsPort: number;
+  /** Loopback by default: a device's metrics are exposed only by choice. */
+  metricsHost: string;
+  /** Optional export of request spans over OTLP/HTTP (shared/tracing.ts). */
+  tracing: TracingConfig;
   /** Folder of the agent's state (the request journal), the same across restarts; '' for the default (delivery-config.ts). */
   stateDir: string;
   /** The journal's bounds, how long answers are kept, how long SIGTERM waits. */
@@ -283,6 +290,9 @@ export const edgeConfigSchema: SchemaObject = {
     video: videoConfigSchema,
     replyPrefixes: { type: 'array', items: { type: 'string', minLength: 1, pattern: '^[^+#\\u0000]*$' }, default: [] },
     telemetryIntervalS: { type: 'number', minimum: 0.1, default: 30 },
+    metricsPort: { type: 'integer', minimum: -1, maximum: 65535, default: -1 },
+    metricsHost: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    tracing: tracingConfigSchema('splitinfer-edge'),
     stateDir: stateDirSchema,
     delivery: deliveryConfigSchema,
     policy: policySchema,

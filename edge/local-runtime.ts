@@ -44,11 +44,17 @@ interface LocalModel {
   warmup: { input: Uint8Array; ms: number };
 }
 
+/** Hears the compute time of every local run (the agent's metrics). */
+export type LocalRunObserver = (model: string, variant: string, computeMs: number) => void;
+
 export class LocalRuntime {
   /** By task settings path (`image`, `image.encode`; Task.settingsPath). */
-  private constructor(private readonly byPath: ReadonlyMap<string, LocalModel>) {}
+  private constructor(
+    private readonly byPath: ReadonlyMap<string, LocalModel>,
+    private readonly observeRun: LocalRunObserver,
+  ) {}
 
-  static async open(config: EdgeConfig, log: Logger, catalog: Catalog = loadCatalog()): Promise<LocalRuntime> {
+  static async open(config: EdgeConfig, log: Logger, catalog: Catalog = loadCatalog(), observeRun: LocalRunObserver = () => undefined): Promise<LocalRuntime> {
     const byKey = new Map<string, LocalModel>();
     const byPath = new Map<string, LocalModel>();
     try {
@@ -78,7 +84,7 @@ export class LocalRuntime {
       await Promise.all([...byKey.values()].map((m) => m.loaded.close()));
       throw err;
     }
-    return new LocalRuntime(byPath);
+    return new LocalRuntime(byPath, observeRun);
   }
 
   /** The variant this device runs for a task, or undefined when it has none. */
@@ -110,6 +116,7 @@ export class LocalRuntime {
   async run(task: Task): Promise<LocalAnswer> {
     const local = this.localModel(task);
     const run = await local.queue.run(() => local.loaded.run(task.items[0]!), { at: task.deadlineAt, what: "the task's deadline" }, task.id);
+    this.observeRun(local.loaded.model.id, local.loaded.variant, run.computeMs);
     return { result: run.value.result, queueMs: run.queueMs, computeMs: run.computeMs, itemComputeMs: [run.computeMs] };
   }
 
@@ -129,6 +136,7 @@ export class LocalRuntime {
       task.id,
     );
     chunk.lastOnEdge = { graph: run.value.result.model, embedding: run.value.last };
+    this.observeRun(local.loaded.model.id, local.loaded.variant, run.computeMs);
     const perFrameMs = run.computeMs / chunk.frames.length;
     return { result: { ...run.value.result }, queueMs: run.queueMs, computeMs: run.computeMs, itemComputeMs: chunk.frames.map(() => perFrameMs) };
   }

@@ -43,6 +43,8 @@ export interface AgentRequest {
   task?: { image?: ImageTask };
   /** Per modality, the quality floor; config `modalities.<m>.minAgreement` when unset. */
   quality?: Partial<Record<Modality, Quality>>;
+  /** W3C trace context, set by the ingress (never from the payload): edge/ingress/request-trace.ts. */
+  traceparent?: string;
 }
 
 /** Where a task ran and why: built once, when the task is done, and never changed after. */

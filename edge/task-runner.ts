@@ -179,7 +179,7 @@ export class TaskRunner {
     const started = performance.now();
     const inFlight = estimators.cloudTaskStarted(task, running.inputSize, plan.shaping, plan.expectedHighMs);
     measured.uplinkWaitMs = inFlight.uplinkWaitMs;
-    const call = { taskId: task.id, budgetMs, image: task.modality === 'image', shaping: plan.shaping };
+    const call = { taskId: task.id, budgetMs, image: task.modality === 'image', shaping: plan.shaping, traceparent: task.traceparent };
     try {
       const answer = task.chunk ? await offload.inferChunk(task.model, task.chunk, call) : await offload.infer(task.model, task.items[0]!, call);
       measured.cloudAnswer = answer;

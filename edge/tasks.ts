@@ -41,6 +41,8 @@ export interface Task {
   /** The request's whole budget, and the performance.now() time it runs out. */
   deadlineMs: number;
   deadlineAt: number;
+  /** The request's trace context (the agent's span), sent on with every offload. */
+  traceparent?: string;
 }
 
 /** One chunk of a video, as the sites need it. */
@@ -147,6 +149,7 @@ export function splitRequest(request: AgentRequest, config: EdgeConfig, now = pe
         prefer: request.prefer?.[modality],
         deadlineMs,
         deadlineAt: now + deadlineMs,
+        traceparent: request.traceparent,
       });
     } catch (err) {
       rejected.push({ modality, error: toInferError(err) });

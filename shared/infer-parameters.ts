@@ -25,6 +25,12 @@ export const ParameterNames = {
   cacheHit: 'cache_hit',
   /** Response: how many requests shared this one's session run (dynamic batching; 1 = alone, 0 = answered from the cache). */
   batchSize: 'batch_size',
+  /**
+   * Request: the W3C trace context (shared/trace-context.ts). gRPC metadata
+   * names it too, but the edge's requests share one ModelStreamInfer stream,
+   * whose metadata is sent once; a parameter travels with each request.
+   */
+  traceparent: 'traceparent',
 } as const;
 
 export function int64Parameter(value: number): InferParameter {

@@ -43,6 +43,8 @@ export interface DeliverySettings {
 /** A reply address and the format its request came in (a repeat may come in another). */
 export interface StoredRoute extends ReplyRoute {
   format: PayloadFormat;
+  /** The W3C trace context of the request that named this route (request-trace.ts); absent in journals of earlier versions. */
+  traceparent?: string;
 }
 
 export interface LedgerEntry {

@@ -45,6 +45,7 @@ import {
 } from './payload.js';
 import { replyRoute, type ReplyRules } from './reply-route.js';
 import { installRequestAcks } from './request-acks.js';
+import { requestTraceparent, traceUserProperties } from './request-trace.js';
 import { RequestDelivery, type DeliveryCounts, type RequestHandler } from './request-delivery.js';
 import { deviceTopics, type DeviceTopics } from './topics.js';
 
@@ -194,9 +195,10 @@ export class MqttIngress {
     this.counts.received++;
     const receivedAt = Date.now();
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    const traceparent = requestTraceparent(packet);
     const fromProperties = replyRoute(packet, {}, this.replyRules);
     if (fromProperties.refused) return this.refuseReply(fromProperties.refused);
-    let route: StoredRoute = { ...fromProperties.route, format: 'json' };
+    let route: StoredRoute = { ...fromProperties.route, format: 'json', traceparent };
     let id: string | undefined;
     let decoded: DecodedRequest;
     try {
@@ -210,19 +212,19 @@ export class MqttIngress {
       id = envelope.id;
       const routed = replyRoute(packet, envelope, this.replyRules);
       if (routed.refused) return this.refuseReply(routed.refused, id);
-      route = { ...routed.route, format: route.format };
+      route = { ...routed.route, format: route.format, traceparent };
       decoded = toAgentRequest(doc, route.format, this.validators);
     } catch (err) {
       this.counts.invalid++;
       const error = toInferError(err);
-      this.log.warn({ id, code: error.code, replyTo: route.topic, payloadBytes: payload.length, reason: error.message }, 'request refused');
+      this.log.warn({ id, traceparent, code: error.code, replyTo: route.topic, payloadBytes: payload.length, reason: error.message }, 'request refused');
       void this.reply(route, requestErrorResponse(error.code, error.message, id));
       return true;
     }
-    const { request } = decoded;
+    const request = { ...decoded.request, traceparent };
     const started = performance.now();
     const key = `${route.topic}\u0000${request.id}`;
-    this.log.debug({ id: request.id, messageId: packet.messageId, dup: packet.dup }, 'request received');
+    this.log.debug({ id: request.id, traceparent, messageId: packet.messageId, dup: packet.dup }, 'request received');
     return this.delivery.receive({ key, request, route, receivedAt, payloadBytes: payload.length }).then((ack) => {
       this.log.debug({ id: request.id, messageId: packet.messageId, ack, waitedMs: Math.round(performance.now() - started) }, 'request acknowledged');
       return ack;
@@ -243,9 +245,15 @@ export class MqttIngress {
     const body = encodeResponse(route.correlationId === undefined ? response : { ...response, correlationId: route.correlationId }, route.format);
     const properties =
       this.config.broker.protocolVersion === 5
-        ? { contentType: contentTypes[route.format], ...(route.correlationData ? { correlationData: Buffer.from(route.correlationData) } : {}) }
+        ? {
+            contentType: contentTypes[route.format],
+            ...(route.correlationData ? { correlationData: Buffer.from(route.correlationData) } : {}),
+            ...traceUserProperties(route.traceparent),
+          }
         : undefined;
-    if (kind === 'answer') this.log.info({ id: (response as { id?: string }).id, replyTo: route.topic, errors: Object.keys(response.errors ?? {}) }, 'request answered');
+    if (kind === 'answer') {
+      this.log.info({ id: (response as { id?: string }).id, traceparent: route.traceparent, replyTo: route.topic, errors: Object.keys(response.errors ?? {}) }, 'request answered');
+    }
     for (;;) {
       try {
         await this.client.publishAsync(route.topic, body, { qos: 1, ...(properties ? { properties } : {}) });

@@ -136,7 +136,7 @@ export class RequestDelivery {
   private async repeat(entry: LedgerEntry, { route, request }: IncomingRequest): Promise<boolean> {
     if (entry.routes.has(routeId(route))) {
       this.counts.duplicates++;
-      this.log.info({ id: request.id, replyTo: route.topic }, 'retransmitted request: answered (or being answered) on this reply address already');
+      this.log.info({ id: request.id, traceparent: route.traceparent, replyTo: route.topic }, 'retransmitted request: answered (or being answered) on this reply address already');
       return true;
     }
     await this.ledger.addRoute(entry.key, route);
@@ -146,7 +146,7 @@ export class RequestDelivery {
     } else {
       this.counts.joined++;
     }
-    this.log.info({ id: request.id, replyTo: route.topic, answered: Boolean(entry.answer) }, 'repeated request id: answered from its one run');
+    this.log.info({ id: request.id, traceparent: route.traceparent, replyTo: route.topic, answered: Boolean(entry.answer) }, 'repeated request id: answered from its one run');
     return true;
   }
 

@@ -9,6 +9,7 @@
 import { InferError, type ErrorCode } from '../../shared/errors.js';
 import { GRPCInferenceService, type ModelInferResponse } from '../../shared/gen/inference/grpc_service_pb.js';
 import { callUnary } from '../../shared/grpc-service.js';
+import { ParameterNames, stringParameter } from '../../shared/infer-parameters.js';
 import type { Logger } from '../../shared/log.js';
 import { pipelineRequest, readPipelineAnswer, type PipelineRequest } from '../../shared/pipeline-wire.js';
 import { chunkRequest, readChunkAnswer } from '../../shared/video/chunk-wire.js';
@@ -28,6 +29,8 @@ export interface OffloadCall {
   image: boolean;
   /** The placement policy's choice; default: config offload.imageMaxSide / offload.jpegQuality. */
   shaping?: ShapingOption;
+  /** W3C trace context, sent as the request parameter `traceparent`. */
+  traceparent?: string;
 }
 
 export interface OffloadAnswer {
@@ -198,6 +201,7 @@ export class OffloadClient {
     if (budgetMs <= 0) throw new InferError('DEADLINE_EXCEEDED', `${call.taskId}: no time left to offload after preparing the input`);
     const id = `${call.taskId}#${++this.sequence}`;
     const { request, read } = build(id, budgetMs);
+    if (call.traceparent) request.parameters = { ...request.parameters, [ParameterNames.traceparent]: stringParameter(call.traceparent) };
     const response = await this.stream.send({ ...request, id }, budgetMs);
     const answeredAt = performance.now();
     const answer = read(response);
