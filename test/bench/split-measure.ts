@@ -13,13 +13,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, deflateSync, inflateSync } from 'node:zlib';
 import { clone } from '@bufbuild/protobuf';
-import { ModelProtoSchema } from 'onnx-buf';
+import { ModelProtoSchema, type ModelProto } from 'onnx-buf';
 import { shapeImage } from '../../edge/offload/image-shaping.js';
 import { heldOutImages } from '../../models/image-encoder/photo-like-images.js';
 import { nsfwjsModels } from '../../models/image-encoder/nsfwjs-models.js';
 import { encodeModel } from '../../models/onnx-graph.js';
 import { readModel } from '../../models/toolchain/onnx-model.js';
-import { timeInterleaved } from '../../models/toolchain/latency.js';
 import { splitVerified } from '../../models/toolchain/split-command.js';
 import { untypedValue } from '../../models/toolchain/split.js';
 import { decodeImage } from '../../shared/handlers/image-decode.js';
@@ -50,8 +49,15 @@ export interface SplitPointMeasure {
   dims: number[];
   /** head → tail against the whole model on the toolchain's sample input (bit-exact when 0). */
   maxAbsDiff: number;
+  /**
+   * Head and tail times as shares of the whole model's, timed in the same
+   * rounds (so a load change between points moves all three alike), times
+   * the whole model's median over every point: the figures the latency model uses.
+   */
   headMs: number;
   tailMs: number;
+  /** The medians as timed at this point. */
+  timedMs: { whole: number; head: number; tail: number };
   encodings: { float32: ActivationEncoding; int8: ActivationEncoding; 'int8-deflate': ActivationEncoding; 'int8-brotli': ActivationEncoding };
   /** The tail fed the INT8 activation against the whole model: same top-1 label, embedding cosine. */
   int8Agreement: { top1: number; meanCosine: number; minCosine: number };
@@ -71,6 +77,7 @@ export interface JpegOption {
 
 export interface SplitMeasurements {
   images: number;
+  /** Median over the points of the whole model's median time (one thread). */
   wholeMs: number;
   /** Decoding the original and resizing it to 299 × 299 × 3 floats (the handler's pre-processing), on either side. */
   preprocessMs: number;
@@ -138,6 +145,19 @@ function encodingsOf(activations: readonly Float32Array[]): SplitPointMeasure['e
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + v * b[i]!, 0);
 const top1 = (p: Float32Array) => p.indexOf(Math.max(...p));
 
+/** Median ms of each session's run on its feeds, the sessions taking turns run by run (the order rotating each round), after one untimed run each. */
+async function timeRounds(sessions: readonly OrtSession[], feeds: readonly Record<string, Tensor>[], rounds: number): Promise<number[]> {
+  const times = sessions.map(() => [] as number[]);
+  for (const [i, session] of sessions.entries()) await session.run(feeds[i]!);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < sessions.length; k++) {
+      const i = (r + k) % sessions.length;
+      times[i]!.push((await sessions[i]!.run(feeds[i]!)).computeUs / 1000);
+    }
+  }
+  return times.map((t) => Math.round(percentile(t, 0.5) * 10) / 10);
+}
+
 const open = (name: string, file: string, threads = 1) => openSession(name, file, { providers: ['cpu'], intraOpThreads: threads }, log);
 
 async function closing<T>(sessions: OrtSession[], body: () => Promise<T>): Promise<T> {
@@ -146,6 +166,55 @@ async function closing<T>(sessions: OrtSession[], body: () => Promise<T>): Promi
   } finally {
     for (const s of sessions) await s.close();
   }
+}
+
+type TimedPoint = Omit<SplitPointMeasure, 'headMs' | 'tailMs'>;
+
+interface PointInputs {
+  model: ModelProto;
+  at: string;
+  /** Where the head and tail files are written for their sessions. */
+  dir: string;
+  whole: OrtSession;
+  /** The image the three graphs are timed on. */
+  input: Tensor;
+  /** The cut's value on each evaluation image, and the whole model's answer for it. */
+  activations: Float32Array[];
+  reference: { probabilities: Float32Array; embedding: Float32Array }[];
+  rounds: number;
+}
+
+/** Splits at `at`, times whole, head and tail in the same rounds, and scores the tail on INT8 activations. */
+async function measurePoint({ model, at, dir, whole, input, activations, reference, rounds }: PointInputs): Promise<TimedPoint> {
+  const split = await splitVerified(model, at);
+  const headFile = path.join(dir, 'head.onnx');
+  const tailFile = path.join(dir, 'tail.onnx');
+  writeFileSync(headFile, split.head);
+  writeFileSync(tailFile, split.tail);
+  const head = await open('head', headFile);
+  const tail = await open('tail', tailFile);
+  return closing([head, tail], async () => {
+    const [wholeMs, headMs, tailMs] = (await timeRounds([whole, head, tail], [{ input }, { input }, { [at]: float32(split.cut.dims, activations[0]!) }], rounds)) as [number, number, number];
+    let same = 0;
+    const cosines: number[] = [];
+    for (const [i, activation] of activations.entries()) {
+      const { outputs } = await tail.run({ [at]: float32(split.cut.dims, dequantizeActivation(quantizeActivation(activation))) });
+      if (top1(outputs.probabilities!.data as Float32Array) === top1(reference[i]!.probabilities)) same++;
+      cosines.push(cosine(l2Normalised(outputs.embedding!.data as Float32Array), reference[i]!.embedding));
+    }
+    return {
+      at,
+      dims: split.cut.dims,
+      maxAbsDiff: split.maxAbsDiff,
+      timedMs: { whole: wholeMs, head: headMs, tail: tailMs },
+      encodings: encodingsOf(activations),
+      int8Agreement: {
+        top1: Math.round((same / activations.length) * 1000) / 1000,
+        meanCosine: Math.round((cosines.reduce((a, b) => a + b, 0) / activations.length) * 1e5) / 1e5,
+        minCosine: Math.round(Math.min(...cosines) * 1e5) / 1e5,
+      },
+    };
+  });
 }
 
 export interface MeasureOptions {
@@ -213,52 +282,28 @@ async function measureIn(dir: string, { images: limit, rounds, progress }: Measu
   });
   rmSync(probeFile);
 
-  const wholeSession = await open('whole', modelFile);
-  const [wholeMs] = await closing([wholeSession], () => timeInterleaved([wholeSession], { input: inputs[0]! }, { rounds, runsPerRound: 1, warmupRuns: 1 }));
-  progress(`whole model ${((wholeMs ?? 0) / 1000).toFixed(1)} ms per image`);
-
-  const points: SplitPointMeasure[] = [];
-  for (const at of splitPoints) {
-    const split = await splitVerified(model, at);
-    const headFile = path.join(dir, 'head.onnx');
-    const tailFile = path.join(dir, 'tail.onnx');
-    writeFileSync(headFile, split.head);
-    writeFileSync(tailFile, split.tail);
-    const values = activations.get(at)!;
-    const head = await open('head', headFile);
-    const tail = await open('tail', tailFile);
-    const measured = await closing([head, tail], async () => {
-      const [headUs] = await timeInterleaved([head], { input: inputs[0]! }, { rounds, runsPerRound: 1, warmupRuns: 1 });
-      const [tailUs] = await timeInterleaved([tail], { [at]: float32(split.cut.dims, values[0]!) }, { rounds, runsPerRound: 1, warmupRuns: 1 });
-      let same = 0;
-      const cosines: number[] = [];
-      for (const [i, activation] of values.entries()) {
-        const { outputs } = await tail.run({ [at]: float32(split.cut.dims, dequantizeActivation(quantizeActivation(activation))) });
-        if (top1(outputs.probabilities!.data as Float32Array) === top1(reference[i]!.probabilities)) same++;
-        cosines.push(cosine(l2Normalised(outputs.embedding!.data as Float32Array), reference[i]!.embedding));
-      }
-      return { headUs: headUs!, tailUs: tailUs!, same, cosines };
-    });
-    const point: SplitPointMeasure = {
-      at,
-      dims: split.cut.dims,
-      maxAbsDiff: split.maxAbsDiff,
-      headMs: Math.round(measured.headUs / 100) / 10,
-      tailMs: Math.round(measured.tailUs / 100) / 10,
-      encodings: encodingsOf(values),
-      int8Agreement: {
-        top1: Math.round((measured.same / values.length) * 1000) / 1000,
-        meanCosine: Math.round((measured.cosines.reduce((a, b) => a + b, 0) / values.length) * 1e5) / 1e5,
-        minCosine: Math.round(Math.min(...measured.cosines) * 1e5) / 1e5,
-      },
-    };
-    activations.delete(at);
-    points.push(point);
-    const e = point.encodings;
-    progress(
-      `${at} [${point.dims.join(', ')}]: head ${point.headMs} ms, tail ${point.tailMs} ms; f32 ${e.float32.bytes} B, int8 ${e.int8.bytes} B, deflate ${e['int8-deflate'].bytes} B, brotli ${e['int8-brotli'].bytes} B; ` +
-        `INT8 top-1 ${point.int8Agreement.top1}, cosine ${point.int8Agreement.meanCosine} (min ${point.int8Agreement.minCosine})`,
-    );
-  }
-  return { images: images.length, wholeMs: Math.round((wholeMs ?? 0) / 100) / 10, preprocessMs: median(preprocessMs), cloudPreprocessMs: median(cloudPreprocessMs), points, jpeg };
+  const whole = await open('whole', modelFile);
+  const points: TimedPoint[] = [];
+  await closing([whole], async () => {
+    for (const at of splitPoints) {
+      const point = await measurePoint({ model, at, dir, whole, input: inputs[0]!, activations: activations.get(at)!, reference, rounds });
+      activations.delete(at);
+      points.push(point);
+      const e = point.encodings;
+      const t = point.timedMs;
+      progress(
+        `${at} [${point.dims.join(', ')}]: whole ${t.whole} ms, head ${t.head} ms, tail ${t.tail} ms; f32 ${e.float32.bytes} B, int8 ${e.int8.bytes} B, deflate ${e['int8-deflate'].bytes} B, brotli ${e['int8-brotli'].bytes} B; ` +
+          `INT8 top-1 ${point.int8Agreement.top1}, cosine ${point.int8Agreement.meanCosine} (min ${point.int8Agreement.minCosine})`,
+      );
+    }
+  });
+  const wholeMs = median(points.map((p) => p.timedMs.whole));
+  const scaled = (ms: number, p: (typeof points)[number]) => Math.round((ms / p.timedMs.whole) * wholeMs * 10) / 10;
+  return {
+    images: images.length,
+    wholeMs,
+    points: points.map((p) => ({ ...p, headMs: scaled(p.timedMs.head, p), tailMs: scaled(p.timedMs.tail, p) })),
+    preprocessMs: median(preprocessMs), cloudPreprocessMs: median(cloudPreprocessMs),
+    jpeg,
+  };
 }

@@ -36,7 +36,7 @@ export function splitMarkdown({ setup, measurements: m, verdicts, sweep }: Split
     `${setup.mode} run, ${setup.date}, ${setup.seconds} s; ${setup.cpus} CPUs (${setup.cpuModel}), load average ${setup.loadAverage.before.join(' / ')} at start, ${setup.loadAverage.after.join(' / ')} at the end; node ${setup.node}. Written by \`test/bench/split.ts\`.`,
     '',
     `- **Model**: models/image-encoder/inception-v3.fp32.onnx cut by \`splitinfer model split\` at the stem's output and at each mixed block's concatenation; every head → tail pair reproduces the whole model (max abs difference in the table).`,
-    `- **Times**: onnxruntime-node on this CPU, one intra-op thread, median of the rounds; whole model ${m.wholeMs} ms; the handler's pre-processing (decode, resize to 299 × 299) ${m.preprocessMs} ms; on the cloud, a 640 px JPEG's ${m.cloudPreprocessMs} ms.`,
+    `- **Times**: onnxruntime-node on this CPU, one intra-op thread. At each point the whole model, the head and the tail take turns run by run for the rounds (their medians are the \`timed\` columns); head and tail are then given as their share of the whole model timed beside them × the whole model's median over all points (${m.wholeMs} ms), so a load change between points does not move them; the handler's pre-processing (decode, resize to 299 × 299) ${m.preprocessMs} ms; on the cloud, a 640 px JPEG's ${m.cloudPreprocessMs} ms.`,
     `- **Activation**: float32; INT8 = per-tensor affine UINT8 (min/max of the tensor) + 8 bytes of scale and offset; deflate (level 6) and brotli (quality 5) of the INT8 bytes; median over the ${m.images} evaluation images (models/image-encoder/photo-like-images.ts heldOutImages: the project's samples and photo-like scenes, not real photos). Pack = quantize (+ compress) on the edge, unpack = decompress + dequantize in the cloud, both on this CPU.`,
     `- **INT8 agreement**: the tail fed the dequantized activation against the whole model on the same image: share of images with the same top-1 label, and the cosine of the L2-normalised embeddings.`,
     `- **JPEG**: what cloud-only uploads, each image shaped by edge/offload/image-shaping.ts with the image-encoder catalog's options (accuracy cost from models/catalog.yaml); median bytes and edge shaping time (this CPU).`,
@@ -50,11 +50,11 @@ export function splitMarkdown({ setup, measurements: m, verdicts, sweep }: Split
     '',
     '## Split points',
     '',
-    '| cut | shape | head ms | tail ms | max abs diff | float32 KB | INT8 KB | deflate KB | brotli KB | pack ms (deflate / brotli) | INT8 top-1 | INT8 cosine mean (min) |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| cut | shape | head ms | tail ms | timed whole / head / tail ms | max abs diff | float32 KB | INT8 KB | deflate KB | brotli KB | pack ms (deflate / brotli) | INT8 top-1 | INT8 cosine mean (min) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...m.points.map((p) => {
       const e = p.encodings;
-      return `| ${p.at} | ${p.dims.slice(1).join('×')} | ${p.headMs} | ${p.tailMs} | ${p.maxAbsDiff} | ${kb(e.float32.bytes)} | ${kb(e.int8.bytes)} | ${kb(e['int8-deflate'].bytes)} | ${kb(e['int8-brotli'].bytes)} | ${e['int8-deflate'].packMs} / ${e['int8-brotli'].packMs} | ${p.int8Agreement.top1} | ${p.int8Agreement.meanCosine} (${p.int8Agreement.minCosine}) |`;
+      return `| ${p.at} | ${p.dims.slice(1).join('×')} | ${p.headMs} | ${p.tailMs} | ${p.timedMs.whole} / ${p.timedMs.head} / ${p.timedMs.tail} | ${p.maxAbsDiff} | ${kb(e.float32.bytes)} | ${kb(e.int8.bytes)} | ${kb(e['int8-deflate'].bytes)} | ${kb(e['int8-brotli'].bytes)} | ${e['int8-deflate'].packMs} / ${e['int8-brotli'].packMs} | ${p.int8Agreement.top1} | ${p.int8Agreement.meanCosine} (${p.int8Agreement.minCosine}) |`;
     }),
     '',
     '## The JPEG instead',

@@ -29,6 +29,7 @@ const measurements: SplitMeasurements = {
       at: 'mixed0/concat',
       dims: [1, 256, 35, 35],
       maxAbsDiff: 0,
+      timedMs: { whole: 100, head: 20, tail: 80 },
       headMs: 20,
       tailMs: 80,
       encodings: { float32: encoding(1_254_400), int8: encoding(313_608), 'int8-deflate': encoding(1_250, 1, 1), 'int8-brotli': encoding(1_400, 1, 1) },
