@@ -17,7 +17,7 @@ export interface SplitResults {
   measurements: SplitMeasurements;
   verdicts: GroupSplitVerdict[];
   sweep: { rttMs: number; cells: SweepCell[] };
-  /** Every placement's latency per group. */
+  /** Per group: edge-only, each JPEG option, each split point with its fastest encoding. */
   placements: Record<string, PlacementLatency[]>;
 }
 
