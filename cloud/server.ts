@@ -10,6 +10,7 @@ import type { CloudConfig } from './config.js';
 import { HealthService, ServingStatus } from './health.js';
 import { addInferenceService, type ServiceState } from './inference-service.js';
 import { ModelRepository } from './repository.js';
+import { RedisResponseStore } from './redis-cache.js';
 import { ResponseCache } from './response-cache.js';
 import { SequenceStore } from './sequences.js';
 import { serverTransport } from './server-credentials.js';
@@ -21,7 +22,7 @@ export interface CloudServer {
   readonly repository: ModelRepository;
   /** Per-sequence state of sequence models (video-encoder). */
   readonly sequences: SequenceStore;
-  /** The in-process response cache; undefined when cache.bytes is 0. */
+  /** The response cache (in-process and/or Redis); undefined when cache.bytes is 0 and no Redis is set. */
   readonly cache: ResponseCache | undefined;
   readonly metrics: InferenceMetrics;
   readonly health: HealthService;
@@ -51,7 +52,8 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     interceptors: auth.interceptors(),
   });
-  const cache = config.cache.bytes > 0 ? new ResponseCache(config.cache.bytes) : undefined;
+  const shared = config.cache.redis.url ? new RedisResponseStore(config.cache.redis, log, metrics.cacheRedisErrors) : undefined;
+  const cache = config.cache.bytes > 0 || shared ? new ResponseCache(config.cache.bytes, shared) : undefined;
   addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, cache });
   health.addTo(server);
   const port = await new Promise<number>((resolve, reject) =>
@@ -59,6 +61,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
       err ? reject(new Error(`cannot listen on ${config.host}:${config.port}: ${err.message}`)) : resolve(bound),
     ),
   ).catch(async (err) => {
+    await cache?.close();
     await repository.close();
     throw err;
   });
@@ -109,6 +112,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
         });
         metricsServer?.close();
         sequences.close();
+        await cache?.close();
         await repository.close();
       })();
       return drained;

@@ -25,6 +25,14 @@ export const ParameterNames = {
   cacheHit: 'cache_hit',
   /** Response: how many requests shared this one's session run (dynamic batching; 1 = alone, 0 = answered from the cache). */
   batchSize: 'batch_size',
+  /**
+   * Content-addressed offload (cloud/response-cache.ts): an input tensor's
+   * parameter holding its content digest (shared/content-digest.ts), sent in
+   * place of its contents; a response with `content_needed: true` and no
+   * outputs says the cloud holds no answer for it: send the full request.
+   */
+  contentSha256: 'content_sha256',
+  contentNeeded: 'content_needed',
 } as const;
 
 export function int64Parameter(value: number): InferParameter {
