@@ -66,6 +66,9 @@ export interface OffloadStats {
   foundByDigest: number;
 }
 
+/** About what a digest-only request weighs on the wire (names, a 64-digit digest, parameters). */
+const DIGEST_REQUEST_BYTES = 200;
+
 /**
  * Failures that say the cloud is unhealthy; NOT_FOUND, INVALID_ARGUMENT or a
  * foreign server's UNKNOWN are the request's. RESOURCE_EXHAUSTED is not one
@@ -73,9 +76,6 @@ export interface OffloadStats {
  * (the task runs on the edge instead). DEADLINE_EXCEEDED counts only for a
  * budget the cloud should have met (`faultBudgetFloorMs`).
  */
-/** About what a digest-only request weighs on the wire (names, a 64-digit digest, parameters). */
-const DIGEST_REQUEST_BYTES = 200;
-
 const cloudFaults: ReadonlySet<ErrorCode> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'INTERNAL']);
 
 export class OffloadClient {
@@ -164,6 +164,7 @@ export class OffloadClient {
     this.ensureCloudAvailable();
     const started = performance.now();
     const { payload, shaped } = call.image ? await shapeImage(input, call.shaping ?? this.defaultShaping) : { payload: input, shaped: undefined };
+    this.counters.tasks++;
     this.counters.bytesBeforeShrink += input.length;
     // Asked by digest first when that bet pays (content-address.ts); answered from the cloud's cache, nothing is uploaded.
     const digest = contentSha256(bytesTensor([payload]));
@@ -209,6 +210,7 @@ export class OffloadClient {
     chunk.shaping = shaped.option.name;
     await chunk.turn();
     const bytes = payloads.reduce((sum, p) => sum + p.length, 0);
+    this.counters.tasks++;
     this.counters.bytesBeforeShrink += bytes;
     chunk.sentBytes += bytes;
     const answer = await this.send(call, started, { bytes, items: payloads.length, shaped }, (id, deadlineMs) => {
@@ -232,7 +234,6 @@ export class OffloadClient {
     build: (id: string, deadlineMs: number) => { request: PipelineRequest; read: (response: ModelInferResponse) => { result: Record<string, unknown>; queueUs: number; computeUs: number } | undefined },
   ): Promise<OffloadAnswer | undefined> {
     const sentAt = performance.now();
-    this.counters.tasks++;
     this.counters.bytesSent += payload.bytes;
     const budgetMs = Math.round(call.budgetMs - (sentAt - started));
     if (budgetMs <= 0) throw new InferError('DEADLINE_EXCEEDED', `${call.taskId}: no time left to offload after preparing the input`);

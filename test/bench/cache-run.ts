@@ -8,7 +8,8 @@
  *    changes in a quarter of them, the others repeat the previous JPEG
  *    byte for byte (an unchanged scene from a deterministic encoder);
  *  - product photo: several devices at once, most requests one of a few
- *    product photos that every device sends, the rest each device's own.
+ *    product photos that every device sends, the rest each device's own
+ *    (1920 px phone photos, shaped by the edge to 1280 px).
  * Each side gets a fresh cloud (a cold cache), so "off" gains from the
  * cache's hits only in compute, "on" also in upload. Bytes are what the
  * emulator carried up, everything included (gRPC framing, digests, probes).
@@ -16,6 +17,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { stringify } from 'yaml';
 import { loadEdgeConfig } from '../../edge/config.js';
 import { startCloudChild } from '../../edge/local-stack.js';
@@ -71,10 +73,17 @@ async function workloads(quick: boolean): Promise<Workload[]> {
   const snapshots = quick ? 16 : 40;
   const camera: Uint8Array[] = [fresh()];
   for (let i = 1; i < snapshots; i++) camera.push(random() < 0.25 ? fresh() : camera[i - 1]!);
-  const products = [fresh(), fresh(), fresh()];
+  // Phone photos: 1920 px (the edge shapes them to 1280 px), so an upload costs several round trips.
+  const phonePhoto = async () => new Uint8Array(await sharp(fresh()).resize({ width: 1920 }).jpeg({ quality: 90 }).toBuffer());
+  const products = [await phonePhoto(), await phonePhoto(), await phonePhoto()];
   const devices = quick ? 3 : 6;
   const perDevice = quick ? 6 : 10;
-  const shop = Array.from({ length: devices }, () => Array.from({ length: perDevice }, () => (random() < 0.6 ? products[Math.floor(random() * products.length)]! : fresh())));
+  const shop: Uint8Array[][] = [];
+  for (let d = 0; d < devices; d++) {
+    const inputs: Uint8Array[] = [];
+    for (let i = 0; i < perDevice; i++) inputs.push(random() < 0.6 ? products[Math.floor(random() * products.length)]! : await phonePhoto());
+    shop.push(inputs);
+  }
   return [
     { name: 'fixed camera (1 device, a new scene in a snapshot with p = 0.25)', devices: [camera] },
     { name: `product photo (${devices} devices, 60% one of 3 shared photos)`, devices: shop },
@@ -168,7 +177,7 @@ export async function runCacheBenchmark(options: { quick?: boolean }): Promise<C
       workload: w.name,
       devices: w.devices.length,
       requests: w.devices.reduce((n, d) => n + d.length, 0),
-      repeatRate: round1(repeatRate(w) * 100) / 100,
+      repeatRate: Math.round(repeatRate(w) * 1000) / 1000,
       off,
       on,
       uplinkSaved: Math.round((1 - on.uplinkBytes / off.uplinkBytes) * 1000) / 1000,
