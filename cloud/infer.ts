@@ -32,8 +32,9 @@ export interface InferOutcome {
 
 /**
  * Runs one KServe v2 request against the repository, or answers it from
- * `cache` when one is given and the request allows it; throws InferError on
- * anything a caller must fix.
+ * `cache` when one is given and the request allows it; a content-addressed
+ * request (input digests only, response-cache.ts) is answered from the cache
+ * or with `content_needed`. Throws InferError on anything a caller must fix.
  */
 export async function infer(repository: ModelRepository, sequences: SequenceStore, request: ModelInferRequest, cache?: ResponseCache): Promise<InferOutcome> {
   const started = performance.now();
