@@ -28,6 +28,9 @@ options:
   --batch LIST             dynamic batching per model: MODEL=MAX_BATCH[:DELAY_US],… e.g.
                            image-encoder=8:2000 (more knobs in the config's batching section)
   --cache-bytes N          in-process response cache of N bytes (default 0: off)
+  --cache redis://HOST:PORT[/DB]
+                           response cache shared by every replica, in Redis (behind the
+                           in-process one when --cache-bytes is set too)
 `;
 
 export async function main(args: string[]): Promise<number> {
@@ -78,6 +81,7 @@ export function cloudConfigFromArgs(args: string[]): CloudConfig | undefined {
       'max-sequences': { type: 'string' },
       batch: { type: 'string' },
       'cache-bytes': { type: 'string' },
+      cache: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -96,7 +100,7 @@ export function cloudConfigFromArgs(args: string[]): CloudConfig | undefined {
     limits: { maxMessageBytes: values['max-message-bytes'], maxQueuePerModel: values['max-queue'] },
     sequences: { idleTimeoutMs: values['sequence-idle-ms'], maxSequences: values['max-sequences'] },
     batching: values.batch === undefined ? undefined : parseBatchFlag(values.batch),
-    cache: { bytes: values['cache-bytes'] },
+    cache: { bytes: values['cache-bytes'], redis: { url: values.cache } },
   });
 }
 

@@ -54,10 +54,21 @@ export interface CloudConfig {
    * per session run, as Triton does without `dynamic_batching`.
    */
   batching: Record<string, BatchingOptions>;
-  /** Response cache (response-cache.ts); off when bytes is 0. */
+  /** Response cache (response-cache.ts); off when bytes is 0 and no Redis is set. */
   cache: {
     /** In-process LRU budget in bytes (keys, answers and bookkeeping). */
     bytes: number;
+    /** The tier shared by every replica (redis-cache.ts); off when url is empty. */
+    redis: {
+      /** redis://[user:password@]host:port[/db], rediss:// for TLS. */
+      url: string;
+      /** Entries expire after this many seconds (Redis's own maxmemory policy bounds the total). */
+      ttlS: number;
+      /** Larger answers stay in-process only. */
+      maxEntryBytes: number;
+      /** A Redis command not answered in this long is a cache miss. */
+      timeoutMs: number;
+    };
   };
   /** On SIGTERM, how long in-flight requests get to finish before the process exits anyway. */
   drainTimeoutMs: number;
@@ -130,7 +141,22 @@ export const cloudConfigSchema: SchemaObject = {
       additionalProperties: false,
       required: [],
       default: {},
-      properties: { bytes: { type: 'integer', minimum: 0, default: 0 } },
+      properties: {
+        bytes: { type: 'integer', minimum: 0, default: 0 },
+        redis: {
+          type: 'object',
+          additionalProperties: false,
+          required: [],
+          default: {},
+          properties: {
+            url: { type: 'string', pattern: '^(rediss?://.+)?$', default: '' },
+            ttlS: { type: 'integer', minimum: 1, default: 3600 },
+            maxEntryBytes: { type: 'integer', minimum: 1, default: 4 * 1024 * 1024 },
+            // Redis answers in well under a millisecond nearby; past this it is down or overloaded, and waiting would cost more than running.
+            timeoutMs: { type: 'integer', minimum: 1, default: 50 },
+          },
+        },
+      },
     },
     drainTimeoutMs: { type: 'integer', minimum: 0, default: 30_000 },
     tracing: tracingConfigSchema('splitinfer-cloud'),

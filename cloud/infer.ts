@@ -14,7 +14,7 @@ import type { SequenceCapability } from '../shared/handlers/handler.js';
 import type { RunDeadline, TimedRun } from '../shared/run-queue.js';
 import { readChunkRequest } from '../shared/video/chunk-wire.js';
 import type { ModelRepository, ServedModel } from './repository.js';
-import { responseCacheKey, type ResponseCache } from './response-cache.js';
+import { contentAddressedInputs, inputDigests, responseCacheKey, type ResponseCache } from './response-cache.js';
 import type { SequenceStore } from './sequences.js';
 
 export interface InferOutcome {
@@ -26,22 +26,28 @@ export interface InferOutcome {
   batchSize: number;
   /** Set when the response cache was consulted: whether it answered, and the cache's own time (lookup, and insert on a miss). */
   cache?: { hit: boolean; us: number };
+  /** Set for a content-addressed request (input digests only): whether the cache held its answer; if not, the response says `content_needed`. */
+  contentFound?: boolean;
 }
 
 /**
  * Runs one KServe v2 request against the repository, or answers it from
- * `cache` when one is given and the request allows it; throws InferError on
- * anything a caller must fix.
+ * `cache` when one is given and the request allows it; a content-addressed
+ * request (input digests only, response-cache.ts) is answered from the cache
+ * or with `content_needed`. Throws InferError on anything a caller must fix.
  */
 export async function infer(repository: ModelRepository, sequences: SequenceStore, request: ModelInferRequest, cache?: ResponseCache): Promise<InferOutcome> {
   const started = performance.now();
   const served = repository.resolve(request.modelName, request.modelVersion);
-  const inputs = decodeInferInputs(request);
+  const digestsOnly = contentAddressedInputs(request);
+  const inputs = digestsOnly ? {} : decodeInferInputs(request);
   const sequenceModel = served.kind === 'pipeline' && served.loaded.handler.sequence !== undefined;
   const cacheKey =
-    cache && !sequenceModel && boolParameterValue(request.parameters, ParameterNames.cache) !== false ? responseCacheKey(served, inputs, request) : undefined;
+    cache && !sequenceModel && boolParameterValue(request.parameters, ParameterNames.cache) !== false
+      ? responseCacheKey(served, digestsOnly ?? inputDigests(inputs), request)
+      : undefined;
   if (cache && cacheKey) {
-    const response = cache.lookup(cacheKey, request.id);
+    const response = await cache.lookup(cacheKey, request.id);
     if (response) {
       const us = Math.round((performance.now() - started) * 1000);
       response.parameters = {
@@ -50,8 +56,19 @@ export async function infer(repository: ModelRepository, sequences: SequenceStor
         [ParameterNames.batchSize]: int64Parameter(0),
         [ParameterNames.cacheHit]: boolParameter(true),
       };
-      return { response, served, queueUs: 0, computeUs: us, batchSize: 0, cache: { hit: true, us } };
+      return { response, served, queueUs: 0, computeUs: us, batchSize: 0, cache: { hit: true, us }, ...(digestsOnly ? { contentFound: true } : {}) };
     }
+  }
+  if (digestsOnly) {
+    // Not a miss of the cache's (the full request that follows is): nothing ran, and the edge now sends the contents.
+    const us = Math.round((performance.now() - started) * 1000);
+    const response = create(ModelInferResponseSchema, {
+      modelName: served.name,
+      modelVersion: served.version,
+      id: request.id,
+      parameters: { [ParameterNames.queueUs]: int64Parameter(0), [ParameterNames.computeUs]: int64Parameter(us), [ParameterNames.contentNeeded]: boolParameter(true) },
+    });
+    return { response, served, queueUs: 0, computeUs: us, batchSize: 0, contentFound: false };
   }
   const lookupUs = (performance.now() - started) * 1000;
   const deadlineMs = numberParameter(request.parameters, ParameterNames.deadlineMs);

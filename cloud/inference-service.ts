@@ -67,10 +67,11 @@ export function addInferenceService(
       const totalUs = Math.round((performance.now() - started) * 1000);
       const served = { model: outcome.served.name, version: outcome.served.version };
       metrics.requestSuccess.inc(served);
+      if (outcome.contentFound !== undefined) metrics.cacheContentLookups.inc({ model: served.model, found: String(outcome.contentFound) });
       if (outcome.cache?.hit) {
         metrics.cacheHits.inc(served);
         metrics.cacheHitDurationUs.inc(served, outcome.cache.us);
-      } else {
+      } else if (outcome.contentFound === undefined) {
         metrics.batchSize.observe(served, outcome.batchSize);
         if (outcome.cache) {
           metrics.cacheMisses.inc(served);

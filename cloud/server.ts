@@ -11,6 +11,7 @@ import type { CloudConfig } from './config.js';
 import { HealthService, ServingStatus } from './health.js';
 import { addInferenceService, type ServiceState } from './inference-service.js';
 import { ModelRepository } from './repository.js';
+import { RedisResponseStore } from './redis-cache.js';
 import { ResponseCache } from './response-cache.js';
 import { SequenceStore } from './sequences.js';
 import { serverTransport } from './server-credentials.js';
@@ -22,7 +23,7 @@ export interface CloudServer {
   readonly repository: ModelRepository;
   /** Per-sequence state of sequence models (video-encoder). */
   readonly sequences: SequenceStore;
-  /** The in-process response cache; undefined when cache.bytes is 0. */
+  /** The response cache (in-process and/or Redis); undefined when cache.bytes is 0 and no Redis is set. */
   readonly cache: ResponseCache | undefined;
   readonly metrics: InferenceMetrics;
   readonly health: HealthService;
@@ -52,7 +53,8 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     interceptors: auth.interceptors(),
   });
-  const cache = config.cache.bytes > 0 ? new ResponseCache(config.cache.bytes) : undefined;
+  const shared = config.cache.redis.url ? new RedisResponseStore(config.cache.redis, log, metrics.cacheRedisErrors) : undefined;
+  const cache = config.cache.bytes > 0 || shared ? new ResponseCache(config.cache.bytes, shared) : undefined;
   const tracer = await startTracing(config.tracing, log);
   addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, cache, tracer });
   health.addTo(server);
@@ -61,6 +63,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
       err ? reject(new Error(`cannot listen on ${config.host}:${config.port}: ${err.message}`)) : resolve(bound),
     ),
   ).catch(async (err) => {
+    await cache?.close();
     await repository.close();
     throw err;
   });
@@ -111,6 +114,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
         });
         metricsServer?.close();
         sequences.close();
+        await cache?.close();
         await Promise.all([repository.close(), tracer.close()]);
       })();
       return drained;

@@ -105,6 +105,8 @@ export interface EdgeConfig {
     keepaliveMs: number;
     /** An offload that times out counts against the cloud (circuit breaker) only when its budget was at least this, and two high round trips. */
     minFaultBudgetMs: number;
+    /** Ask the cloud by an input's digest before uploading it, when that is likely to save the upload (offload/content-address.ts). */
+    contentAddressing: boolean;
   };
   limits: RequestLimits;
   /** How `inputs.video` is decoded, filtered and chunked (edge/video/). */
@@ -271,6 +273,8 @@ export const edgeConfigSchema: SchemaObject = {
         defaultDeadlineMs: { type: 'integer', minimum: 1, maximum: maxDeadlineMs, default: 10_000 },
         keepaliveMs: { type: 'integer', minimum: 1000, default: 10_000 },
         minFaultBudgetMs: { type: 'integer', minimum: 1, default: 500 },
+        // On: it asks first only where the expected saving beats the extra round trip, and only a cloud that caches is asked.
+        contentAddressing: { type: 'boolean', default: true },
       },
     },
     limits: {

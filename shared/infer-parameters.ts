@@ -31,6 +31,14 @@ export const ParameterNames = {
    * whose metadata is sent once; a parameter travels with each request.
    */
   traceparent: 'traceparent',
+  /**
+   * Content-addressed offload (cloud/response-cache.ts): an input tensor's
+   * parameter holding its content digest (shared/content-digest.ts), sent in
+   * place of its contents; a response with `content_needed: true` and no
+   * outputs says the cloud holds no answer for it: send the full request.
+   */
+  contentSha256: 'content_sha256',
+  contentNeeded: 'content_needed',
 } as const;
 
 export function int64Parameter(value: number): InferParameter {

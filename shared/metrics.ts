@@ -30,6 +30,10 @@ export interface InferenceMetrics {
   readonly cacheMissDurationUs: Counter<'model' | 'version'>;
   /** Bytes the in-process cache holds now. */
   readonly cacheBytes: Gauge;
+  /** Redis commands of the shared cache tier that failed or timed out (each a miss), and failed connection attempts. */
+  readonly cacheRedisErrors: Counter<'operation'>;
+  /** Content-addressed requests (digest only): answered from the cache, or answered `content_needed`. */
+  readonly cacheContentLookups: Counter<'model' | 'found'>;
 }
 
 export function createInferenceMetrics(prefixLabels: Record<string, string> = {}): InferenceMetrics {
@@ -96,6 +100,18 @@ export function createInferenceMetrics(prefixLabels: Record<string, string> = {}
       registers: [registry],
     }),
     cacheBytes: new Gauge({ name: 'splitinfer_cache_bytes', help: 'Bytes held by the in-process response cache', registers: [registry] }),
+    cacheRedisErrors: new Counter({
+      name: 'splitinfer_cache_redis_errors_total',
+      help: 'Redis commands of the shared response cache that failed or timed out (each answered as a miss), and failed connection attempts',
+      labelNames: ['operation'],
+      registers: [registry],
+    }),
+    cacheContentLookups: new Counter({
+      name: 'splitinfer_cache_content_lookups_total',
+      help: 'Content-addressed requests (input digests, no contents): found in the response cache, or answered content_needed',
+      labelNames: ['model', 'found'],
+      registers: [registry],
+    }),
   };
 }
 

@@ -12,9 +12,11 @@
  * the text alone. A failure from a server that sends neither is UNKNOWN, so
  * it is never mistaken for a sign that the cloud is down.
  */
+import { createHash } from 'node:crypto';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { InferError, toInferError, type ErrorCode } from './errors.js';
 import {
+  ModelInferRequest_InferInputTensorSchema,
   ModelInferResponseSchema,
   ModelStreamInferResponseSchema,
   type ModelInferRequest,
@@ -22,7 +24,7 @@ import {
   type ModelInferResponse,
   type ModelStreamInferResponse,
 } from './gen/inference/grpc_service_pb.js';
-import { int64Parameter, numberParameter, ParameterNames, stringParameter, stringParameterValue } from './infer-parameters.js';
+import { boolParameterValue, int64Parameter, numberParameter, ParameterNames, stringParameter, stringParameterValue } from './infer-parameters.js';
 import { decodeInferOutputs, encodeInferInputs } from './tensor-codec.js';
 import { bytesTensor, type Tensor, type TensorMeta } from './tensor.js';
 
@@ -53,6 +55,32 @@ export function pipelineRequest(model: string, input: Uint8Array, options: Pipel
     ...encodeInferInputs({ [pipelineInput.name]: bytesTensor([input]) }),
     ...(options.resultOnly ? { outputs: [{ name: pipelineResult.name }] } : {}),
   };
+}
+
+/**
+ * The content-addressed form of a request with raw contents: each input
+ * names the SHA-256 of its raw contents (`content_sha256`, the digest the
+ * cloud's cache key uses; shared/content-digest.ts) and no contents travel.
+ * The cloud answers from its cache, or with `content_needed` (see below).
+ * `digests`: already computed (contentSha256 of each input), in input order.
+ */
+export function digestOnlyRequest(request: PipelineRequest, digests?: readonly string[]): PipelineRequest {
+  const raws = request.rawInputContents ?? [];
+  return {
+    ...request,
+    inputs: (request.inputs ?? []).map((input, i) =>
+      create(ModelInferRequest_InferInputTensorSchema, {
+        ...input,
+        parameters: { ...input.parameters, [ParameterNames.contentSha256]: stringParameter(digests?.[i] ?? createHash('sha256').update(raws[i]!).digest('hex')) },
+      }),
+    ),
+    rawInputContents: [],
+  };
+}
+
+/** Whether the cloud answered a content-addressed request with "no answer held for it: send the contents". */
+export function contentNeeded(response: ModelInferResponse): boolean {
+  return boolParameterValue(response.parameters, ParameterNames.contentNeeded) === true;
 }
 
 export interface PipelineAnswer {

@@ -46,7 +46,7 @@ export function shapingOptionsOf(model: CatalogModel | undefined): ShapingOption
 }
 
 /** The config's shaping, for models whose catalog entry declares no options. */
-export function defaultShaping(offload: EdgeConfig['offload']): ShapingOption {
+export function defaultShaping(offload: Pick<EdgeConfig['offload'], 'imageMaxSide' | 'jpegQuality'>): ShapingOption {
   const { imageMaxSide: maxSide, jpegQuality } = offload;
   return { name: `${maxSide}px q${jpegQuality}`, maxSide, jpegQuality, accuracyCost: 0 };
 }

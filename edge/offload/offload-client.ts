@@ -6,15 +6,18 @@
  * trips it when the link goes silent. A task offloaded while the circuit is
  * not closed fails at once with UNAVAILABLE, without leaving the device.
  */
-import { InferError, type ErrorCode } from '../../shared/errors.js';
+import { InferError, toInferError, type ErrorCode } from '../../shared/errors.js';
 import { GRPCInferenceService, type ModelInferResponse } from '../../shared/gen/inference/grpc_service_pb.js';
 import { callUnary } from '../../shared/grpc-service.js';
 import { ParameterNames, stringParameter } from '../../shared/infer-parameters.js';
 import type { Logger } from '../../shared/log.js';
-import { pipelineRequest, readPipelineAnswer, type PipelineRequest } from '../../shared/pipeline-wire.js';
+import { contentSha256 } from '../../shared/content-digest.js';
+import { contentNeeded, digestOnlyRequest, pipelineRequest, readPipelineAnswer, type PipelineRequest } from '../../shared/pipeline-wire.js';
+import { bytesTensor } from '../../shared/tensor.js';
 import { chunkRequest, readChunkAnswer } from '../../shared/video/chunk-wire.js';
 import type { ChunkWork } from '../tasks.js';
 import type { EdgeConfig } from '../config.js';
+import { ContentAddressing, type LinkCosts } from './content-address.js';
 import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions, type CloudHealth } from './circuit-breaker.js';
 import { defaultShaping, shapeFrames, shapeImage, type ShapedImage, type ShapingOption } from './image-shaping.js';
 import { StallProbe, type LinkSignals } from './stall-probe.js';
@@ -60,7 +63,13 @@ export interface OffloadStats {
   /** Inputs' bytes as the request carried them; a video chunk's frames have no encoded original, so they count as sent. */
   bytesBeforeShrink: number;
   bytesSent: number;
+  /** Content-addressed offload: inputs asked for by digest first, and those the cloud answered without the upload. */
+  askedByDigest: number;
+  foundByDigest: number;
 }
+
+/** About what a digest-only request weighs on the wire (names, a 64-digit digest, parameters). */
+const DIGEST_REQUEST_BYTES = 200;
 
 /**
  * Failures that say the cloud is unhealthy; NOT_FOUND, INVALID_ARGUMENT or a
@@ -75,7 +84,8 @@ export class OffloadClient {
   private readonly stream: StreamClient;
   private readonly breaker: CircuitBreaker;
   private stallProbe: StallProbe | undefined;
-  private link: LinkSignals | undefined;
+  private link: (LinkSignals & LinkCosts) | undefined;
+  private readonly content: ContentAddressing;
   private readonly defaultShaping: ShapingOption;
   private sequence = 0;
   private readonly counters = { tasks: 0, bytesBeforeShrink: 0, bytesSent: 0 };
@@ -86,6 +96,7 @@ export class OffloadClient {
     private readonly options: BreakerOptions,
   ) {
     this.defaultShaping = defaultShaping(config.offload);
+    this.content = new ContentAddressing(config.offload.contentAddressing, log);
     this.stream = new StreamClient(
       config.cloud,
       {
@@ -123,9 +134,10 @@ export class OffloadClient {
 
   /**
    * Starts the stall probe, which reads the link's RTT and uplink wait from
-   * `link` and tells it each probe's round trip.
+   * `link` and tells it each probe's round trip; content-addressed offload
+   * reads its upload estimate.
    */
-  watchForStalls(link: LinkSignals): void {
+  watchForStalls(link: LinkSignals & LinkCosts): void {
     this.link = link;
     this.stallProbe ??= new StallProbe(this.stream, link, {
       stallSilenceMs: this.config.policy.stallSilenceMs,
@@ -145,7 +157,8 @@ export class OffloadClient {
   }
 
   stats(): OffloadStats {
-    return { ...this.counters, streamsOpened: this.stream.streamsOpened, peakPending: this.stream.peakPending };
+    const { streamsOpened, peakPending } = this.stream;
+    return { ...this.counters, streamsOpened, peakPending, askedByDigest: this.content.asked, foundByDigest: this.content.found };
   }
 
   /** Runs one pipeline input in the cloud; rejects with UNAVAILABLE at once while the circuit is not closed. */
@@ -153,11 +166,37 @@ export class OffloadClient {
     this.ensureCloudAvailable();
     const started = performance.now();
     const { payload, shaped } = call.image ? await shapeImage(input, call.shaping ?? this.defaultShaping) : { payload: input, shaped: undefined };
+    this.counters.tasks++;
     this.counters.bytesBeforeShrink += input.length;
-    return this.send(call, started, { bytes: payload.length, items: 1, shaped }, (id, deadlineMs) => {
-      const request = pipelineRequest(model, payload, { id, deadlineMs, resultOnly: true });
-      return { request, read: (response) => readPipelineAnswer(response) };
-    });
+    // Asked by digest first when that bet pays (content-address.ts); answered from the cloud's cache, nothing is uploaded.
+    const digest = contentSha256(bytesTensor([payload]));
+    let cacheConsulted = false;
+    const ask = (byDigest: boolean) =>
+      this.send(call, started, { bytes: byDigest ? DIGEST_REQUEST_BYTES : payload.length, items: 1, shaped }, (id, deadlineMs) => {
+        const request = pipelineRequest(model, payload, { id, deadlineMs, resultOnly: true });
+        return {
+          request: byDigest ? digestOnlyRequest(request, [digest]) : request,
+          read: (response) => {
+            if (byDigest && contentNeeded(response)) return undefined;
+            cacheConsulted = response.parameters[ParameterNames.cacheHit] !== undefined;
+            return readPipelineAnswer(response);
+          },
+        };
+      });
+    if (this.content.shouldAsk(model, digest, payload.length, this.link)) {
+      const answer = await ask(true).catch((err: unknown) => {
+        const e = toInferError(err);
+        // A server without the extension finds no contents to decode: INVALID_ARGUMENT, or UNKNOWN from one that sends no status code in-stream.
+        if (e.code !== 'INVALID_ARGUMENT' && e.code !== 'UNKNOWN') throw err;
+        this.content.refused(this.config.cloud.address, e.message);
+        return undefined;
+      });
+      this.content.answeredByDigest(digest, answer !== undefined);
+      if (answer) return answer;
+    }
+    const answer = await ask(false);
+    this.content.answeredInFull(model, digest, cacheConsulted);
+    return answer!;
   }
 
   /**
@@ -173,9 +212,10 @@ export class OffloadClient {
     chunk.shaping = shaped.option.name;
     await chunk.turn();
     const bytes = payloads.reduce((sum, p) => sum + p.length, 0);
+    this.counters.tasks++;
     this.counters.bytesBeforeShrink += bytes;
     chunk.sentBytes += bytes;
-    return this.send(call, started, { bytes, items: payloads.length, shaped }, (id, deadlineMs) => {
+    const answer = await this.send(call, started, { bytes, items: payloads.length, shaped }, (id, deadlineMs) => {
       const request = chunkRequest(model, payloads, chunk.frames.map((f) => f.timeMs), chunk.sequence(), { id, deadlineMs, resultOnly: true, weights: chunk.weights });
       return {
         request,
@@ -185,17 +225,17 @@ export class OffloadClient {
         },
       };
     });
+    return answer!;
   }
 
-  /** Sends a prepared request on the stream within what is left of the budget, and times the answer. */
+  /** Sends a prepared request on the stream within what is left of the budget, and times the answer; undefined when `read` finds none in the response. */
   private async send(
     call: OffloadCall,
     started: number,
     payload: { bytes: number; items: number; shaped?: ShapedImage },
-    build: (id: string, deadlineMs: number) => { request: PipelineRequest; read: (response: ModelInferResponse) => { result: Record<string, unknown>; queueUs: number; computeUs: number } },
-  ): Promise<OffloadAnswer> {
+    build: (id: string, deadlineMs: number) => { request: PipelineRequest; read: (response: ModelInferResponse) => { result: Record<string, unknown>; queueUs: number; computeUs: number } | undefined },
+  ): Promise<OffloadAnswer | undefined> {
     const sentAt = performance.now();
-    this.counters.tasks++;
     this.counters.bytesSent += payload.bytes;
     const budgetMs = Math.round(call.budgetMs - (sentAt - started));
     if (budgetMs <= 0) throw new InferError('DEADLINE_EXCEEDED', `${call.taskId}: no time left to offload after preparing the input`);
@@ -205,6 +245,7 @@ export class OffloadClient {
     const response = await this.stream.send({ ...request, id }, budgetMs);
     const answeredAt = performance.now();
     const answer = read(response);
+    if (!answer) return undefined;
     const queueMs = answer.queueUs / 1000;
     const computeMs = answer.computeUs / 1000;
     const totalMs = answeredAt - started;

@@ -61,7 +61,7 @@ export async function loadInputLibrary(imageSeed: number): Promise<InputLibrary>
     .map((line) => (JSON.parse(line) as { text: string }).text);
   const audio = ['speech-en.wav', 'speech-zh.wav'].map((file) => readFileSync(path.join(packageRoot, 'models', 'samples', 'audio', file)));
   const images = await makeBenchImages(imageSeed);
-  const shrunk = async (image: BenchImage) => (await shapeImage(image.bytes, defaultShaping({ imageMaxSide: 1280, jpegQuality: 85, defaultDeadlineMs: 0, keepaliveMs: 0, minFaultBudgetMs: 0 }))).payload.length;
+  const shrunk = async (image: BenchImage) => (await shapeImage(image.bytes, defaultShaping({ imageMaxSide: 1280, jpegQuality: 85 }))).payload.length;
   const mean = (values: number[]) => Math.round(values.reduce((sum, v) => sum + v, 0) / values.length);
   const offloadBytes: Record<RequestKind, number> = {
     text: mean(texts.map((text) => Buffer.byteLength(text))),

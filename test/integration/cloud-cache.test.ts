@@ -1,8 +1,10 @@
 /**
  * The response cache in the cloud tier over real gRPC: a repeated request is
  * answered from the cache (`cache_hit`), `cache: false` skips it, only
- * successful answers are kept, Triton's cache metrics count it all, and a
- * sequence model (video-encoder) never uses it.
+ * successful answers are kept, Triton's cache metrics count it all, a
+ * request naming its input's digest instead of sending it is answered from
+ * the cache or told `content_needed`, and a sequence model (video-encoder)
+ * never uses it.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +15,7 @@ import { callUnary } from '../../shared/grpc-service.js';
 import { boolParameter, boolParameterValue, int64Parameter, ParameterNames, stringParameter } from '../../shared/infer-parameters.js';
 import { encodeInferInputs } from '../../shared/tensor-codec.js';
 import { bytesTensor } from '../../shared/tensor.js';
+import { contentNeeded, digestOnlyRequest } from '../../shared/pipeline-wire.js';
 import { readChunkAnswer } from '../../shared/video/chunk-wire.js';
 import { photoLikeImages } from '../../models/image-encoder/photo-like-images.js';
 import { inferenceClient, startTestCloud } from '../helpers/cloud.js';
@@ -71,6 +74,27 @@ describe('response cache over gRPC', () => {
     assert.equal(cacheHit(other), false);
   });
 
+  test('a content-addressed request is answered from the cache, or told to send the contents', textIntentOptions, async () => {
+    const full = pipelineRequest('text-intent', 'My order arrived damaged, what now?', 'full');
+    const byDigest = { ...digestOnlyRequest(full), id: 'by-digest' };
+    assert.equal(byDigest.rawInputContents!.length, 0);
+    const unknown = await callUnary(client, infer, byDigest);
+    assert.equal(contentNeeded(unknown), true);
+    assert.equal(unknown.id, 'by-digest');
+    assert.equal(unknown.outputs.length, 0, 'nothing ran');
+    const ran = await callUnary(client, infer, full);
+    assert.equal(cacheHit(ran), false);
+    const known = await callUnary(client, infer, byDigest);
+    assert.equal(contentNeeded(known), false);
+    assert.equal(cacheHit(known), true);
+    assert.deepEqual(resultOf(known), resultOf(ran));
+    const metrics = await scrapeMetrics(cloud.server.metricsPort);
+    assert.equal(metricValue(metrics, 'splitinfer_cache_content_lookups_total', { model: 'text-intent', found: 'true' }), 1);
+    assert.equal(metricValue(metrics, 'splitinfer_cache_content_lookups_total', { model: 'text-intent', found: 'false' }), 1);
+    const mixed = { ...byDigest, rawInputContents: full.rawInputContents };
+    assert.equal((await grpcFailure(callUnary(client, infer, mixed))).code, 3, 'digests and contents together: INVALID_ARGUMENT');
+  });
+
   test('a failed request is not kept: the same bad input fails again', textIntentOptions, async () => {
     const empty = pipelineRequest('text-intent', '');
     const first = await grpcFailure(callUnary(client, infer, empty));
@@ -88,5 +112,6 @@ describe('response cache over gRPC', () => {
       assert.equal(readChunkAnswer(response).answer.frames, 2);
     }
     assert.deepEqual(await counts('video-encoder'), { hits: 0, misses: 0 });
+    assert.equal(contentNeeded(await callUnary(client, infer, digestOnlyRequest(chunk))), true, 'a sequence model holds no answers to find by digest');
   });
 });

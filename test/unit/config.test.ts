@@ -57,6 +57,12 @@ test('batching is off unless a model is named; --batch sets size and delay and t
   assert.throws(() => parseBatchFlag('image-encoder:8'), /'image-encoder:8' is not MODEL=MAX_BATCH\[:DELAY_US\]/);
 });
 
+test('the shared cache tier is off unless a redis:// URL is given; anything else is refused', () => {
+  assert.deepEqual(loadCloudConfig().cache.redis, { url: '', ttlS: 3600, maxEntryBytes: 4 << 20, timeoutMs: 50 });
+  assert.equal(loadCloudConfig(undefined, { cache: { redis: { url: 'redis://cache:6379/2' } } }).cache.redis.url, 'redis://cache:6379/2');
+  assert.throws(() => loadCloudConfig(undefined, { cache: { redis: { url: 'cache:6379' } } }), /cache\/redis\/url/);
+});
+
 test('delivery: the journal must hold two requests, and the state folder is the configured one or a writable default', () => {
   const config = loadEdgeConfig(undefined, { stateDir: 'var/state' });
   assert.equal(resolveStateDir(config.stateDir), path.resolve('var/state'));
