@@ -26,6 +26,7 @@ import type { IProbe } from 'kubernetes-models/v1/Probe';
 import { cloudConfigFromArgs } from '../../cloud/command.js';
 import type { CloudConfig } from '../../cloud/config.js';
 import { packageRoot } from '../../shared/paths.js';
+import { instructions, parseDockerfile } from '../helpers/dockerfile.js';
 import { findProgram } from '../helpers/mqtt.js';
 
 const kubectl = findProgram('kubectl');
@@ -137,6 +138,15 @@ describe('Kubernetes overlays rendered by kubectl kustomize', { skip: kubectlMis
         assertGrpcProbes(container, config.port);
         assert.equal(container.ports?.find((p) => p.name === 'metrics')?.containerPort, config.metricsPort);
         assert.equal(config.metricsHost, '0.0.0.0');
+      });
+
+      test("runs as the image's own non-root user", () => {
+        const dockerfile = overlay === 'gpu' ? 'deploy/cloud/Dockerfile.cuda' : 'deploy/cloud/Dockerfile';
+        const user = instructions(parseDockerfile(readFileSync(path.join(packageRoot, dockerfile), 'utf8')).at(-1)!, 'USER')[0]!.text;
+        const pod = deployment.spec.template.spec.securityContext;
+        assert.equal(pod.runAsNonRoot, true);
+        assert.equal(String(pod.runAsUser), user, `runAsUser is ${dockerfile}'s USER`);
+        assert.equal(container.securityContext?.allowPrivilegeEscalation, false);
       });
 
       test('terminationGracePeriodSeconds covers preStop, the drain and the final close', () => {
