@@ -2,6 +2,7 @@ import type { SchemaObject } from 'ajv';
 import { loadConfig } from '../shared/config.js';
 import type { BatchingOptions } from '../shared/ort/batching-session.js';
 import { authConfigSchema, type AuthConfig } from './auth.js';
+import { versionPoliciesSchema, type VersionPolicy } from './version-routing.js';
 
 export interface CloudConfig {
   host: string;
@@ -58,8 +59,19 @@ export interface CloudConfig {
     /** In-process LRU budget in bytes (keys, answers and bookkeeping). */
     bytes: number;
   };
-  /** On SIGTERM, how long in-flight requests get to finish before the process exits anyway. */
+  /** On SIGTERM, how long in-flight requests get to finish before the process exits anyway (also: how long a version replaced by a reload waits for its requests). */
   drainTimeoutMs: number;
+  /** Per catalog model id: the variants loaded as its versions, their A/B weights and a shadow version (version-routing.ts). */
+  versions: Record<string, VersionPolicy>;
+  /** Triton's model repository extension and the poll mode (repository.ts, repository-rpc.ts). */
+  repository: {
+    /** RepositoryIndex, RepositoryModelLoad and RepositoryModelUnload answer; off: FAILED_PRECONDITION. */
+    control: boolean;
+    /** With auth on, the tenants that may call them; with auth off they answer on a loopback host only. */
+    adminTenants: string[];
+    /** Every this many seconds, reload a loaded model whose catalog entry or graph files changed; 0 is off. */
+    pollIntervalS: number;
+  };
 }
 
 export const cloudConfigSchema: SchemaObject = {
@@ -130,6 +142,18 @@ export const cloudConfigSchema: SchemaObject = {
       properties: { bytes: { type: 'integer', minimum: 0, default: 0 } },
     },
     drainTimeoutMs: { type: 'integer', minimum: 0, default: 30_000 },
+    versions: versionPoliciesSchema,
+    repository: {
+      type: 'object',
+      additionalProperties: false,
+      required: [],
+      default: {},
+      properties: {
+        control: { type: 'boolean', default: false },
+        adminTenants: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+        pollIntervalS: { type: 'number', minimum: 0, default: 0 },
+      },
+    },
   },
 };
 

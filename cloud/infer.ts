@@ -34,12 +34,22 @@ export interface InferOutcome {
  * anything a caller must fix.
  */
 export async function infer(repository: ModelRepository, sequences: SequenceStore, request: ModelInferRequest, cache?: ResponseCache): Promise<InferOutcome> {
+  // The version is held until the answer is out, so a reload closes the one it replaced only after this request.
+  const abKey = stringParameterValue(request.parameters, ParameterNames.abKey) ?? stringParameterValue(request.parameters, ParameterNames.tenant);
+  const lease = repository.route(request.modelName, request.modelVersion, abKey);
+  try {
+    return await inferOn(lease.served, sequences, request, cache);
+  } finally {
+    lease.release();
+  }
+}
+
+async function inferOn(served: ServedModel, sequences: SequenceStore, request: ModelInferRequest, cache?: ResponseCache): Promise<InferOutcome> {
   const started = performance.now();
-  const served = repository.resolve(request.modelName, request.modelVersion);
   const inputs = decodeInferInputs(request);
   const sequenceModel = served.kind === 'pipeline' && served.loaded.handler.sequence !== undefined;
   const cacheKey =
-    cache && !sequenceModel && boolParameterValue(request.parameters, ParameterNames.cache) !== false ? responseCacheKey(served, inputs, request) : undefined;
+    cache && !sequenceModel && boolParameterValue(request.parameters, ParameterNames.cache) !== false ? responseCacheKey({ name: served.name, version: `${served.version}@${served.revision}` }, inputs, request) : undefined;
   if (cache && cacheKey) {
     const response = cache.lookup(cacheKey, request.id);
     if (response) {

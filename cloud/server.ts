@@ -10,6 +10,8 @@ import type { CloudConfig } from './config.js';
 import { HealthService, ServingStatus } from './health.js';
 import { addInferenceService, type ServiceState } from './inference-service.js';
 import { ModelRepository } from './repository.js';
+import { pollRepository } from './repository-poll.js';
+import { checkRepositoryControl } from './repository-rpc.js';
 import { ResponseCache } from './response-cache.js';
 import { SequenceStore } from './sequences.js';
 import { serverTransport } from './server-credentials.js';
@@ -37,8 +39,9 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
   // Certificates and keys are read before the models load, so a wrong path fails in milliseconds.
   const transport = serverTransport(config);
   const auth = new CloudAuth(config.auth, transport.clientCertificates);
-  const repository = await ModelRepository.open(config, log);
+  checkRepositoryControl(config, auth);
   const metrics = createInferenceMetrics();
+  const repository = await ModelRepository.open(config, log, metrics);
   const sequences = new SequenceStore(config.sequences, { live: metrics.liveSequences, expired: metrics.expiredSequences, bytes: metrics.sequenceStateBytes });
   const health = new HealthService();
   const state: ServiceState = { draining: false, inFlight: 0 };
@@ -52,7 +55,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     interceptors: auth.interceptors(),
   });
   const cache = config.cache.bytes > 0 ? new ResponseCache(config.cache.bytes) : undefined;
-  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, cache });
+  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, cache, config });
   health.addTo(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`, transport.credentials, (err, bound) =>
@@ -71,6 +74,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
   const modelStatus = (serving: boolean) => (serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   for (const name of repository.names()) health.set(name, modelStatus(repository.serving(name)));
   repository.watchServing((name, serving) => state.draining || health.set(name, modelStatus(serving)));
+  const stopPolling = config.repository.pollIntervalS > 0 ? pollRepository(repository, config, log) : undefined;
 
   let drained: Promise<void> | undefined;
   return {
@@ -85,6 +89,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     drain(timeoutMs) {
       drained ??= (async () => {
         state.draining = true;
+        await stopPolling?.();
         health.setAll(ServingStatus.NOT_SERVING);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, timeoutMs);

@@ -25,6 +25,8 @@ export const ParameterNames = {
   cacheHit: 'cache_hit',
   /** Response: how many requests shared this one's session run (dynamic batching; 1 = alone, 0 = answered from the cache). */
   batchSize: 'batch_size',
+  /** Request: the sticky key of the A/B split between versions (e.g. a device id); without it the tenant is the key (cloud/version-routing.ts). */
+  abKey: 'ab_key',
 } as const;
 
 export function int64Parameter(value: number): InferParameter {

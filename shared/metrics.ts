@@ -30,6 +30,10 @@ export interface InferenceMetrics {
   readonly cacheMissDurationUs: Counter<'model' | 'version'>;
   /** Bytes the in-process cache holds now. */
   readonly cacheBytes: Gauge;
+  /** Model loads and reloads (RepositoryModelLoad, the poll mode, start-up), by outcome success|failure. */
+  readonly modelLoads: Counter<'model' | 'outcome'>;
+  /** Shadow copies by outcome: agree|disagree with the primary's answer, failed, or skipped (too many in flight). */
+  readonly shadowAnswers: Counter<'model' | 'version' | 'shadow_version' | 'outcome'>;
 }
 
 export function createInferenceMetrics(prefixLabels: Record<string, string> = {}): InferenceMetrics {
@@ -96,6 +100,13 @@ export function createInferenceMetrics(prefixLabels: Record<string, string> = {}
       registers: [registry],
     }),
     cacheBytes: new Gauge({ name: 'splitinfer_cache_bytes', help: 'Bytes held by the in-process response cache', registers: [registry] }),
+    modelLoads: new Counter({ name: 'splitinfer_model_loads_total', help: 'Model loads and reloads, by outcome (success, failure)', labelNames: ['model', 'outcome'], registers: [registry] }),
+    shadowAnswers: new Counter({
+      name: 'splitinfer_shadow_answers_total',
+      help: "Copies of requests run on a model's shadow version, by outcome: agree or disagree with the answer returned, failed, skipped",
+      labelNames: ['model', 'version', 'shadow_version', 'outcome'],
+      registers: [registry],
+    }),
   };
 }
 
