@@ -172,8 +172,9 @@ export class ModelRepository {
 
   /** Requests admitted and not yet answered, across all models and versions, replaced ones included. */
   inFlight(): number {
+    const generations = [...[...this.models.values()].flatMap((e) => [...e.generations.values()]), ...this.retiring.keys()];
     let n = 0;
-    for (const entry of this.models.values()) for (const g of entry.generations.values()) for (const m of g.served.values()) n += m.queue.inFlight;
+    for (const g of generations) for (const m of g.served.values()) n += m.queue.inFlight;
     return n;
   }
 

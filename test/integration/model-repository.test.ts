@@ -154,6 +154,20 @@ describe('model repository RPCs', textIntentOptions, () => {
     assert.equal(server.repository.retiringCount, 0, 'replaced versions still open');
   });
 
+  test('a replaced version stays open while a request holds it, and closes after that request', async () => {
+    const held = server.repository.route('text-intent', '', undefined);
+    await triton.call('RepositoryModelLoad', { model_name: 'text-intent' });
+    assert.notEqual(server.repository.resolve('text-intent'), held.served, 'new requests go to the new load');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(server.repository.retiringCount, 1, 'the old load waits for its request');
+    const answered = await held.served.queue.run(() => held.served.loaded.run(new TextEncoder().encode('I forgot my password')));
+    assert.equal(typeof answered.value.result.intent, 'string', 'the old load still answers the request that holds it');
+    held.release();
+    const deadline = Date.now() + 5_000;
+    while (server.repository.retiringCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(server.repository.retiringCount, 0);
+  });
+
   test('a failed reload keeps the loaded version serving and says why, in the RPC and the index', async () => {
     const modelFile = path.join(dir, 'text-intent.fp32.onnx');
     const original = readFileSync(modelFile);
