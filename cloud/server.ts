@@ -89,7 +89,6 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     drain(timeoutMs) {
       drained ??= (async () => {
         state.draining = true;
-        await stopPolling?.();
         health.setAll(ServingStatus.NOT_SERVING);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, timeoutMs);
@@ -114,6 +113,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
         });
         metricsServer?.close();
         sequences.close();
+        await stopPolling?.();
         await repository.close();
       })();
       return drained;
