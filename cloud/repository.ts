@@ -103,11 +103,6 @@ export class ModelRepository {
     return repository;
   }
 
-  /** The catalog as the last load read it. */
-  get catalog(): Catalog {
-    return this.catalogRead;
-  }
-
   /** Every served name, pipelines first, for listings and readiness. */
   names(): string[] {
     const pipelines = [...this.owners.entries()].filter(([name, id]) => name === id).map(([name]) => name);
@@ -123,11 +118,7 @@ export class ModelRepository {
   resolve(name: string, version = ''): ServedModel {
     const candidates = this.candidates(name);
     const generation = version === '' ? candidates[0]! : candidates.find((g) => g.version === version);
-    if (!generation) {
-      const serving = candidates.map((g) => `'${g.version}'`).join(', ');
-      throw new InferError('NOT_FOUND', `model '${name}' has no version '${version}' here (serving version${candidates.length > 1 ? 's' : ''} ${serving}); leave model_version empty for the default`);
-    }
-    return generation.served.get(name)!;
+    return (generation ?? noSuchVersion(name, version, candidates)).served.get(name)!;
   }
 
   /**
@@ -138,9 +129,7 @@ export class ModelRepository {
     const candidates = this.candidates(name);
     const weights = this.models.get(this.owners.get(name)!)!.policy.weights;
     const chosen = version === '' ? pickVersion(candidates.map((g) => g.version), weights, abKey) : version;
-    const generation = candidates.find((g) => g.version === chosen);
-    if (!generation) this.resolve(name, version);
-    const held = generation!;
+    const held = candidates.find((g) => g.version === chosen) ?? noSuchVersion(name, version, candidates);
     held.leases++;
     let released = false;
     return {
@@ -368,6 +357,11 @@ export class ModelRepository {
     void settled.then(() => this.locks.get(id) === settled && this.locks.delete(id));
     return result;
   }
+}
+
+function noSuchVersion(name: string, version: string, candidates: readonly Generation[]): never {
+  const serving = candidates.map((g) => `'${g.version}'`).join(', ');
+  throw new InferError('NOT_FOUND', `model '${name}' has no version '${version}' here (serving version${candidates.length > 1 ? 's' : ''} ${serving}); leave model_version empty for the default`);
 }
 
 function closeGeneration(generation: Generation, why: string): Promise<void> {
