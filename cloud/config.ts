@@ -3,6 +3,7 @@ import { loadConfig } from '../shared/config.js';
 import { tracingConfigSchema, type TracingConfig } from '../shared/tracing.js';
 import type { BatchingOptions } from '../shared/ort/batching-session.js';
 import { authConfigSchema, type AuthConfig } from './auth.js';
+import { versionPoliciesSchema, type VersionPolicy } from './version-routing.js';
 
 export interface CloudConfig {
   host: string;
@@ -70,10 +71,21 @@ export interface CloudConfig {
       timeoutMs: number;
     };
   };
-  /** On SIGTERM, how long in-flight requests get to finish before the process exits anyway. */
+  /** On SIGTERM, how long in-flight requests get to finish before the process exits anyway (also: how long a version replaced by a reload waits for its requests). */
   drainTimeoutMs: number;
   /** Optional export of infer spans over OTLP/HTTP (shared/tracing.ts). */
   tracing: TracingConfig;
+  /** Per catalog model id: the variants loaded as its versions, their A/B weights and a shadow version (version-routing.ts). */
+  versions: Record<string, VersionPolicy>;
+  /** Triton's model repository extension and the poll mode (repository.ts, repository-rpc.ts). */
+  repository: {
+    /** RepositoryIndex, RepositoryModelLoad and RepositoryModelUnload answer; off: FAILED_PRECONDITION. */
+    control: boolean;
+    /** With auth on, the tenants that may call them; with auth off they answer on a loopback host only. */
+    adminTenants: string[];
+    /** Every this many seconds, reload a loaded model whose catalog entry or graph files changed; 0 is off. */
+    pollIntervalS: number;
+  };
 }
 
 export const cloudConfigSchema: SchemaObject = {
@@ -160,6 +172,18 @@ export const cloudConfigSchema: SchemaObject = {
     },
     drainTimeoutMs: { type: 'integer', minimum: 0, default: 30_000 },
     tracing: tracingConfigSchema('splitinfer-cloud'),
+    versions: versionPoliciesSchema,
+    repository: {
+      type: 'object',
+      additionalProperties: false,
+      required: [],
+      default: {},
+      properties: {
+        control: { type: 'boolean', default: false },
+        adminTenants: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+        pollIntervalS: { type: 'number', minimum: 0, default: 0 },
+      },
+    },
   },
 };
 

@@ -37,14 +37,24 @@ export interface InferOutcome {
  * or with `content_needed`. Throws InferError on anything a caller must fix.
  */
 export async function infer(repository: ModelRepository, sequences: SequenceStore, request: ModelInferRequest, cache?: ResponseCache): Promise<InferOutcome> {
+  // The version is held until the answer is out, so a reload closes the one it replaced only after this request.
+  const abKey = stringParameterValue(request.parameters, ParameterNames.abKey) ?? stringParameterValue(request.parameters, ParameterNames.tenant);
+  const lease = repository.route(request.modelName, request.modelVersion, abKey);
+  try {
+    return await inferOn(lease.served, sequences, request, cache);
+  } finally {
+    lease.release();
+  }
+}
+
+async function inferOn(served: ServedModel, sequences: SequenceStore, request: ModelInferRequest, cache?: ResponseCache): Promise<InferOutcome> {
   const started = performance.now();
-  const served = repository.resolve(request.modelName, request.modelVersion);
   const digestsOnly = contentAddressedInputs(request);
   const inputs = digestsOnly ? {} : decodeInferInputs(request);
   const sequenceModel = served.kind === 'pipeline' && served.loaded.handler.sequence !== undefined;
   const cacheKey =
     cache && !sequenceModel && boolParameterValue(request.parameters, ParameterNames.cache) !== false
-      ? responseCacheKey(served, digestsOnly ?? inputDigests(inputs), request)
+      ? responseCacheKey({ name: served.name, version: `${served.version}@${served.revision}` }, digestsOnly ?? inputDigests(inputs), request)
       : undefined;
   if (cache && cacheKey) {
     const response = await cache.lookup(cacheKey, request.id);

@@ -13,13 +13,16 @@ import { toV2Datatype } from '../shared/tensor-codec.js';
 import type { TensorMeta } from '../shared/tensor.js';
 import type { CallerOf, CloudAuth } from './auth.js';
 import { infer } from './infer.js';
+import type { CloudConfig } from './config.js';
 import type { ModelRepository } from './repository.js';
+import { repositoryHandlers } from './repository-rpc.js';
 import type { ResponseCache } from './response-cache.js';
 import type { SequenceStore } from './sequences.js';
+import { ShadowRunner } from './shadow.js';
 
 export const SERVER_NAME = 'splitinfer';
 /** Protocol extensions beyond the core v2 API (Triton reports its own list the same way). */
-export const SERVER_EXTENSIONS = ['model_stream_infer', 'parameters', 'health'];
+export const SERVER_EXTENSIONS = ['model_stream_infer', 'parameters', 'health', 'model_repository'];
 
 export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   const e = toInferError(err);
@@ -48,9 +51,12 @@ export function addInferenceService(
     cache?: ResponseCache;
     /** Spans for requests (shared/tracing.ts). */
     tracer: RequestTracer;
+    /** For the repository RPCs' admin settings. */
+    config: CloudConfig;
   },
 ): void {
-  const { repository, sequences, metrics, log, version, state, auth, cache, tracer } = deps;
+  const { repository, sequences, metrics, log, version, state, auth, cache, tracer, config } = deps;
+  const shadows = new ShadowRunner({ repository, sequences, metrics, log });
 
   /** One request from admission to metrics and log; shared by ModelInfer and ModelStreamInfer. */
   async function serve(request: ModelInferRequest, call: CallerOf) {
@@ -64,6 +70,7 @@ export function addInferenceService(
     const span = tracer.start('infer', requestTraceContext(request, call), { 'splitinfer.model': request.modelName, 'splitinfer.request_id': request.id });
     try {
       const outcome = await infer(repository, sequences, request, cache);
+      shadows.copy(request, outcome);
       const totalUs = Math.round((performance.now() - started) * 1000);
       const served = { model: outcome.served.name, version: outcome.served.version };
       metrics.requestSuccess.inc(served);
@@ -140,7 +147,7 @@ export function addInferenceService(
       try {
         auth.authorize(auth.identifyCall(call), call.request.name);
         const served = repository.resolve(call.request.name, call.request.version);
-        callback(null, { ready: !state.draining && repository.serving(served.name) });
+        callback(null, { ready: !state.draining && repository.serving(served.name, served.version) });
       } catch (err) {
         callback(toServiceError(err));
       }
@@ -153,7 +160,7 @@ export function addInferenceService(
         const pipeline = served.kind === 'pipeline';
         callback(null, {
           name: served.name,
-          versions: [served.version],
+          versions: call.request.version === '' ? repository.versions(served.name) : [served.version],
           platform: pipeline ? 'splitinfer_pipeline' : 'onnxruntime_onnx',
           inputs: (pipeline ? (served.loaded.handler.sequence?.inputs ?? [pipelineInput]) : served.session.inputs).map(tensorMetadata),
           outputs: (pipeline ? [...served.loaded.handler.outputs, pipelineResult] : served.session.outputs).map(tensorMetadata),
@@ -194,5 +201,6 @@ export function addInferenceService(
       });
       call.on('error', (err) => log.debug({ err: err.message }, 'stream closed by client'));
     },
+    ...repositoryHandlers({ repository, auth, config, log, toServiceError }),
   });
 }

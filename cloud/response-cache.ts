@@ -30,7 +30,7 @@ import { toV2Datatype } from '../shared/tensor-codec.js';
 import type { Tensor } from '../shared/tensor.js';
 
 /** Request parameters that never change an answer, left out of the key. */
-const answerNeutralParameters: ReadonlySet<string> = new Set([ParameterNames.tenant, ParameterNames.deadlineMs, ParameterNames.cache, ParameterNames.traceparent]);
+const answerNeutralParameters: ReadonlySet<string> = new Set([ParameterNames.tenant, ParameterNames.deadlineMs, ParameterNames.cache, ParameterNames.traceparent, ParameterNames.abKey]);
 
 /** Bookkeeping per entry on top of key and answer bytes (Map slot, strings, Uint8Array header). */
 const ENTRY_OVERHEAD_BYTES = 160;

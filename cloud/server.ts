@@ -12,6 +12,8 @@ import { HealthService, ServingStatus } from './health.js';
 import { addInferenceService, type ServiceState } from './inference-service.js';
 import { ModelRepository } from './repository.js';
 import { RedisResponseStore } from './redis-cache.js';
+import { pollRepository } from './repository-poll.js';
+import { checkRepositoryControl } from './repository-rpc.js';
 import { ResponseCache } from './response-cache.js';
 import { SequenceStore } from './sequences.js';
 import { serverTransport } from './server-credentials.js';
@@ -39,8 +41,9 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
   // Certificates and keys are read before the models load, so a wrong path fails in milliseconds.
   const transport = serverTransport(config);
   const auth = new CloudAuth(config.auth, transport.clientCertificates);
-  const repository = await ModelRepository.open(config, log);
+  checkRepositoryControl(config, auth);
   const metrics = createInferenceMetrics();
+  const repository = await ModelRepository.open(config, log, metrics);
   const sequences = new SequenceStore(config.sequences, { live: metrics.liveSequences, expired: metrics.expiredSequences, bytes: metrics.sequenceStateBytes });
   const health = new HealthService();
   const state: ServiceState = { draining: false, inFlight: 0 };
@@ -56,7 +59,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
   const shared = config.cache.redis.url ? new RedisResponseStore(config.cache.redis, log, metrics.cacheRedisErrors) : undefined;
   const cache = config.cache.bytes > 0 || shared ? new ResponseCache(config.cache.bytes, shared) : undefined;
   const tracer = await startTracing(config.tracing, log);
-  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, cache, tracer });
+  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, cache, tracer, config });
   health.addTo(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`, transport.credentials, (err, bound) =>
@@ -76,6 +79,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
   const modelStatus = (serving: boolean) => (serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   for (const name of repository.names()) health.set(name, modelStatus(repository.serving(name)));
   repository.watchServing((name, serving) => state.draining || health.set(name, modelStatus(serving)));
+  const stopPolling = config.repository.pollIntervalS > 0 ? pollRepository(repository, config, log) : undefined;
 
   let drained: Promise<void> | undefined;
   return {
@@ -114,6 +118,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
         });
         metricsServer?.close();
         sequences.close();
+        await stopPolling?.();
         await cache?.close();
         await Promise.all([repository.close(), tracer.close()]);
       })();

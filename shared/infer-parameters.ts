@@ -39,6 +39,8 @@ export const ParameterNames = {
    */
   contentSha256: 'content_sha256',
   contentNeeded: 'content_needed',
+  /** Request: the sticky key of the A/B split between versions (e.g. a device id); without it the tenant is the key (cloud/version-routing.ts). */
+  abKey: 'ab_key',
 } as const;
 
 export function int64Parameter(value: number): InferParameter {

@@ -34,6 +34,10 @@ export interface InferenceMetrics {
   readonly cacheRedisErrors: Counter<'operation'>;
   /** Content-addressed requests (digest only): answered from the cache, or answered `content_needed`. */
   readonly cacheContentLookups: Counter<'model' | 'found'>;
+  /** Model loads and reloads (RepositoryModelLoad, the poll mode, start-up), by outcome success|failure. */
+  readonly modelLoads: Counter<'model' | 'outcome'>;
+  /** Shadow copies by outcome: agree|disagree with the primary's answer, failed, or skipped (too many in flight). */
+  readonly shadowAnswers: Counter<'model' | 'version' | 'shadow_version' | 'outcome'>;
 }
 
 export function createInferenceMetrics(prefixLabels: Record<string, string> = {}): InferenceMetrics {
@@ -110,6 +114,13 @@ export function createInferenceMetrics(prefixLabels: Record<string, string> = {}
       name: 'splitinfer_cache_content_lookups_total',
       help: 'Content-addressed requests (input digests, no contents): found in the response cache, or answered content_needed',
       labelNames: ['model', 'found'],
+      registers: [registry],
+    }),
+    modelLoads: new Counter({ name: 'splitinfer_model_loads_total', help: 'Model loads and reloads, by outcome (success, failure)', labelNames: ['model', 'outcome'], registers: [registry] }),
+    shadowAnswers: new Counter({
+      name: 'splitinfer_shadow_answers_total',
+      help: "Copies of requests run on a model's shadow version, by outcome: agree or disagree with the answer returned, failed, skipped",
+      labelNames: ['model', 'version', 'shadow_version', 'outcome'],
       registers: [registry],
     }),
   };

@@ -100,3 +100,17 @@ export function summarize(samples: readonly Sample[], offeredPerS?: number): Loa
     meanBatchSize: batches.length ? round(batches.reduce((a, b) => a + b, 0) / batches.length) : 0,
   };
 }
+
+/** `concurrency` requests in flight at all times until `done` settles (e.g. while something else runs beside the load). */
+export async function closedLoopUntil(client: Client, concurrency: number, done: Promise<unknown>, next: (i: number) => RequestInit): Promise<Sample[]> {
+  let finished = false;
+  void done.finally(() => (finished = true));
+  const samples: Sample[] = [];
+  let issued = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (!finished) samples.push(await send(client, next(issued++)));
+    }),
+  );
+  return samples;
+}

@@ -59,6 +59,15 @@ export function servingMarkdown(r: ServingResults): string {
     '| --- | --- | --- | --- | --- |',
     ...r.timeSplit.map((t) => `| ${t.model} | ${t.decodeMs} ms | ${t.resizeMs} ms | ${t.sessionMsBatch1} ms | ${t.sessionMsPerImageBatch8} ms |`),
     '',
+    '## Reloads under load',
+    '',
+    `${r.reload.model}: RepositoryModelLoad called ${r.reload.reloads} times, one after another, while a closed loop kept ${r.reload.concurrency} requests in flight.`,
+    '',
+    '| reloads | requests | failed | reload p50 / max | request p95 |',
+    '| --- | --- | --- | --- | --- |',
+    `| ${r.reload.reloads} | ${r.reload.requests} | ${r.reload.failed} | ${r.reload.reloadMsP50} / ${r.reload.reloadMsMax} ms | ${r.reload.p95Ms} ms |`,
+    '',
+    ...(r.reload.failures.length > 0 ? ['Failures:', '', ...r.reload.failures.map((f) => `- ${f}`), ''] : []),
   ];
   if (r.notes.length > 0) lines.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
   return lines.join('\n');
@@ -110,6 +119,7 @@ export function writeServingResults(dir: string, r: ServingResults): { json: str
     overhead: r.overhead,
     cache: r.cache,
     timeSplit: r.timeSplit,
+    reload: (({ reloads, requests, failed, ...rest }) => ({ reloads, requests, failed, ...rest }))(r.reload),
     setup: { generatedAt: r.generatedAt, quick: r.quick, ...r.setup },
     notes: r.notes,
   };

@@ -8,7 +8,8 @@
  *    request, batched to B) against bare onnxruntime-node running [B, …] in
  *    a loop in this process, the server stopped;
  *  - cache: a closed loop where 30% of requests repeat an earlier one, with
- *    the response cache and with every request skipping it (`cache: false`).
+ *    the response cache and with every request skipping it (`cache: false`);
+ *  - reload: 20 model reloads under continuous load (serving-reload.ts).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -27,6 +28,7 @@ import { photoLikeImages } from '../../models/image-encoder/photo-like-images.js
 import { decodeImage } from '../../shared/handlers/image-decode.js';
 import { encoderInput } from '../../shared/handlers/image-encoder.js';
 import { closedLoop, openLoop, summarize, type LoadSummary, type RequestInit, type Sample } from './serving-load.js';
+import { reloadUnderLoad, type ReloadResult } from './serving-reload.js';
 
 export interface BatchingResult {
   /** `image-encoder` with its graph, e.g. `image-encoder (mobilenet-v2)`. */
@@ -85,6 +87,7 @@ export interface ServingResults {
   overhead: OverheadResult[];
   cache: CacheResult;
   timeSplit: TimeSplit[];
+  reload: ReloadResult;
   notes: string[];
 }
 
@@ -346,6 +349,7 @@ export async function runServingBenchmark(options: { quick?: boolean; notes?: st
   const cache = await cacheComparison(mobilenet, quick ? stepMs : stepMs / 2, quick ? 1 : 3, photos);
   const split = [await timeSplit(mobilenet, photos, quick ? 2 : 6)];
   if (!quick) split.push(await timeSplit(inception, photos, 4));
+  const reload = await reloadUnderLoad(20, providers);
   return {
     generatedAt: new Date().toISOString(),
     quick,
@@ -354,6 +358,7 @@ export async function runServingBenchmark(options: { quick?: boolean; notes?: st
     overhead: overheadResults,
     cache,
     timeSplit: split,
+    reload,
     notes: options.notes ?? [],
   };
 }

@@ -45,11 +45,13 @@ describe('serving benchmark (smoke)', textIntentOptions, () => {
       overhead: [{ model: 'g', batch: 8, serverThroughput: 30, bareThroughput: 33, meanBatchSize: 8, rounds: [{ server: 30, bare: 33 }] }],
       cache: { model: 'm', hitP99Us: 400, hitP50Us: 50, hitAloneP99Us: 90, hitP99ClientMs: 1.2, repeatRate: 0.3, hitRate: 0.3, throughputOn: 14, throughputOff: 10, concurrency: 4 },
       timeSplit: [{ model: 'g', decodeMs: 4, resizeMs: 3, sessionMsBatch1: 30, sessionMsPerImageBatch8: 25 }],
+      reload: { model: 't', reloads: 20, requests: 900, failed: 0, reloadMsP50: 40, reloadMsMax: 90, concurrency: 4, p95Ms: 12, failures: [] },
       notes: [],
     };
     const markdown = servingMarkdown(results);
     assert.match(markdown, /\| m \| 100 ms \| 9\.8 \| 40 ms \| 12 \| 45 ms \| 1\.22× \|/);
     assert.match(markdown, /\| 50 \/ 400 µs \| 90 µs \| 1\.2 ms \| 0\.3 \| 14 \| 10 \| 1\.40× \|/);
+    assert.match(markdown, /\| 20 \| 900 \| 0 \| 40 \/ 90 ms \| 12 ms \|/);
     assert.equal((servingSvg(results.batching).match(/<polyline/g) ?? []).length, 2);
   });
 });

@@ -52,6 +52,9 @@ test('the derived definition has every inference RPC with its streaming flags', 
     ModelMetadata: unary('ModelMetadata', 'modelMetadata'),
     ModelInfer: unary('ModelInfer', 'modelInfer'),
     ModelStreamInfer: ['/inference.GRPCInferenceService/ModelStreamInfer', true, true, 'modelStreamInfer'],
+    RepositoryIndex: unary('RepositoryIndex', 'repositoryIndex'),
+    RepositoryModelLoad: unary('RepositoryModelLoad', 'repositoryModelLoad'),
+    RepositoryModelUnload: unary('RepositoryModelUnload', 'repositoryModelUnload'),
   });
   assert.equal(serviceDefinition(GRPCInferenceService), definition, 'built once per service');
 

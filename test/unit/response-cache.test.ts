@@ -24,6 +24,8 @@ describe('response cache key', () => {
     assert.equal(key(model, text('hello'), { outputs: [], parameters: { tenant: stringParameter('b'), deadline_ms: int64Parameter(100) } }), hello, 'tenant and deadline do not change an answer');
     const traced = { outputs: [], parameters: { traceparent: stringParameter('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01') } };
     assert.equal(key(model, text('hello'), traced), hello, "a request's trace context does not change its answer");
+    const keyed = { outputs: [], parameters: { ab_key: stringParameter('device-7') } };
+    assert.equal(key(model, text('hello'), keyed), hello, 'the A/B key picks a version, which the key holds already');
     const differs = [
       key(model, text('hellp'), plain),
       key({ name: 'm', version: 'int8' }, text('hello'), plain),
