@@ -3,6 +3,17 @@ import { loadConfig } from '../shared/config.js';
 import type { BatchingOptions } from '../shared/ort/batching-session.js';
 import { authConfigSchema, type AuthConfig } from './auth.js';
 
+/**
+ * Triton's priority_levels and default_priority_level for a model's queue
+ * (shared/run-queue.ts): 0 levels is one; with levels, a request's
+ * `priority` 1 … priorityLevels picks one (1 served first), 0 or out of
+ * range gets the default.
+ */
+export interface PriorityLevels {
+  priorityLevels: number;
+  defaultPriorityLevel: number;
+}
+
 export interface CloudConfig {
   host: string;
   port: number;
@@ -32,7 +43,7 @@ export interface CloudConfig {
     maxQueuePerModel: number;
     /** Requests of one model computed at once (pre/post-processing of one overlaps inference of another). */
     concurrencyPerModel: number;
-  };
+  } & PriorityLevels;
   /** State of sequence models (video-encoder) between chunks; see sequences.ts. */
   sequences: {
     /**
@@ -52,7 +63,7 @@ export interface CloudConfig {
    * (shared/ort/batching-session.ts). A model not named runs one request
    * per session run, as Triton does without `dynamic_batching`.
    */
-  batching: Record<string, BatchingOptions>;
+  batching: Record<string, BatchingOptions & PriorityLevels>;
   /** Response cache (response-cache.ts); off when bytes is 0. */
   cache: {
     /** In-process LRU budget in bytes (keys, answers and bookkeeping). */
@@ -61,6 +72,11 @@ export interface CloudConfig {
   /** On SIGTERM, how long in-flight requests get to finish before the process exits anyway. */
   drainTimeoutMs: number;
 }
+
+const priorityLevelsProperties: Record<string, SchemaObject> = {
+  priorityLevels: { type: 'integer', minimum: 0, default: 0 },
+  defaultPriorityLevel: { type: 'integer', minimum: 0, default: 0 },
+};
 
 export const cloudConfigSchema: SchemaObject = {
   type: 'object',
@@ -93,6 +109,7 @@ export const cloudConfigSchema: SchemaObject = {
         maxMessageBytes: { type: 'integer', minimum: 1024, default: 32 * 1024 * 1024 },
         maxQueuePerModel: { type: 'integer', minimum: 0, default: 64 },
         concurrencyPerModel: { type: 'integer', minimum: 1, default: 2 },
+        ...priorityLevelsProperties,
       },
     },
     sequences: {
@@ -119,6 +136,7 @@ export const cloudConfigSchema: SchemaObject = {
           maxQueueDelayUs: { type: 'integer', minimum: 0, default: 0 },
           preferredBatchSizes: { type: 'array', items: { type: 'integer', minimum: 1 }, default: [] },
           maxQueueSize: { type: 'integer', minimum: 1, default: 64 },
+          ...priorityLevelsProperties,
         },
       },
     },

@@ -12,6 +12,7 @@ import { addInferenceService, type ServiceState } from './inference-service.js';
 import { ModelRepository } from './repository.js';
 import { ResponseCache } from './response-cache.js';
 import { SequenceStore } from './sequences.js';
+import { Tenants } from './tenants.js';
 import { serverTransport } from './server-credentials.js';
 
 export interface CloudServer {
@@ -37,8 +38,9 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
   // Certificates and keys are read before the models load, so a wrong path fails in milliseconds.
   const transport = serverTransport(config);
   const auth = new CloudAuth(config.auth, transport.clientCertificates);
-  const repository = await ModelRepository.open(config, log);
   const metrics = createInferenceMetrics();
+  const tenants = new Tenants(config.auth, { quotaRefusals: metrics.tenantQuotaRefusals, inFlight: metrics.tenantInFlight });
+  const repository = await ModelRepository.open(config, log, tenants);
   const sequences = new SequenceStore(config.sequences, { live: metrics.liveSequences, expired: metrics.expiredSequences, bytes: metrics.sequenceStateBytes });
   const health = new HealthService();
   const state: ServiceState = { draining: false, inFlight: 0 };
@@ -52,7 +54,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     interceptors: auth.interceptors(),
   });
   const cache = config.cache.bytes > 0 ? new ResponseCache(config.cache.bytes) : undefined;
-  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, cache });
+  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, tenants, cache });
   health.addTo(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`, transport.credentials, (err, bound) =>

@@ -25,6 +25,11 @@ export const ParameterNames = {
   cacheHit: 'cache_hit',
   /** Response: how many requests shared this one's session run (dynamic batching; 1 = alone, 0 = answered from the cache). */
   batchSize: 'batch_size',
+  /** Triton's request parameters: the priority level (1 highest; 0 the default), and how long the request may wait queued, in microseconds. */
+  priority: 'priority',
+  timeoutUs: 'timeout',
+  /** On a failed ModelStreamInfer answer refused for load: when a retry may succeed (unary calls carry it as `retry-after-ms` trailing metadata). */
+  retryAfterMs: 'retry_after_ms',
 } as const;
 
 export function int64Parameter(value: number): InferParameter {
