@@ -8,7 +8,9 @@
  *    request, batched to B) against bare onnxruntime-node running [B, …] in
  *    a loop in this process, the server stopped;
  *  - cache: a closed loop where 30% of requests repeat an earlier one, with
- *    the response cache and with every request skipping it (`cache: false`).
+ *    the response cache and with every request skipping it (`cache: false`);
+ *  - fairness: one tenant's latency alone and while another floods the
+ *    server at ten times its capacity (serving-fairness.ts).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -26,6 +28,7 @@ import { bytesTensor, float32 } from '../../shared/tensor.js';
 import { photoLikeImages } from '../../models/image-encoder/photo-like-images.js';
 import { decodeImage } from '../../shared/handlers/image-decode.js';
 import { encoderInput } from '../../shared/handlers/image-encoder.js';
+import { fairnessComparison, type FairnessResult } from './serving-fairness.js';
 import { closedLoop, openLoop, summarize, type LoadSummary, type RequestInit, type Sample } from './serving-load.js';
 
 export interface BatchingResult {
@@ -84,6 +87,7 @@ export interface ServingResults {
   batching: BatchingResult[];
   overhead: OverheadResult[];
   cache: CacheResult;
+  fairness: FairnessResult;
   timeSplit: TimeSplit[];
   notes: string[];
 }
@@ -344,6 +348,7 @@ export async function runServingBenchmark(options: { quick?: boolean; notes?: st
   if (!quick) batching.push(await batchingComparison(inception, quick, stepMs, photos));
   const overheadResults = [await overhead(mobilenet, 8, quick ? stepMs : stepMs / 2, quick ? 1 : 3)];
   const cache = await cacheComparison(mobilenet, quick ? stepMs : stepMs / 2, quick ? 1 : 3, photos);
+  const fairness = await fairnessComparison({ ...mobilenet, stepMs, rounds: quick ? 2 : 3, photos });
   const split = [await timeSplit(mobilenet, photos, quick ? 2 : 6)];
   if (!quick) split.push(await timeSplit(inception, photos, 4));
   return {
@@ -353,6 +358,7 @@ export async function runServingBenchmark(options: { quick?: boolean; notes?: st
     batching,
     overhead: overheadResults,
     cache,
+    fairness,
     timeSplit: split,
     notes: options.notes ?? [],
   };
