@@ -84,7 +84,7 @@ export async function fairnessComparison(options: {
         { tenant: 'a', sha256: sha256Hex(keys.a) },
         { tenant: 'b', sha256: sha256Hex(keys.b) },
       ],
-      tenants: { a: { maxQueued: 4, maxConcurrent: 6 }, b: { maxQueued: 4 } },
+      tenants: { a: { maxQueued: 4, maxConcurrent: 6 }, b: {} },
     },
   };
   const next = (i: number): RequestInit => ({ modelName: 'image-encoder', ...encodeInferInputs({ input: bytesTensor([photos[i % photos.length]!]) }) });
