@@ -13,6 +13,7 @@ import { InferError } from '../shared/errors.js';
 import { Health } from '../shared/gen/grpc/health/v1/health_pb.js';
 import { GRPCInferenceService } from '../shared/gen/inference/grpc_service_pb.js';
 import { readSecret, sha256Hex } from '../shared/secrets.js';
+import { tenantSettingsProperties, type TenantSettings } from './tenants.js';
 
 export interface ApiKeyConfig {
   tenant: string;
@@ -30,8 +31,10 @@ export interface AuthConfig {
   apiKeys: ApiKeyConfig[];
   /** Client certificate subject CN → tenant (needs tls.clientCa). */
   mtlsTenants: Record<string, string>;
-  /** Per tenant, the model names it may call; a tenant not listed, or with an empty list, may call any. */
-  tenants: Record<string, { models: string[] }>;
+  /** Per tenant, the model names it may call (a tenant not listed, or with an empty list, may call any), and its quotas and shares (tenants.ts). */
+  tenants: Record<string, TenantSettings>;
+  /** The tenant an unidentified call counts against (its quotas may be set under `tenants`). */
+  defaultTenant: string;
 }
 
 export const authConfigSchema: SchemaObject = {
@@ -64,9 +67,10 @@ export const authConfigSchema: SchemaObject = {
       additionalProperties: {
         type: 'object',
         additionalProperties: false,
-        properties: { models: { type: 'array', items: { type: 'string' }, default: [] } },
+        properties: { models: { type: 'array', items: { type: 'string' }, default: [] }, ...tenantSettingsProperties },
       },
     },
+    defaultTenant: { type: 'string', minLength: 1, default: 'default' },
   },
 };
 

@@ -5,6 +5,17 @@ import type { BatchingOptions } from '../shared/ort/batching-session.js';
 import { authConfigSchema, type AuthConfig } from './auth.js';
 import { versionPoliciesSchema, type VersionPolicy } from './version-routing.js';
 
+/**
+ * Triton's priority_levels and default_priority_level for a model's queue
+ * (shared/run-queue.ts): 0 levels is one; with levels, a request's
+ * `priority` 1 … priorityLevels picks one (1 served first), 0 or out of
+ * range gets the default.
+ */
+export interface PriorityLevels {
+  priorityLevels: number;
+  defaultPriorityLevel: number;
+}
+
 export interface CloudConfig {
   host: string;
   port: number;
@@ -34,7 +45,7 @@ export interface CloudConfig {
     maxQueuePerModel: number;
     /** Requests of one model computed at once (pre/post-processing of one overlaps inference of another). */
     concurrencyPerModel: number;
-  };
+  } & PriorityLevels;
   /** State of sequence models (video-encoder) between chunks; see sequences.ts. */
   sequences: {
     /**
@@ -54,7 +65,7 @@ export interface CloudConfig {
    * (shared/ort/batching-session.ts). A model not named runs one request
    * per session run, as Triton does without `dynamic_batching`.
    */
-  batching: Record<string, BatchingOptions>;
+  batching: Record<string, BatchingOptions & PriorityLevels>;
   /** Response cache (response-cache.ts); off when bytes is 0 and no Redis is set. */
   cache: {
     /** In-process LRU budget in bytes (keys, answers and bookkeeping). */
@@ -88,6 +99,11 @@ export interface CloudConfig {
   };
 }
 
+const priorityLevelsProperties: Record<string, SchemaObject> = {
+  priorityLevels: { type: 'integer', minimum: 0, default: 0 },
+  defaultPriorityLevel: { type: 'integer', minimum: 0, default: 0 },
+};
+
 export const cloudConfigSchema: SchemaObject = {
   type: 'object',
   additionalProperties: false,
@@ -119,6 +135,7 @@ export const cloudConfigSchema: SchemaObject = {
         maxMessageBytes: { type: 'integer', minimum: 1024, default: 32 * 1024 * 1024 },
         maxQueuePerModel: { type: 'integer', minimum: 0, default: 64 },
         concurrencyPerModel: { type: 'integer', minimum: 1, default: 2 },
+        ...priorityLevelsProperties,
       },
     },
     sequences: {
@@ -145,6 +162,7 @@ export const cloudConfigSchema: SchemaObject = {
           maxQueueDelayUs: { type: 'integer', minimum: 0, default: 0 },
           preferredBatchSizes: { type: 'array', items: { type: 'integer', minimum: 1 }, default: [] },
           maxQueueSize: { type: 'integer', minimum: 1, default: 64 },
+          ...priorityLevelsProperties,
         },
       },
     },

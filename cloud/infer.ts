@@ -11,7 +11,7 @@ import { pipelineInput, pipelineResult } from '../shared/pipeline-wire.js';
 import { decodeInferInputs, encodeInferOutputs, toV2Datatype } from '../shared/tensor-codec.js';
 import { elementCount, utf8Tensor, type Tensor, type TensorMeta } from '../shared/tensor.js';
 import type { SequenceCapability } from '../shared/handlers/handler.js';
-import type { RunDeadline, TimedRun } from '../shared/run-queue.js';
+import type { QueueTicket, RunDeadline, TimedRun } from '../shared/run-queue.js';
 import { readChunkRequest } from '../shared/video/chunk-wire.js';
 import type { ModelRepository, ServedModel } from './repository.js';
 import { contentAddressedInputs, inputDigests, responseCacheKey, type ResponseCache } from './response-cache.js';
@@ -34,20 +34,28 @@ export interface InferOutcome {
  * Runs one KServe v2 request against the repository, or answers it from
  * `cache` when one is given and the request allows it; a content-addressed
  * request (input digests only, response-cache.ts) is answered from the cache
- * or with `content_needed`. Throws InferError on anything a caller must fix.
+ * or with `content_needed`. `ticket` places it in its model's waiting line
+ * by tenant and priority (cloud/tenants.ts). Throws InferError on anything a
+ * caller must fix.
  */
-export async function infer(repository: ModelRepository, sequences: SequenceStore, request: ModelInferRequest, cache?: ResponseCache): Promise<InferOutcome> {
+export async function infer(
+  repository: ModelRepository,
+  sequences: SequenceStore,
+  request: ModelInferRequest,
+  cache?: ResponseCache,
+  ticket?: QueueTicket,
+): Promise<InferOutcome> {
   // The version is held until the answer is out, so a reload closes the one it replaced only after this request.
   const abKey = stringParameterValue(request.parameters, ParameterNames.abKey) ?? stringParameterValue(request.parameters, ParameterNames.tenant);
   const lease = repository.route(request.modelName, request.modelVersion, abKey);
   try {
-    return await inferOn(lease.served, sequences, request, cache);
+    return await inferOn(lease.served, sequences, request, cache, ticket);
   } finally {
     lease.release();
   }
 }
 
-async function inferOn(served: ServedModel, sequences: SequenceStore, request: ModelInferRequest, cache?: ResponseCache): Promise<InferOutcome> {
+async function inferOn(served: ServedModel, sequences: SequenceStore, request: ModelInferRequest, cache: ResponseCache | undefined, ticket: QueueTicket | undefined): Promise<InferOutcome> {
   const started = performance.now();
   const digestsOnly = contentAddressedInputs(request);
   const inputs = digestsOnly ? {} : decodeInferInputs(request);
@@ -81,19 +89,23 @@ async function inferOn(served: ServedModel, sequences: SequenceStore, request: M
     return { response, served, queueUs: 0, computeUs: us, batchSize: 0, contentFound: false };
   }
   const lookupUs = (performance.now() - started) * 1000;
-  const deadlineMs = numberParameter(request.parameters, ParameterNames.deadlineMs);
-  const deadline = deadlineMs === undefined ? undefined : { at: performance.now() + deadlineMs, what: `the request's deadline_ms ${deadlineMs}` };
+  const deadline = requestDeadline(request);
   const sequence = served.kind === 'pipeline' ? served.loaded.handler.sequence : undefined;
   // Time in a batcher's queue (waiting for company or the worker) is queue time, not compute.
   const { value: timed, batch } = await recordBatches(() =>
     served.kind === 'graph'
-      ? served.queue.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadline)
+      ? served.queue.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadline, undefined, ticket)
       : sequence
-        ? inferChunk(served, sequence, sequences, request, inputs, deadline)
-        : served.queue.run(async () => {
-            const out = await served.loaded.run(pipelineInputBytes(served.name, inputs));
-            return { ...out.tensors, [pipelineResult.name]: utf8Tensor(JSON.stringify(out.result)) };
-          }, deadline),
+        ? inferChunk(served, sequence, sequences, request, inputs, deadline, ticket)
+        : served.queue.run(
+            async () => {
+              const out = await served.loaded.run(pipelineInputBytes(served.name, inputs));
+              return { ...out.tensors, [pipelineResult.name]: utf8Tensor(JSON.stringify(out.result)) };
+            },
+            deadline,
+            undefined,
+            ticket,
+          ),
   );
   const queueUs = Math.round((timed.queueMs + batch.waitMs) * 1000);
   const computeUs = Math.max(0, Math.round((timed.computeMs - batch.waitMs) * 1000));
@@ -128,13 +140,14 @@ async function inferChunk(
   request: ModelInferRequest,
   inputs: Record<string, Tensor>,
   deadline: RunDeadline | undefined,
+  ticket: QueueTicket | undefined,
 ): Promise<TimedRun<Record<string, Tensor>>> {
   const chunk = readChunkRequest(served.name, request, inputs);
   const interval = chunk.frameIntervalMs;
   const run = async (index: number, previous?: Float32Array, lastTimeMs?: number) => {
     const first = lastTimeMs === undefined ? 0 : lastTimeMs + interval;
     const timesMs = chunk.timesMs ?? chunk.frames.map((_, i) => first + i * interval);
-    const timed = await served.queue.run(() => capability.runChunk({ items: chunk.frames, timesMs, index, previous, weights: chunk.weights }, served.loaded.context), deadline);
+    const timed = await served.queue.run(() => capability.runChunk({ items: chunk.frames, timesMs, index, previous, weights: chunk.weights }, served.loaded.context), deadline, undefined, ticket);
     return { timed, result: timed.value.result, last: timed.value.last, lastTimeMs: timesMs[timesMs.length - 1]! };
   };
   const answered = (timed: TimedRun<{ result: object; tensors: Record<string, Tensor> }>, summary?: object) => ({
@@ -147,6 +160,22 @@ async function inferChunk(
     run(at.index, at.previous, at.lastTimeMs),
   );
   return answered(outcome.timed, summary);
+}
+
+/**
+ * When a request stops being worth starting: the earlier of our
+ * `deadline_ms` and Triton's `timeout` (microseconds), both counted from
+ * now; a request still queued then leaves with DEADLINE_EXCEEDED.
+ */
+export function requestDeadline(request: Pick<ModelInferRequest, 'parameters'>, now = performance.now()): RunDeadline | undefined {
+  const deadlineMs = numberParameter(request.parameters, ParameterNames.deadlineMs);
+  const timeoutUs = numberParameter(request.parameters, ParameterNames.timeoutUs);
+  const sources = [
+    ...(deadlineMs === undefined ? [] : [{ at: now + deadlineMs, what: `the request's deadline_ms ${deadlineMs}` }]),
+    // Triton reads timeout 0 as none.
+    ...(timeoutUs === undefined || timeoutUs <= 0 ? [] : [{ at: now + timeoutUs / 1000, what: `the request's timeout ${timeoutUs} µs` }]),
+  ];
+  return sources.sort((a, b) => a.at - b.at)[0];
 }
 
 function pipelineInputBytes(model: string, inputs: Record<string, Tensor>): Uint8Array {

@@ -3,7 +3,7 @@ import { create } from '@bufbuild/protobuf';
 import { GRPCInferenceService, ModelStreamInferResponseSchema, type ModelInferRequest } from '../shared/gen/inference/grpc_service_pb.js';
 import { addService } from '../shared/grpc-service.js';
 import { InferError, toInferError } from '../shared/errors.js';
-import { stringParameter, stringParameterValue, ParameterNames } from '../shared/infer-parameters.js';
+import { numberParameter, stringParameter, stringParameterValue, ParameterNames } from '../shared/infer-parameters.js';
 import type { Logger } from '../shared/log.js';
 import { parseTraceparent, traceparentName, type TraceContext } from '../shared/trace-context.js';
 import type { RequestTracer } from '../shared/tracing.js';
@@ -19,15 +19,23 @@ import { repositoryHandlers } from './repository-rpc.js';
 import type { ResponseCache } from './response-cache.js';
 import type { SequenceStore } from './sequences.js';
 import { ShadowRunner } from './shadow.js';
+import type { Tenants } from './tenants.js';
 
 export const SERVER_NAME = 'splitinfer';
 /** Protocol extensions beyond the core v2 API (Triton reports its own list the same way). */
 export const SERVER_EXTENSIONS = ['model_stream_infer', 'parameters', 'health', 'model_repository'];
 
+/** An error as a gRPC status; a refusal for load carries its retry hint as `retry-after-ms` trailing metadata. */
 export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   const e = toInferError(err);
-  return { code: grpc.status[e.code], details: e.message };
+  if (e.retryAfterMs === undefined) return { code: grpc.status[e.code], details: e.message };
+  const metadata = new grpc.Metadata();
+  metadata.set(retryAfterHeader, String(e.retryAfterMs));
+  return { code: grpc.status[e.code], details: e.message, metadata };
 }
+
+/** Trailing metadata of a RESOURCE_EXHAUSTED answer: milliseconds after which a retry may be let in. */
+export const retryAfterHeader = 'retry-after-ms';
 
 /** State shared with the server for draining: new work is refused and in-flight work is counted. */
 export interface ServiceState {
@@ -47,6 +55,8 @@ export function addInferenceService(
     version: string;
     state: ServiceState;
     auth: CloudAuth;
+    /** Quotas and queue shares of the callers' tenants. */
+    tenants: Tenants;
     /** Absent: every request runs. */
     cache?: ResponseCache;
     /** Spans for requests (shared/tracing.ts). */
@@ -55,7 +65,7 @@ export function addInferenceService(
     config: CloudConfig;
   },
 ): void {
-  const { repository, sequences, metrics, log, version, state, auth, cache, tracer, config } = deps;
+  const { repository, sequences, metrics, log, version, state, auth, tenants, cache, tracer, config } = deps;
   const shadows = new ShadowRunner({ repository, sequences, metrics, log });
 
   /** One request from admission to metrics and log; shared by ModelInfer and ModelStreamInfer. */
@@ -65,12 +75,23 @@ export function addInferenceService(
     auth.authorize(identity, request.modelName);
     // An identified caller's tenant is its credentials', whatever the request's parameter says.
     if (identity.tenant !== undefined) request.parameters[ParameterNames.tenant] = stringParameter(identity.tenant);
+    const tenant = tenants.tenantOf(identity);
+    const tenantLabel = { tenant: tenants.label(tenant) };
+    let release: () => void;
+    try {
+      release = tenants.admit(tenant, () => repository.resolve(request.modelName).queue.retryAfterMs);
+    } catch (err) {
+      metrics.tenantRequests.inc({ ...tenantLabel, code: toInferError(err).code });
+      throw err;
+    }
     state.inFlight++;
     const started = performance.now();
     const span = tracer.start('infer', requestTraceContext(request, call), { 'splitinfer.model': request.modelName, 'splitinfer.request_id': request.id });
     try {
-      const outcome = await infer(repository, sequences, request, cache);
+      const outcome = await infer(repository, sequences, request, cache, tenants.ticket(tenant, numberParameter(request.parameters, ParameterNames.priority)));
       shadows.copy(request, outcome);
+      metrics.tenantRequests.inc({ ...tenantLabel, code: 'OK' });
+      metrics.tenantQueueDurationUs.inc(tenantLabel, outcome.queueUs);
       const totalUs = Math.round((performance.now() - started) * 1000);
       const served = { model: outcome.served.name, version: outcome.served.version };
       metrics.requestSuccess.inc(served);
@@ -95,7 +116,7 @@ export function addInferenceService(
           model: served.model,
           id: request.id,
           traceparent: span.traceparent,
-          tenant: stringParameterValue(request.parameters, ParameterNames.tenant),
+          tenant: stringParameterValue(request.parameters, ParameterNames.tenant) ?? tenant,
           caller: identity.via,
           queueUs: outcome.queueUs,
           computeUs: outcome.computeUs,
@@ -110,10 +131,12 @@ export function addInferenceService(
     } catch (err) {
       const e = toInferError(err);
       metrics.requestFailure.inc({ ...failureLabels(request), reason: e.code });
+      metrics.tenantRequests.inc({ ...tenantLabel, code: e.code });
       log[e.code === 'INTERNAL' ? 'error' : 'info']({ model: request.modelName, id: request.id, traceparent: span.traceparent, code: e.code, err: e.message }, 'infer failed');
       span.end({ 'splitinfer.error_code': e.code }, e.message);
       throw e;
     } finally {
+      release();
       state.inFlight--;
       state.onIdle?.();
     }

@@ -8,9 +8,10 @@ import type { Logger } from '../shared/log.js';
 import type { InferenceMetrics } from '../shared/metrics.js';
 import type { OrtSession } from '../shared/ort/session.js';
 import { RunQueue } from '../shared/run-queue.js';
-import type { CloudConfig } from './config.js';
+import type { CloudConfig, PriorityLevels } from './config.js';
 import { modelFingerprint } from './model-fingerprint.js';
 import { checkVersionPolicy, pickVersion, type VersionPolicy } from './version-routing.js';
+import type { Tenants } from './tenants.js';
 
 /**
  * A KServe model name the server answers to: a whole pipeline, or one of its
@@ -81,15 +82,18 @@ export class ModelRepository {
     private readonly config: CloudConfig,
     private readonly log: Logger,
     private readonly metrics: InferenceMetrics | undefined,
+    private readonly tenants: Tenants | undefined,
     private catalogRead: Catalog,
   ) {
     this.intraOpThreads = config.intraOpThreads || os.availableParallelism();
   }
 
-  static async open(config: CloudConfig, log: Logger, metrics?: InferenceMetrics): Promise<ModelRepository> {
-    const repository = new ModelRepository(config, log, metrics, loadCatalog(config.catalog || undefined));
+  /** `tenants` share each model's waiting line fairly; without it, waiting is first come, first served. */
+  static async open(config: CloudConfig, log: Logger, metrics?: InferenceMetrics, tenants?: Tenants): Promise<ModelRepository> {
+    const repository = new ModelRepository(config, log, metrics, tenants, loadCatalog(config.catalog || undefined));
     const ids = config.models.length > 0 ? config.models : repository.catalogRead.models.map((m) => m.id);
     checkBatching(config.batching, ids);
+    checkPriorityLevels('limits', config.limits);
     for (const [id, policy] of Object.entries(config.versions)) {
       if (!ids.includes(id)) throw new Error(`config versions names model '${id}', which this server does not serve; use a catalog model id of: ${ids.join(', ')}`);
       checkVersionPolicy(id, policy);
@@ -275,6 +279,8 @@ export class ModelRepository {
   /** Every version of `model` loaded and warmed up, or none (those opened are closed again). */
   private async openGenerations(model: CatalogModel, policy: VersionPolicy): Promise<Map<string, Generation>> {
     const batching = this.config.batching[model.id];
+    // Triton's priority levels: the model's batching settings, else the server's limits.
+    const levels: PriorityLevels = batching ?? this.config.limits;
     const generations = new Map<string, Generation>();
     try {
       for (const variant of policy.variants) {
@@ -286,12 +292,12 @@ export class ModelRepository {
         const served = new Map<string, ServedModel>();
         const generation: Generation = { version: variant, loaded, served, leases: 0 };
         generations.set(variant, generation);
-        served.set(model.id, { kind: 'pipeline', name: model.id, version: variant, revision, loaded, queue: this.queue(model.id, loaded.batchedGraphs.length > 0 ? batching : undefined) });
+        served.set(model.id, { kind: 'pipeline', name: model.id, version: variant, revision, loaded, queue: this.queue(model.id, loaded.batchedGraphs.length > 0 ? batching : undefined, levels) });
         for (const [graph, session] of loaded.sessions) {
           const owner = this.owners.get(graph);
           if (owner !== undefined && owner !== model.id) continue;
           const graphBatching = loaded.batchedGraphs.includes(graph) ? batching : undefined;
-          served.set(graph, { kind: 'graph', name: graph, version: variant, revision, loaded, session, queue: this.queue(graph, graphBatching) });
+          served.set(graph, { kind: 'graph', name: graph, version: variant, revision, loaded, session, queue: this.queue(graph, graphBatching, levels) });
         }
         for (const session of loaded.sessions.values()) {
           session.onServingChange(() => {
@@ -310,13 +316,16 @@ export class ModelRepository {
   // A batched model lets twice a batch of requests in at once, so one batch
   // can form in pre-processing while the worker runs the other; its
   // maxQueueSize bounds those waiting to get in.
-  private queue(name: string, batching: BatchingOptions | undefined): RunQueue {
+  private queue(name: string, batching: BatchingOptions | undefined, levels: PriorityLevels): RunQueue {
     const { limits } = this.config;
     return new RunQueue({
       label: `model ${name}`,
       concurrency: batching ? Math.max(limits.concurrencyPerModel, 2 * batching.maxBatchSize) : limits.concurrencyPerModel,
       maxWaiting: batching ? batching.maxQueueSize : limits.maxQueuePerModel,
       fullHint: batching ? 'retry later or raise batching.maxQueueSize' : 'retry later or raise limits.maxQueuePerModel',
+      ...(this.tenants ? { tenants: this.tenants } : {}),
+      priorityLevels: levels.priorityLevels,
+      defaultPriorityLevel: levels.defaultPriorityLevel,
     });
   }
 
@@ -372,13 +381,22 @@ function closeGeneration(generation: Generation, why: string): Promise<void> {
   return generation.closed;
 }
 
-/** Batching settings must name served models, with preferred sizes a batch can reach. */
-function checkBatching(batching: Record<string, BatchingOptions>, ids: readonly string[]): void {
+/** Batching settings must name served models, with preferred sizes a batch can reach, and a default priority among their levels. */
+function checkBatching(batching: CloudConfig['batching'], ids: readonly string[]): void {
   for (const [id, options] of Object.entries(batching)) {
     if (!ids.includes(id)) throw new Error(`config batching names model '${id}', which this server does not serve; use a catalog model id of: ${ids.join(', ')}`);
     const tooBig = options.preferredBatchSizes.filter((n) => n > options.maxBatchSize);
     if (tooBig.length > 0) {
       throw new Error(`config batching.${id}.preferredBatchSizes ${JSON.stringify(tooBig)} exceed maxBatchSize ${options.maxBatchSize}; a batch never grows past maxBatchSize`);
     }
+    checkPriorityLevels(`batching.${id}`, options);
+  }
+}
+
+/** Triton's rule: with levels, the default is one of them (1 … priorityLevels). */
+function checkPriorityLevels(setting: string, options: PriorityLevels): void {
+  const { priorityLevels, defaultPriorityLevel } = options;
+  if (priorityLevels > 0 && (defaultPriorityLevel < 1 || defaultPriorityLevel > priorityLevels)) {
+    throw new Error(`config ${setting}.defaultPriorityLevel ${defaultPriorityLevel} is not one of its ${priorityLevels} priorityLevels; set it to 1 … ${priorityLevels} (1 is served first)`);
   }
 }

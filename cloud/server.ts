@@ -16,6 +16,7 @@ import { pollRepository } from './repository-poll.js';
 import { checkRepositoryControl } from './repository-rpc.js';
 import { ResponseCache } from './response-cache.js';
 import { SequenceStore } from './sequences.js';
+import { Tenants } from './tenants.js';
 import { serverTransport } from './server-credentials.js';
 
 export interface CloudServer {
@@ -43,7 +44,8 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
   const auth = new CloudAuth(config.auth, transport.clientCertificates);
   checkRepositoryControl(config, auth);
   const metrics = createInferenceMetrics();
-  const repository = await ModelRepository.open(config, log, metrics);
+  const tenants = new Tenants(config.auth, { quotaRefusals: metrics.tenantQuotaRefusals, inFlight: metrics.tenantInFlight });
+  const repository = await ModelRepository.open(config, log, metrics, tenants);
   const sequences = new SequenceStore(config.sequences, { live: metrics.liveSequences, expired: metrics.expiredSequences, bytes: metrics.sequenceStateBytes });
   const health = new HealthService();
   const state: ServiceState = { draining: false, inFlight: 0 };
@@ -59,7 +61,7 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
   const shared = config.cache.redis.url ? new RedisResponseStore(config.cache.redis, log, metrics.cacheRedisErrors) : undefined;
   const cache = config.cache.bytes > 0 || shared ? new ResponseCache(config.cache.bytes, shared) : undefined;
   const tracer = await startTracing(config.tracing, log);
-  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, cache, tracer, config });
+  addInferenceService(server, { repository, sequences, metrics, log, version, state, auth, tenants, cache, tracer, config });
   health.addTo(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`, transport.credentials, (err, bound) =>

@@ -20,11 +20,14 @@ export type ErrorCode =
 
 export class InferError extends Error {
   readonly code: ErrorCode;
+  /** For RESOURCE_EXHAUSTED: when a retry may succeed; the cloud tier sends it as `retry-after-ms` trailing metadata. */
+  readonly retryAfterMs?: number;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
     super(message, options);
     this.name = 'InferError';
     this.code = code;
+    if (options?.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -41,6 +41,11 @@ export const ParameterNames = {
   contentNeeded: 'content_needed',
   /** Request: the sticky key of the A/B split between versions (e.g. a device id); without it the tenant is the key (cloud/version-routing.ts). */
   abKey: 'ab_key',
+  /** Triton's request parameters: the priority level (1 highest; 0 the default), and how long the request may wait queued, in microseconds. */
+  priority: 'priority',
+  timeoutUs: 'timeout',
+  /** On a failed ModelStreamInfer answer refused for load: when a retry may succeed (unary calls carry it as `retry-after-ms` trailing metadata). */
+  retryAfterMs: 'retry_after_ms',
 } as const;
 
 export function int64Parameter(value: number): InferParameter {

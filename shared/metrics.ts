@@ -38,6 +38,14 @@ export interface InferenceMetrics {
   readonly modelLoads: Counter<'model' | 'outcome'>;
   /** Shadow copies by outcome: agree|disagree with the primary's answer, failed, or skipped (too many in flight). */
   readonly shadowAnswers: Counter<'model' | 'version' | 'shadow_version' | 'outcome'>;
+  /** Per tenant (a bounded label: tenants the config names, else 'other'): requests by outcome (OK or the gRPC status name). */
+  readonly tenantRequests: Counter<'tenant' | 'code'>;
+  /** Requests refused at arrival by a tenant quota ('rate' or 'concurrent'; a full queue counts as RESOURCE_EXHAUSTED above). */
+  readonly tenantQuotaRefusals: Counter<'tenant' | 'limit'>;
+  /** Each tenant's requests in the server now. */
+  readonly tenantInFlight: Gauge<'tenant'>;
+  /** Cumulative time each tenant's requests spent queued, in microseconds. */
+  readonly tenantQueueDurationUs: Counter<'tenant'>;
 }
 
 export function createInferenceMetrics(prefixLabels: Record<string, string> = {}): InferenceMetrics {
@@ -121,6 +129,25 @@ export function createInferenceMetrics(prefixLabels: Record<string, string> = {}
       name: 'splitinfer_shadow_answers_total',
       help: "Copies of requests run on a model's shadow version, by outcome: agree or disagree with the answer returned, failed, skipped",
       labelNames: ['model', 'version', 'shadow_version', 'outcome'],
+      registers: [registry],
+    }),
+    tenantRequests: new Counter({
+      name: 'splitinfer_tenant_requests_total',
+      help: "Inference requests per tenant, by outcome (OK or the gRPC status name); tenants not in the config count as 'other'",
+      labelNames: ['tenant', 'code'],
+      registers: [registry],
+    }),
+    tenantQuotaRefusals: new Counter({
+      name: 'splitinfer_tenant_quota_refusals_total',
+      help: 'Requests refused on arrival because their tenant was over a quota (rate: requestsPerSecond; concurrent: maxConcurrent)',
+      labelNames: ['tenant', 'limit'],
+      registers: [registry],
+    }),
+    tenantInFlight: new Gauge({ name: 'splitinfer_tenant_in_flight', help: 'Requests of each tenant in the server now, waiting or running', labelNames: ['tenant'], registers: [registry] }),
+    tenantQueueDurationUs: new Counter({
+      name: 'splitinfer_tenant_queue_duration_us',
+      help: 'Cumulative time requests of each tenant spent queued, in microseconds',
+      labelNames: ['tenant'],
       registers: [registry],
     }),
   };

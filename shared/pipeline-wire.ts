@@ -132,7 +132,10 @@ export function streamFailure(request: Pick<ModelInferRequest, 'modelName' | 'mo
       modelName: request.modelName,
       modelVersion: request.modelVersion,
       id: request.id,
-      parameters: { [ParameterNames.errorCode]: stringParameter(e.code) },
+      parameters: {
+        [ParameterNames.errorCode]: stringParameter(e.code),
+        ...(e.retryAfterMs === undefined ? {} : { [ParameterNames.retryAfterMs]: int64Parameter(e.retryAfterMs) }),
+      },
     }),
   });
 }

@@ -10,6 +10,8 @@
  *  - cache: a closed loop where 30% of requests repeat an earlier one, with
  *    the response cache and with every request skipping it (`cache: false`);
  *  - reload: 20 model reloads under continuous load (serving-reload.ts).
+ *  - fairness: one tenant's latency alone and while another floods the
+ *    server at ten times its capacity (serving-fairness.ts).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -27,6 +29,7 @@ import { bytesTensor, float32 } from '../../shared/tensor.js';
 import { photoLikeImages } from '../../models/image-encoder/photo-like-images.js';
 import { decodeImage } from '../../shared/handlers/image-decode.js';
 import { encoderInput } from '../../shared/handlers/image-encoder.js';
+import { fairnessComparison, type FairnessResult } from './serving-fairness.js';
 import { closedLoop, openLoop, summarize, type LoadSummary, type RequestInit, type Sample } from './serving-load.js';
 import { reloadUnderLoad, type ReloadResult } from './serving-reload.js';
 
@@ -86,6 +89,7 @@ export interface ServingResults {
   batching: BatchingResult[];
   overhead: OverheadResult[];
   cache: CacheResult;
+  fairness: FairnessResult;
   timeSplit: TimeSplit[];
   reload: ReloadResult;
   notes: string[];
@@ -347,6 +351,7 @@ export async function runServingBenchmark(options: { quick?: boolean; notes?: st
   if (!quick) batching.push(await batchingComparison(inception, quick, stepMs, photos));
   const overheadResults = [await overhead(mobilenet, 8, quick ? stepMs : stepMs / 2, quick ? 1 : 3)];
   const cache = await cacheComparison(mobilenet, quick ? stepMs : stepMs / 2, quick ? 1 : 3, photos);
+  const fairness = await fairnessComparison({ ...mobilenet, stepMs, rounds: quick ? 2 : 3, photos });
   const split = [await timeSplit(mobilenet, photos, quick ? 2 : 6)];
   if (!quick) split.push(await timeSplit(inception, photos, 4));
   const reload = await reloadUnderLoad(20, providers);
@@ -357,6 +362,7 @@ export async function runServingBenchmark(options: { quick?: boolean; notes?: st
     batching,
     overhead: overheadResults,
     cache,
+    fairness,
     timeSplit: split,
     reload,
     notes: options.notes ?? [],

@@ -1,7 +1,8 @@
 /**
  * `npm run bench:serving`: dynamic batching off and on under open-loop load,
  * the server's overhead against bare onnxruntime-node, and the response
- * cache at a 30% repeat rate, 20 reloads under load (serving-run.ts); writes
+ * cache at a 30% repeat rate, fairness across tenants, 20 reloads under load
+ * (serving-run.ts); writes
  * test/bench/results/serving.{json,md,svg} (--quick: results/quick/).
  *
  *   npm run bench:serving -- [--quick] [--providers cuda,cpu] [--out DIR] [--note TEXT]...
@@ -22,5 +23,7 @@ const written = writeServingResults(values.out ?? (values.quick ? path.join(resu
 for (const b of results.batching) console.log(`${b.model}: batching ${b.throughputOff} → ${b.throughputOn} req/s within p95 ${b.p95BoundMs} ms`);
 for (const o of results.overhead) console.log(`${o.model} at batch ${o.batch}: server ${o.serverThroughput} rows/s, bare ${o.bareThroughput} rows/s`);
 console.log(`cache: hit p99 ${results.cache.hitP99Us} µs server time; ${results.cache.throughputOff} → ${results.cache.throughputOn} req/s at ${results.cache.repeatRate * 100}% repeats`);
+const f = results.fairness;
+console.log(`fairness: tenant B p95 ${f.bAloneP95Ms} ms alone, ${f.bFloodedP95Ms} ms while A floods at 10× capacity; B errors ${f.bErrors}`);
 console.log(`reload: ${results.reload.reloads} reloads under load, ${results.reload.failed} of ${results.reload.requests} requests failed`);
 console.log(`wrote ${written.all.map((f) => path.relative(process.cwd(), f)).join(', ')}`);

@@ -44,6 +44,22 @@ describe('serving benchmark (smoke)', textIntentOptions, () => {
       batching: [{ model: 'm', throughputOff: 9.8, throughputOn: 12, p95OffMs: 40, p95OnMs: 45, p95BoundMs: 100, settings: {}, ladderOff: [step], ladderOn: [step] }],
       overhead: [{ model: 'g', batch: 8, serverThroughput: 30, bareThroughput: 33, meanBatchSize: 8, rounds: [{ server: 30, bare: 33 }] }],
       cache: { model: 'm', hitP99Us: 400, hitP50Us: 50, hitAloneP99Us: 90, hitP99ClientMs: 1.2, repeatRate: 0.3, hitRate: 0.3, throughputOn: 14, throughputOff: 10, concurrency: 4 },
+      fairness: {
+        model: 'm',
+        bAloneP95Ms: 40,
+        bFloodedP95Ms: 48,
+        bErrors: 0,
+        capacityPerS: 10,
+        bOfferedPerS: 3,
+        aOfferedPerS: 100,
+        bAlone: step,
+        bFlooded: step,
+        bFloodedWithoutTenants: { ...step, p95Ms: 900, errors: 3 },
+        aAnswered: 25,
+        aRefused: 900,
+        rounds: 2,
+        settings: { limits: { concurrencyPerModel: 2 }, auth: { tenants: { a: { maxQueued: 4 } } } },
+      },
       timeSplit: [{ model: 'g', decodeMs: 4, resizeMs: 3, sessionMsBatch1: 30, sessionMsPerImageBatch8: 25 }],
       reload: { model: 't', reloads: 20, requests: 900, failed: 0, reloadMsP50: 40, reloadMsMax: 90, concurrency: 4, p95Ms: 12, failures: [] },
       notes: [],
@@ -52,6 +68,7 @@ describe('serving benchmark (smoke)', textIntentOptions, () => {
     assert.match(markdown, /\| m \| 100 ms \| 9\.8 \| 40 ms \| 12 \| 45 ms \| 1\.22× \|/);
     assert.match(markdown, /\| 50 \/ 400 µs \| 90 µs \| 1\.2 ms \| 0\.3 \| 14 \| 10 \| 1\.40× \|/);
     assert.match(markdown, /\| 20 \| 900 \| 0 \| 40 \/ 90 ms \| 12 ms \|/);
+    assert.match(markdown, /\| 40 ms \| 48 ms \| 1\.20× \| 0\/30 \| 20 \/ 20 ms \| 900 ms, 3\/30 \| 25 \| 900 \| `\{"limits":\{"concurrencyPerModel":2\},"tenants":\{"a":\{"maxQueued":4\}\}\}` \|/);
     assert.equal((servingSvg(results.batching).match(/<polyline/g) ?? []).length, 2);
   });
 });

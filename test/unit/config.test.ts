@@ -51,8 +51,9 @@ test('batching is off unless a model is named; --batch sets size and delay and t
   assert.equal(loadCloudConfig().cache.bytes, 0);
   const file = await tempFile('cloud.yaml', 'batching:\n  text-intent:\n    preferredBatchSizes: [4]\n');
   const config = loadCloudConfig(file, { batching: parseBatchFlag('image-encoder=8:2000, text-intent=16'), cache: { bytes: '1048576' } });
-  assert.deepEqual(config.batching['image-encoder'], { maxBatchSize: 8, maxQueueDelayUs: 2000, preferredBatchSizes: [], maxQueueSize: 64 });
-  assert.deepEqual(config.batching['text-intent'], { maxBatchSize: 16, maxQueueDelayUs: 0, preferredBatchSizes: [4], maxQueueSize: 64 });
+  const levels = { priorityLevels: 0, defaultPriorityLevel: 0 };
+  assert.deepEqual(config.batching['image-encoder'], { maxBatchSize: 8, maxQueueDelayUs: 2000, preferredBatchSizes: [], maxQueueSize: 64, ...levels });
+  assert.deepEqual(config.batching['text-intent'], { maxBatchSize: 16, maxQueueDelayUs: 0, preferredBatchSizes: [4], maxQueueSize: 64, ...levels });
   assert.equal(config.cache.bytes, 1 << 20);
   assert.throws(() => parseBatchFlag('image-encoder:8'), /'image-encoder:8' is not MODEL=MAX_BATCH\[:DELAY_US\]/);
 });
@@ -61,6 +62,17 @@ test('the shared cache tier is off unless a redis:// URL is given; anything else
   assert.deepEqual(loadCloudConfig().cache.redis, { url: '', ttlS: 3600, maxEntryBytes: 4 << 20, timeoutMs: 50 });
   assert.equal(loadCloudConfig(undefined, { cache: { redis: { url: 'redis://cache:6379/2' } } }).cache.redis.url, 'redis://cache:6379/2');
   assert.throws(() => loadCloudConfig(undefined, { cache: { redis: { url: 'cache:6379' } } }), /cache\/redis\/url/);
+});
+
+test('tenants: quotas default to none, weight 1, and anonymous callers count as tenant default', async () => {
+  const file = await tempFile('cloud.yaml', 'auth:\n  tenants:\n    acme: { requestsPerSecond: 20, burst: 40, maxQueued: 8, priority: 2, weight: 3 }\n    other: {}\n');
+  const config = loadCloudConfig(file);
+  assert.equal(config.auth.defaultTenant, 'default');
+  assert.deepEqual(config.auth.tenants.acme, { models: [], requestsPerSecond: 20, burst: 40, maxConcurrent: 0, maxQueued: 8, priority: 2, weight: 3 });
+  assert.deepEqual(config.auth.tenants.other, { models: [], requestsPerSecond: 0, burst: 0, maxConcurrent: 0, maxQueued: 0, priority: 0, weight: 1 });
+  assert.throws(() => loadCloudConfig(undefined, { auth: { tenants: { acme: { weight: 0 } } } }), /weight/);
+  assert.throws(() => loadCloudConfig(undefined, { auth: { tenants: { acme: { quota: 5 } } } }), /additional properties/);
+  assert.deepEqual([loadCloudConfig().limits.priorityLevels, loadCloudConfig().limits.defaultPriorityLevel], [0, 0]);
 });
 
 test('delivery: the journal must hold two requests, and the state folder is the configured one or a writable default', () => {

@@ -43,6 +43,12 @@ describe('pipeline wire convention', () => {
     assert.deepEqual([read.code, read.message], ['RESOURCE_EXHAUSTED', 'cloud: queue for image-ocr is full (64 waiting)']);
   });
 
+  test('an in-stream refusal for load carries its retry hint as retry_after_ms; other failures carry none', () => {
+    const refused = streamFailure(request, new InferError('RESOURCE_EXHAUSTED', 'tenant acme is over its request rate', { retryAfterMs: 120 }));
+    assert.equal(numberParameter(refused.inferResponse!.parameters, ParameterNames.retryAfterMs), 120);
+    assert.equal(streamFailure(request, new InferError('NOT_FOUND', 'no model x')).inferResponse!.parameters[ParameterNames.retryAfterMs], undefined);
+  });
+
   test('the parameter wins over the text; a known prefix alone still gives the code; free text from a foreign server is UNKNOWN', () => {
     const withParameter = streamFailure(request, new InferError('NOT_FOUND', 'no model x'));
     withParameter.errorMessage = 'something else entirely';

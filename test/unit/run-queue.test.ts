@@ -1,9 +1,9 @@
-/** The one run queue of the edge's local runtime and the cloud's models: bounded, FIFO, deadline-aware. */
+/** The one run queue of the edge's local runtime and the cloud's models: bounded, FIFO per tenant and fair across tenants, deadline-aware. */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { InferError } from '../../shared/errors.js';
-import { RunQueue } from '../../shared/run-queue.js';
+import { RunQueue, type QueueTicket } from '../../shared/run-queue.js';
 
 /** Work that finishes only when the test says so. */
 function gate<T = string>(value: T) {
@@ -67,7 +67,7 @@ describe('run queue', () => {
     const running = gate('running');
     const first = queue.run(running.work);
     const waiting = queue.run(async () => 'waited');
-    await rejectsWith(queue.run(async () => 'never'), 'RESOURCE_EXHAUSTED', /^model m: queue is full \(1 waiting\); retry later or raise limits\.maxQueuePerModel$/);
+    await rejectsWith(queue.run(async () => 'never'), 'RESOURCE_EXHAUSTED', /^model m: queue is full \(1 waiting\); retry later or raise limits\.maxQueuePerModel \(retry after ~\d+ ms\)$/);
     running.open();
     assert.equal((await waiting).value, 'waited');
     await first;
@@ -113,5 +113,92 @@ describe('run queue', () => {
     await rejectsWith(queue.run(async () => 'never'), 'UNAVAILABLE', /shutting down/);
     running.open();
     assert.equal((await first).value, 'finished');
+  });
+
+  /** A queue with one slot held by a gated run, so everything after waits; `start(name, ticket)` records the order runs start in. */
+  function heldQueue(options: Partial<ConstructorParameters<typeof RunQueue>[0]> = {}) {
+    const queue = new RunQueue({ label: 'model m', concurrency: 1, maxWaiting: 100, ...options });
+    const holder = gate('held');
+    const held = queue.run(holder.work);
+    const order: string[] = [];
+    const runs: Promise<unknown>[] = [];
+    const start = (name: string, ticket?: QueueTicket) => {
+      const run = queue.run(async () => order.push(name), undefined, undefined, ticket);
+      runs.push(run.catch(() => undefined));
+      return run;
+    };
+    const finish = async () => {
+      holder.open();
+      await held;
+      await Promise.all(runs);
+    };
+    return { queue, start, order, finish };
+  }
+
+  test('waiting runs of two tenants alternate however many one of them queued', async () => {
+    const { start, order, finish } = heldQueue({ tenants: { weightOf: () => 1, maxQueuedOf: () => Infinity } });
+    for (let i = 0; i < 6; i++) start(`a${i}`, { tenant: 'a' });
+    start('b0', { tenant: 'b' });
+    start('b1', { tenant: 'b' });
+    await finish();
+    assert.deepEqual(order, ['a0', 'b0', 'a1', 'b1', 'a2', 'a3', 'a4', 'a5']);
+  });
+
+  test('a tenant with weight 2 gets two turns for each of a weight-1 tenant', async () => {
+    const { start, order, finish } = heldQueue({ tenants: { weightOf: (t) => (t === 'gold' ? 2 : 1), maxQueuedOf: () => Infinity } });
+    for (let i = 0; i < 4; i++) start(`g${i}`, { tenant: 'gold' });
+    for (let i = 0; i < 4; i++) start(`s${i}`, { tenant: 'silver' });
+    await finish();
+    assert.deepEqual(order, ['g0', 'g1', 's0', 'g2', 'g3', 's1', 's2', 's3']);
+  });
+
+  test("priority levels go first whatever the tenants' shares; priority 0 or out of range gets the default level", async () => {
+    const { start, order, finish } = heldQueue({ priorityLevels: 3, defaultPriorityLevel: 2 });
+    start('low', { tenant: 'a', priority: 3 });
+    start('default', { tenant: 'a', priority: 0 });
+    start('out-of-range', { tenant: 'b', priority: 9 });
+    start('high', { tenant: 'b', priority: 1 });
+    start('no-ticket');
+    await finish();
+    assert.deepEqual(order, ['high', 'default', 'out-of-range', 'no-ticket', 'low']);
+  });
+
+  test("a tenant over its maxQueued is refused with a retry hint while another tenant's run still waits", async () => {
+    const { start, order, finish } = heldQueue({ tenants: { weightOf: () => 1, maxQueuedOf: (t) => (t === 'a' ? 2 : Infinity) } });
+    start('a0', { tenant: 'a' });
+    start('a1', { tenant: 'a' });
+    const refused = await start('a2', { tenant: 'a' }).then(
+      () => assert.fail('expected a refusal'),
+      (err: InferError) => err,
+    );
+    assert.equal(refused.code, 'RESOURCE_EXHAUSTED');
+    assert.match(refused.message, /^model m: tenant a already has 2 requests waiting \(its maxQueued\); retry after ~\d+ ms, or raise that tenant's maxQueued$/);
+    assert.ok(refused.retryAfterMs! >= 1);
+    start('b0', { tenant: 'b' });
+    await finish();
+    assert.deepEqual(order, ['a0', 'b0', 'a1']);
+  });
+
+  test("a full queue gives a flooding tenant's newest place to a tenant with fewer waiting", async () => {
+    const { start, order, finish } = heldQueue({ maxWaiting: 3, tenants: { weightOf: () => 1, maxQueuedOf: () => Infinity } });
+    start('a0', { tenant: 'a' });
+    start('a1', { tenant: 'a' });
+    const displaced = start('a2', { tenant: 'a' });
+    start('b0', { tenant: 'b' });
+    await rejectsWith(displaced, 'RESOURCE_EXHAUSTED', /queue is full \(3 waiting, most of them tenant a's, whose newest gave its place to tenant b\); retry later \(retry after ~\d+ ms\)/);
+    // Now a has 2 and b 1: a third tenant displaces a again, but b may not displace a (2 vs 1 + 1).
+    await rejectsWith(start('b1', { tenant: 'b' }), 'RESOURCE_EXHAUSTED', /^model m: queue is full \(3 waiting\)/);
+    await finish();
+    assert.deepEqual(order, ['a0', 'b0', 'a1']);
+  });
+
+  test("a retry hint follows the runs' average time over the slots", async () => {
+    const queue = new RunQueue({ label: 'model m', concurrency: 2, maxWaiting: 0 });
+    assert.equal(queue.retryAfterMs, 1, 'nothing running, nothing measured: the smallest hint');
+    const first = queue.run(() => sleep(40));
+    await sleep(30);
+    assert.ok(queue.retryAfterMs >= 12, `hint ${queue.retryAfterMs} ms: before any run finished, the running one's age over the slots`);
+    await first;
+    assert.ok(queue.retryAfterMs >= 18 && queue.retryAfterMs < 200, `hint ${queue.retryAfterMs} ms after one 40 ms run on 2 slots`);
   });
 });
