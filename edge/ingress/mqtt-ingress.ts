@@ -23,7 +23,7 @@
  *   deadline passed before it could run.
  */
 import net from 'node:net';
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import mqtt, { UniqueMessageIdProvider, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { InferError, toInferError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { EdgeConfig } from '../config.js';
@@ -43,6 +43,8 @@ import {
   type RequestValidators,
   type ResponsePayload,
 } from './payload.js';
+import { OutgoingStore } from './outgoing-store.js';
+import { installReconnectBackoff } from './reconnect-backoff.js';
 import { replyRoute, type ReplyRules } from './reply-route.js';
 import { installRequestAcks } from './request-acks.js';
 import { RequestDelivery, type DeliveryCounts, type RequestHandler } from './request-delivery.js';
@@ -106,6 +108,7 @@ export class MqttIngress {
     const stateDir = resolveStateDir(config.stateDir);
     const { ledger, tornBytes } = await DeliveryLedger.open(stateDir, config.deviceId, config.delivery, log);
     if (tornBytes > 0) log.warn({ journal: ledger.file, tornBytes }, 'the journal ended in a torn record (a crash while writing it); cut off');
+    const outgoingStore = await OutgoingStore.open(stateDir, config.deviceId);
     const { url, protocolVersion, keepaliveS } = config.broker;
     const options: IClientOptions = {
       clientId: ingressClientId(config.deviceId),
@@ -114,6 +117,9 @@ export class MqttIngress {
       keepalive: keepaliveS,
       reconnectPeriod: 1_000,
       connectTimeout: 10_000,
+      // Answers in flight outlive the process with their packet ids (outgoing-store.ts); ids still in flight are not reused.
+      outgoingStore,
+      messageIdProvider: new UniqueMessageIdProvider(),
       // Subscribed on every connect below, so a broker that lost the session gets it back.
       resubscribe: false,
       will: { topic: topics.status, payload: Buffer.from('offline'), qos: 1, retain: true },
@@ -130,6 +136,7 @@ export class MqttIngress {
         : {}),
     };
     const client = mqtt.connect(url, options);
+    installReconnectBackoff(client, options.clientId!, log);
     // Before the listener below that subscribes: every packet of a session goes out without delay.
     client.on('connect', () => sendWithoutDelay(client));
     const ingress = new MqttIngress(client, config, handler, ledger, log);
@@ -157,7 +164,10 @@ export class MqttIngress {
       await client.endAsync(true);
       throw err;
     });
-    log.info({ broker: url, protocolVersion, clientId: options.clientId, topic: topics.req, journal: ledger.file, ...ingress.delivery.counts }, 'mqtt ingress serving');
+    log.info(
+      { broker: url, protocolVersion, clientId: options.clientId, topic: topics.req, journal: ledger.file, answerQos: config.delivery.answerQos, ...ingress.delivery.counts },
+      'mqtt ingress serving',
+    );
     return ingress;
   }
 
@@ -236,8 +246,10 @@ export class MqttIngress {
   }
 
   /**
-   * Publishes on a route; resolves true once the broker acknowledged it. An answer mqtt.js
-   * dropped with a lost connection is sent again on the next one (chunk messages are not).
+   * Publishes on a route. An answer resolves true once it is in the durable
+   * outgoing store (from there mqtt.js delivers it, across reconnects and
+   * restarts); one that never got there is published again on the next
+   * connection. A chunk resolves true once the broker acknowledged it.
    */
   private async reply(route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk' = 'answer'): Promise<boolean> {
     const body = encodeResponse(route.correlationId === undefined ? response : { ...response, correlationId: route.correlationId }, route.format);
@@ -246,16 +258,23 @@ export class MqttIngress {
         ? { contentType: contentTypes[route.format], ...(route.correlationData ? { correlationData: Buffer.from(route.correlationData) } : {}) }
         : undefined;
     if (kind === 'answer') this.log.info({ id: (response as { id?: string }).id, replyTo: route.topic, errors: Object.keys(response.errors ?? {}) }, 'request answered');
+    const qos = kind === 'answer' ? this.config.delivery.answerQos : 1;
     for (;;) {
-      try {
-        await this.client.publishAsync(route.topic, body, { qos: 1, ...(properties ? { properties } : {}) });
-        this.counts[kind === 'answer' ? 'answered' : 'chunksPublished']++;
-        return true;
-      } catch (err) {
-        this.log.error({ topic: route.topic, err: (err as Error).message }, 'cannot publish a response');
-        if (kind === 'chunk' || this.closed) return false;
-        await new Promise<void>((resolve) => this.client.once('connect', () => resolve()));
-      }
+      let stored!: () => void;
+      const inStore = new Promise<boolean>((resolve) => (stored = () => resolve(true)));
+      const acknowledged = this.client.publishAsync(route.topic, body, { qos, ...(properties ? { properties } : {}), cbStorePut: stored }).then(
+        () => {
+          this.counts[kind === 'answer' ? 'answered' : 'chunksPublished']++;
+          return true;
+        },
+        (err: Error) => {
+          this.log.error({ topic: route.topic, err: err.message }, 'cannot publish a response');
+          return false;
+        },
+      );
+      if (await (kind === 'answer' ? Promise.race([inStore, acknowledged]) : acknowledged)) return true;
+      if (kind === 'chunk' || this.closed) return false;
+      await new Promise<void>((resolve) => this.client.once('connect', () => resolve()));
     }
   }
 }
