@@ -31,9 +31,10 @@ export interface InferOutcome {
 /**
  * Runs one KServe v2 request against the repository, or answers it from
  * `cache` when one is given and the request allows it; throws InferError on
- * anything a caller must fix.
+ * anything a caller must fix. Once `signal` aborts (the caller went away),
+ * a run still waiting for its model leaves the queue without running.
  */
-export async function infer(repository: ModelRepository, sequences: SequenceStore, request: ModelInferRequest, cache?: ResponseCache): Promise<InferOutcome> {
+export async function infer(repository: ModelRepository, sequences: SequenceStore, request: ModelInferRequest, cache?: ResponseCache, signal?: AbortSignal): Promise<InferOutcome> {
   const started = performance.now();
   const served = repository.resolve(request.modelName, request.modelVersion);
   const inputs = decodeInferInputs(request);
@@ -60,13 +61,13 @@ export async function infer(repository: ModelRepository, sequences: SequenceStor
   // Time in a batcher's queue (waiting for company or the worker) is queue time, not compute.
   const { value: timed, batch } = await recordBatches(() =>
     served.kind === 'graph'
-      ? served.queue.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadline)
+      ? served.queue.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadline, undefined, signal)
       : sequence
-        ? inferChunk(served, sequence, sequences, request, inputs, deadline)
+        ? inferChunk(served, sequence, sequences, request, inputs, deadline, signal)
         : served.queue.run(async () => {
             const out = await served.loaded.run(pipelineInputBytes(served.name, inputs));
             return { ...out.tensors, [pipelineResult.name]: utf8Tensor(JSON.stringify(out.result)) };
-          }, deadline),
+          }, deadline, undefined, signal),
   );
   const queueUs = Math.round((timed.queueMs + batch.waitMs) * 1000);
   const computeUs = Math.max(0, Math.round((timed.computeMs - batch.waitMs) * 1000));
@@ -101,13 +102,14 @@ async function inferChunk(
   request: ModelInferRequest,
   inputs: Record<string, Tensor>,
   deadline: RunDeadline | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<TimedRun<Record<string, Tensor>>> {
   const chunk = readChunkRequest(served.name, request, inputs);
   const interval = chunk.frameIntervalMs;
   const run = async (index: number, previous?: Float32Array, lastTimeMs?: number) => {
     const first = lastTimeMs === undefined ? 0 : lastTimeMs + interval;
     const timesMs = chunk.timesMs ?? chunk.frames.map((_, i) => first + i * interval);
-    const timed = await served.queue.run(() => capability.runChunk({ items: chunk.frames, timesMs, index, previous, weights: chunk.weights }, served.loaded.context), deadline);
+    const timed = await served.queue.run(() => capability.runChunk({ items: chunk.frames, timesMs, index, previous, weights: chunk.weights }, served.loaded.context), deadline, undefined, signal);
     return { timed, result: timed.value.result, last: timed.value.last, lastTimeMs: timesMs[timesMs.length - 1]! };
   };
   const answered = (timed: TimedRun<{ result: object; tensors: Record<string, Tensor> }>, summary?: object) => ({

@@ -58,11 +58,13 @@ export class RunQueue {
 
   /**
    * Runs `work` once a slot is free. `subject` names what waits in messages
-   * (a task and its item); without it the queue's label does.
+   * (a task and its item); without it the queue's label does. An aborted
+   * `signal` (the caller went away) takes a waiting run out of the queue
+   * with CANCELLED: it never runs.
    */
-  async run<T>(work: () => Promise<T>, deadline?: RunDeadline, subject = this.options.label): Promise<TimedRun<T>> {
+  async run<T>(work: () => Promise<T>, deadline?: RunDeadline, subject = this.options.label, signal?: AbortSignal): Promise<TimedRun<T>> {
     const enqueued = performance.now();
-    await this.admit(enqueued, deadline, subject);
+    await this.admit(enqueued, deadline, subject, signal);
     const started = performance.now();
     try {
       const value = await work();
@@ -79,9 +81,10 @@ export class RunQueue {
     for (const waiter of this.waiting.splice(0)) waiter.refuse(this.closedError(reason));
   }
 
-  private admit(enqueued: number, deadline: RunDeadline | undefined, subject: string): Promise<void> {
+  private admit(enqueued: number, deadline: RunDeadline | undefined, subject: string, signal: AbortSignal | undefined): Promise<void> {
     const { label, concurrency, maxWaiting, fullHint } = this.options;
     if (this.closedReason !== undefined) return Promise.reject(this.closedError(this.closedReason));
+    if (signal?.aborted) return Promise.reject(cancelledError(subject));
     if (this.running < concurrency) {
       this.running++;
       return Promise.resolve();
@@ -91,23 +94,30 @@ export class RunQueue {
     }
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      const leave = () => {
+        this.waiting.splice(this.waiting.indexOf(waiter), 1);
+        waiter.refuse(cancelledError(subject));
+      };
       const waiter: Waiter = {
         start: () => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', leave);
           this.running++;
           resolve();
         },
         refuse: (err) => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', leave);
           reject(err);
         },
       };
+      signal?.addEventListener('abort', leave, { once: true });
       if (deadline) {
         timer = setTimeout(() => {
           this.waiting.splice(this.waiting.indexOf(waiter), 1);
           const waitedMs = Math.round(performance.now() - enqueued);
           const where = subject === label ? 'in the queue' : `in the queue of ${label}`;
-          reject(new InferError('DEADLINE_EXCEEDED', `${subject}: waited ${waitedMs} ms ${where}, busy with earlier requests, until ${deadline.what} passed`));
+          waiter.refuse(new InferError('DEADLINE_EXCEEDED', `${subject}: waited ${waitedMs} ms ${where}, busy with earlier requests, until ${deadline.what} passed`));
         }, Math.max(0, deadline.at - performance.now()));
       }
       this.waiting.push(waiter);
@@ -117,4 +127,8 @@ export class RunQueue {
   private closedError(reason: string): InferError {
     return new InferError('UNAVAILABLE', `${this.options.label}: ${reason}`);
   }
+}
+
+function cancelledError(subject: string): InferError {
+  return new InferError('CANCELLED', `${subject}: the caller cancelled it before it ran; not run`);
 }

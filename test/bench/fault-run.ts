@@ -109,7 +109,8 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunResul
       if (reply.final === false) return;
       answers.set(id, [...(answers.get(id) ?? []), { at: performance.now(), reply, dup: packet.dup }]);
     });
-    await requester.subscribeAsync(replyTopic, { qos: 1 });
+    // QoS 2 end to end: the broker delivers each answer to the requester once too, across its own restarts.
+    await requester.subscribeAsync(replyTopic, { qos: 2 });
 
     const started = performance.now();
     const sendMs = (options.requests / options.ratePerS) * 1000;

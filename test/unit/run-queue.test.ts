@@ -115,3 +115,22 @@ describe('run queue', () => {
     assert.equal((await first).value, 'finished');
   });
 });
+
+test('a waiting run whose caller cancelled leaves the queue with CANCELLED and never runs', async () => {
+  const queue = new RunQueue({ label: 'model m', concurrency: 1, maxWaiting: 4 });
+  let release!: () => void;
+  const first = queue.run(() => new Promise<void>((resolve) => (release = resolve)));
+  const caller = new AbortController();
+  let ran = false;
+  const waiting = queue.run(async () => void (ran = true), undefined, 'request r', caller.signal);
+  const behind = queue.run(async () => 'behind');
+  assert.equal(queue.inFlight, 3);
+  caller.abort();
+  await assert.rejects(waiting, (err: InferError) => err.code === 'CANCELLED' && /request r: the caller cancelled it before it ran/.test(err.message));
+  assert.equal(queue.inFlight, 2, 'the cancelled run left the queue');
+  release();
+  await first;
+  assert.equal((await behind).value, 'behind');
+  assert.equal(ran, false);
+  await assert.rejects(queue.run(async () => undefined, undefined, 'request late', caller.signal), (err: InferError) => err.code === 'CANCELLED');
+});
