@@ -95,7 +95,8 @@ export class MqttIngress {
     this.topics = deviceTopics(config.deviceId);
     this.validators = requestValidators(config.limits);
     this.replyRules = { defaultTopic: this.topics.res, requestTopic: this.topics.req, prefixes: config.replyPrefixes, maxTopicBytes: config.limits.maxReplyTopicBytes };
-    const settings = { ...config.delivery, maxConcurrentRequests: config.limits.maxConcurrentRequests, defaultDeadlineMs: config.offload.defaultDeadlineMs };
+    const { maxConcurrentRequests, maxConcurrentPerRequester } = config.limits;
+    const settings = { ...config.delivery, maxConcurrentRequests, maxConcurrentPerRequester, defaultDeadlineMs: config.offload.defaultDeadlineMs };
     this.delivery = new RequestDelivery(ledger, handler, (route, response, kind) => this.reply(route, response, kind), settings, log);
   }
 

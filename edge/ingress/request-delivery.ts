@@ -24,6 +24,13 @@
  * 6. While shutting down, new deliveries are not acknowledged (the broker
  *    keeps them for the next start), running requests get `drainTimeoutMs`
  *    to finish, and what is unfinished stays in the journal.
+ * 7. With `limits.maxConcurrentPerRequester`, a new request from a requester
+ *    (its reply topic) that already has that many waiting or running is
+ *    refused: answered RESOURCE_EXHAUSTED, and acknowledged only once the
+ *    broker has that answer. Holding it instead would hold every requester
+ *    behind it (acknowledgements go out in order, and the broker's window
+ *    is shared), so one requester could still fill every slot. A refusal is
+ *    not journaled: the same id sent again later runs.
  */
 import { InferError, toInferError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -61,10 +68,14 @@ export interface DeliveryCounts {
   recovered: number;
   /** Answered DEADLINE_EXCEEDED before they ran (waiting for a slot, or across a restart). */
   expired: number;
+  /** Answered RESOURCE_EXHAUSTED: their requester already had limits.maxConcurrentPerRequester in the agent. */
+  overRequesterLimit: number;
 }
 
 export class RequestDelivery {
-  readonly counts: DeliveryCounts = { duplicates: 0, replayed: 0, joined: 0, recovered: 0, expired: 0 };
+  readonly counts: DeliveryCounts = { duplicates: 0, replayed: 0, joined: 0, recovered: 0, expired: 0, overRequesterLimit: 0 };
+  /** Reply topic → its requests waiting for a slot or running. */
+  private readonly perRequester = new Map<string, number>();
   private readonly queue: RunQueue;
   private readonly pending = new Set<Promise<unknown>>();
   /** Requests waiting for a run slot (not journaled yet): a redelivery after a reconnect must find them too. */
@@ -77,7 +88,7 @@ export class RequestDelivery {
     private readonly ledger: DeliveryLedger,
     private readonly handler: RequestHandler,
     private readonly publish: Publish,
-    private readonly settings: { maxConcurrentRequests: number; defaultDeadlineMs: number; answerRetentionMs: number },
+    private readonly settings: { maxConcurrentRequests: number; maxConcurrentPerRequester: number; defaultDeadlineMs: number; answerRetentionMs: number },
     private readonly log: Logger,
   ) {
     this.queue = new RunQueue({ label: 'the agent', concurrency: settings.maxConcurrentRequests, maxWaiting: Infinity });
@@ -102,11 +113,16 @@ export class RequestDelivery {
         return ok && journaled ? this.repeat(journaled, incoming) : false;
       });
     }
+    const limit = this.settings.maxConcurrentPerRequester;
+    const requester = incoming.route.topic;
+    const held = this.perRequester.get(requester) ?? 0;
+    if (limit > 0 && held >= limit) return this.refuseOverLimit(incoming, held);
+    this.perRequester.set(requester, held + 1);
     let ack!: (ok: boolean) => void;
     const journaled = new Promise<boolean>((resolve) => (ack = resolve));
     this.waiting.set(incoming.key, { routeId: routeId(incoming.route), journaled });
     void journaled.then(() => this.waiting.delete(incoming.key));
-    this.track(this.run(incoming, ack, false));
+    this.track(this.run(incoming, ack, false).finally(() => this.release(requester)));
     return journaled;
   }
 
@@ -131,6 +147,20 @@ export class RequestDelivery {
     clearTimeout(timer);
     this.stopped = true;
     await this.ledger.close();
+  }
+
+  private async refuseOverLimit({ request, route }: IncomingRequest, held: number): Promise<boolean> {
+    this.counts.overRequesterLimit++;
+    const message = `request ${request.id}: this requester (reply topic ${route.topic}) already has ${held} requests waiting or running in the agent, the limit (limits.maxConcurrentPerRequester) — wait for their answers, then send it again`;
+    this.log.warn({ id: request.id, replyTo: route.topic, held }, 'request refused: its requester is at limits.maxConcurrentPerRequester');
+    // Acknowledged once the refusal is in the durable outgoing store (if it never gets there, the broker redelivers the request).
+    return this.publish(route, requestErrorResponse('RESOURCE_EXHAUSTED', message, request.id), 'answer');
+  }
+
+  private release(requester: string): void {
+    const held = (this.perRequester.get(requester) ?? 1) - 1;
+    if (held > 0) this.perRequester.set(requester, held);
+    else this.perRequester.delete(requester);
   }
 
   private async repeat(entry: LedgerEntry, { route, request }: IncomingRequest): Promise<boolean> {
