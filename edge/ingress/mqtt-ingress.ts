@@ -90,6 +90,7 @@ export class MqttIngress {
     private readonly config: EdgeConfig,
     handler: RequestHandler,
     readonly ledger: DeliveryLedger,
+    private readonly outgoingStore: OutgoingStore,
     private readonly log: Logger,
   ) {
     this.topics = deviceTopics(config.deviceId);
@@ -97,7 +98,7 @@ export class MqttIngress {
     this.replyRules = { defaultTopic: this.topics.res, requestTopic: this.topics.req, prefixes: config.replyPrefixes, maxTopicBytes: config.limits.maxReplyTopicBytes };
     const { maxConcurrentRequests, maxConcurrentPerRequester } = config.limits;
     const settings = { ...config.delivery, maxConcurrentRequests, maxConcurrentPerRequester, defaultDeadlineMs: config.offload.defaultDeadlineMs };
-    this.delivery = new RequestDelivery(ledger, handler, (route, response, kind) => this.reply(route, response, kind), settings, log);
+    this.delivery = new RequestDelivery(ledger, handler, (route, response, kind, tag) => this.reply(route, response, kind, tag), settings, log);
   }
 
   /**
@@ -110,6 +111,9 @@ export class MqttIngress {
     const { ledger, tornBytes } = await DeliveryLedger.open(stateDir, config.deviceId, config.delivery, log);
     if (tornBytes > 0) log.warn({ journal: ledger.file, tornBytes }, 'the journal ended in a torn record (a crash while writing it); cut off');
     const outgoingStore = await OutgoingStore.open(stateDir, config.deviceId);
+    // What a recovered answer publishes before the first connect must not take the id of a packet the last process left in flight.
+    const messageIdProvider = new UniqueMessageIdProvider();
+    for (const id of outgoingStore.messageIds) messageIdProvider.register(id);
     const { url, protocolVersion, keepaliveS } = config.broker;
     const options: IClientOptions = {
       clientId: ingressClientId(config.deviceId),
@@ -120,7 +124,7 @@ export class MqttIngress {
       connectTimeout: 10_000,
       // Answers in flight outlive the process with their packet ids (outgoing-store.ts); ids still in flight are not reused.
       outgoingStore,
-      messageIdProvider: new UniqueMessageIdProvider(),
+      messageIdProvider,
       // Subscribed on every connect below, so a broker that lost the session gets it back.
       resubscribe: false,
       will: { topic: topics.status, payload: Buffer.from('offline'), qos: 1, retain: true },
@@ -140,9 +144,9 @@ export class MqttIngress {
     installReconnectBackoff(client, options.clientId!, log);
     // Before the listener below that subscribes: every packet of a session goes out without delay.
     client.on('connect', () => sendWithoutDelay(client));
-    const ingress = new MqttIngress(client, config, handler, ledger, log);
+    const ingress = new MqttIngress(client, config, handler, ledger, outgoingStore, log);
     // Before any delivery can add to the journal: what it held at start is what a crash left (mqtt.js sends the answers once connected).
-    ingress.delivery.recover();
+    ingress.delivery.recover((tag) => outgoingStore.hasSeen(tag));
     installRequestAcks(client, { requestTopic: topics.req, protocolVersion, keepaliveS }, (packet) => ingress.receive(packet), log);
     client.on('error', (err) => log.warn({ err: err.message, broker: url }, 'mqtt error'));
     client.on('offline', () => log.warn({ broker: url }, 'mqtt broker unreachable, reconnecting'));
@@ -252,7 +256,7 @@ export class MqttIngress {
    * restarts); one that never got there is published again on the next
    * connection. A chunk resolves true once the broker acknowledged it.
    */
-  private async reply(route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk' = 'answer'): Promise<boolean> {
+  private async reply(route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk' = 'answer', tag?: string): Promise<boolean> {
     const body = encodeResponse(route.correlationId === undefined ? response : { ...response, correlationId: route.correlationId }, route.format);
     const properties =
       this.config.broker.protocolVersion === 5
@@ -261,6 +265,7 @@ export class MqttIngress {
     if (kind === 'answer') this.log.info({ id: (response as { id?: string }).id, replyTo: route.topic, errors: Object.keys(response.errors ?? {}) }, 'request answered');
     const qos = kind === 'answer' ? this.config.delivery.answerQos : 1;
     for (;;) {
+      if (tag !== undefined) this.outgoingStore.expectTag(route.topic, body, tag);
       let stored!: () => void;
       const inStore = new Promise<boolean>((resolve) => (stored = () => resolve(true)));
       const acknowledged = this.client.publishAsync(route.topic, body, { qos, ...(properties ? { properties } : {}), cbStorePut: stored }).then(

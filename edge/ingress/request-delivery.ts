@@ -45,8 +45,12 @@ export interface RequestHandler {
   handle(request: AgentRequest, publishChunk?: (message: ChunkMessage) => void): Promise<AgentResponse>;
 }
 
-/** Publishes on a route; resolves true once the broker acknowledged it. */
-export type Publish = (route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk') => Promise<boolean>;
+/**
+ * Publishes on a route; resolves true once the answer is in the durable
+ * outgoing store (a chunk: once the broker acknowledged it). `tag` goes into
+ * the store with the answer, so a restart can tell it was handed over.
+ */
+export type Publish = (route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk', tag?: string) => Promise<boolean>;
 
 export interface IncomingRequest {
   key: string;
@@ -126,9 +130,16 @@ export class RequestDelivery {
     return journaled;
   }
 
-  /** After a start: publishes answers the broker never acknowledged, runs what was accepted and not answered. */
-  recover(): void {
-    for (const { entry, route } of this.ledger.unpublished()) this.track(this.send(entry.key, route, entry.answer!));
+  /**
+   * After a start: publishes answers never handed to the outgoing store
+   * (`stored` says which were: the process may have died between the store's
+   * put and the ledger's note), runs what was accepted and not answered.
+   */
+  recover(stored: (tag: string) => boolean): void {
+    for (const { entry, route } of this.ledger.unpublished()) {
+      if (stored(answerTag(entry.key, route))) this.track(this.ledger.published(entry.key, route));
+      else this.track(this.send(entry.key, route, entry.answer!));
+    }
     for (const entry of this.ledger.unanswered()) {
       this.counts.recovered++;
       const [{ route }] = entry.routes.values();
@@ -246,7 +257,7 @@ export class RequestDelivery {
   }
 
   private async send(key: string, route: StoredRoute, response: ResponsePayload): Promise<void> {
-    if (!(await this.publish(route, response, 'answer')) || this.stopped) return;
+    if (!(await this.publish(route, response, 'answer', answerTag(key, route))) || this.stopped) return;
     await this.ledger.published(key, route).catch((err: Error) => this.log.warn({ err: err.message }, 'cannot note a published answer; it may be published again after a restart'));
   }
 
@@ -258,4 +269,8 @@ export class RequestDelivery {
       .finally(() => this.pending.delete(tracked));
     this.pending.add(tracked);
   }
+}
+
+function answerTag(key: string, route: StoredRoute): string {
+  return `${key}\u0000${routeId(route)}`;
 }

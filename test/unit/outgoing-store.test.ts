@@ -50,6 +50,22 @@ test('packets in flight come back after a restart with their ids and bytes; comp
   await close(reopened);
 });
 
+test("a tagged PUBLISH is known after a restart, even once completed: the ledger does not publish that answer again", async () => {
+  const store = await OutgoingStore.open(state.dir, 'dev-3');
+  const packet = publish(5);
+  store.expectTag(packet.topic, packet.payload as Buffer, 'request-1 on route-1');
+  await put(store, packet);
+  await put(store, { cmd: 'pubrel', messageId: 5 });
+  await del(store, 5);
+  assert.equal(store.hasSeen('request-1 on route-1'), true);
+  await close(store);
+  const reopened = await OutgoingStore.open(state.dir, 'dev-3');
+  assert.equal(reopened.hasSeen('request-1 on route-1'), true);
+  assert.equal(reopened.hasSeen('request-2 on route-1'), false);
+  assert.deepEqual(reopened.messageIds, []);
+  await close(reopened);
+});
+
 test('the file is compacted to the live packets', async () => {
   const store = await OutgoingStore.open(state.dir, 'dev-2');
   const file = path.join(state.dir, 'outgoing-dev-2');
