@@ -1,7 +1,9 @@
 /**
  * The agent's MQTT side: a persistent QoS 1 session on `splitinfer/v1/<deviceId>/req`,
  * one response per request on the route the request names (reply-route.ts),
- * retained `status` with `offline` as the last will.
+ * at QoS 2 from a durable outgoing store (outgoing-store.ts), retained
+ * `status` with `offline` as the last will; reconnects back off when the
+ * session keeps being taken (reconnect-backoff.ts).
  *
  * Choices a client can rely on:
  * - A request is acknowledged (PUBACK) only once it is journaled in the
