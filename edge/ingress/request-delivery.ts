@@ -126,7 +126,13 @@ export class RequestDelivery {
     const journaled = new Promise<boolean>((resolve) => (ack = resolve));
     this.waiting.set(incoming.key, { routeId: routeId(incoming.route), journaled });
     void journaled.then(() => this.waiting.delete(incoming.key));
-    this.track(this.run(incoming, ack, false).finally(() => this.release(requester)));
+    let released = false;
+    // Before its answer goes out, so a requester that got the answer may send the next at once.
+    const release = () => {
+      if (!released) this.release(requester);
+      released = true;
+    };
+    this.track(this.run(incoming, ack, false, release).finally(release));
     return journaled;
   }
 
@@ -191,7 +197,8 @@ export class RequestDelivery {
     return true;
   }
 
-  private async run(incoming: IncomingRequest, ack: (ok: boolean) => void, recovered: boolean): Promise<void> {
+  /** `computed` is called once the answer is known, before it is journaled and published. */
+  private async run(incoming: IncomingRequest, ack: (ok: boolean) => void, recovered: boolean, computed?: () => void): Promise<void> {
     const { key, request, route, receivedAt } = incoming;
     const deadlineMs = request.deadlineMs ?? this.settings.defaultDeadlineMs;
     const deadlineAt = performance.now() + deadlineMs - (Date.now() - receivedAt);
@@ -224,6 +231,7 @@ export class RequestDelivery {
       ack(true);
       response = requestErrorResponse('DEADLINE_EXCEEDED', `${failure.message} — it was not run`, request.id);
     }
+    computed?.();
     await this.answer(key, response);
   }
 
