@@ -11,7 +11,8 @@
  *    whose deadline passes while it waits is answered DEADLINE_EXCEEDED.
  * 2. With a slot, it is journaled (synced), and only then acknowledged.
  * 3. It runs; its final answer is journaled (synced), then published to every
- *    reply address that asked for it; the broker's PUBACK of each publish is
+ *    reply address that asked for it; that each is in the durable outgoing
+ *    store (outgoing-store.ts: from there it reaches the broker once) is
  *    noted. Video chunk messages go out as they come and are not stored.
  * 4. A request id already known (same reply topic + id) is not run again:
  *    on a reply address (topic + correlation) it was already answered or is
@@ -19,8 +20,9 @@
  *    on a new one it waits for the running request's answer, or gets the
  *    stored answer at once.
  * 5. After a restart, requests journaled and not answered run again (their
- *    deadline still counted from their first arrival), and answers the
- *    broker never acknowledged are published again.
+ *    deadline still counted from their first arrival), and answers never
+ *    handed to the outgoing store are published again (the store sends
+ *    its own again with their packet ids).
  * 6. While shutting down, new deliveries are not acknowledged (the broker
  *    keeps them for the next start), running requests get `drainTimeoutMs`
  *    to finish, and what is unfinished stays in the journal.
