@@ -45,6 +45,10 @@ export interface CloudConfig {
     maxQueuePerModel: number;
     /** Requests of one model computed at once (pre/post-processing of one overlaps inference of another). */
     concurrencyPerModel: number;
+    /** HTTP/2 streams (calls) one connection may have open at once; a client's further calls wait for one to end (HTTP/2 flow control, not an error). */
+    maxStreamsPerConnection: number;
+    /** Requests of one ModelStreamInfer stream waiting or running at once; one more is answered in-stream with RESOURCE_EXHAUSTED. */
+    maxInFlightPerStream: number;
   } & PriorityLevels;
   /** State of sequence models (video-encoder) between chunks; see sequences.ts. */
   sequences: {
@@ -135,6 +139,8 @@ export const cloudConfigSchema: SchemaObject = {
         maxMessageBytes: { type: 'integer', minimum: 1024, default: 32 * 1024 * 1024 },
         maxQueuePerModel: { type: 'integer', minimum: 0, default: 64 },
         concurrencyPerModel: { type: 'integer', minimum: 1, default: 2 },
+        maxStreamsPerConnection: { type: 'integer', minimum: 1, default: 100 },
+        maxInFlightPerStream: { type: 'integer', minimum: 1, default: 256 },
         ...priorityLevelsProperties,
       },
     },

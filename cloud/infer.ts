@@ -35,7 +35,9 @@ export interface InferOutcome {
  * `cache` when one is given and the request allows it; a content-addressed
  * request (input digests only, response-cache.ts) is answered from the cache
  * or with `content_needed`. `ticket` places it in its model's waiting line
- * by tenant and priority (cloud/tenants.ts). Throws InferError on anything a
+ * by tenant and priority (cloud/tenants.ts); once `signal` aborts (the caller
+ * went away), a run still waiting for its model leaves the queue without
+ * running. Throws InferError on anything a
  * caller must fix.
  */
 export async function infer(
@@ -44,18 +46,19 @@ export async function infer(
   request: ModelInferRequest,
   cache?: ResponseCache,
   ticket?: QueueTicket,
+  signal?: AbortSignal,
 ): Promise<InferOutcome> {
   // The version is held until the answer is out, so a reload closes the one it replaced only after this request.
   const abKey = stringParameterValue(request.parameters, ParameterNames.abKey) ?? stringParameterValue(request.parameters, ParameterNames.tenant);
   const lease = repository.route(request.modelName, request.modelVersion, abKey);
   try {
-    return await inferOn(lease.served, sequences, request, cache, ticket);
+    return await inferOn(lease.served, sequences, request, cache, ticket, signal);
   } finally {
     lease.release();
   }
 }
 
-async function inferOn(served: ServedModel, sequences: SequenceStore, request: ModelInferRequest, cache: ResponseCache | undefined, ticket: QueueTicket | undefined): Promise<InferOutcome> {
+async function inferOn(served: ServedModel, sequences: SequenceStore, request: ModelInferRequest, cache: ResponseCache | undefined, ticket: QueueTicket | undefined, signal: AbortSignal | undefined): Promise<InferOutcome> {
   const started = performance.now();
   const digestsOnly = contentAddressedInputs(request);
   const inputs = digestsOnly ? {} : decodeInferInputs(request);
@@ -94,9 +97,9 @@ async function inferOn(served: ServedModel, sequences: SequenceStore, request: M
   // Time in a batcher's queue (waiting for company or the worker) is queue time, not compute.
   const { value: timed, batch } = await recordBatches(() =>
     served.kind === 'graph'
-      ? served.queue.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadline, undefined, ticket)
+      ? served.queue.run(async () => (await served.session.run(checkGraphInputs(served.name, served.session.inputs, inputs))).outputs, deadline, undefined, ticket, signal)
       : sequence
-        ? inferChunk(served, sequence, sequences, request, inputs, deadline, ticket)
+        ? inferChunk(served, sequence, sequences, request, inputs, deadline, ticket, signal)
         : served.queue.run(
             async () => {
               const out = await served.loaded.run(pipelineInputBytes(served.name, inputs));
@@ -105,6 +108,7 @@ async function inferOn(served: ServedModel, sequences: SequenceStore, request: M
             deadline,
             undefined,
             ticket,
+            signal,
           ),
   );
   const queueUs = Math.round((timed.queueMs + batch.waitMs) * 1000);
@@ -141,13 +145,14 @@ async function inferChunk(
   inputs: Record<string, Tensor>,
   deadline: RunDeadline | undefined,
   ticket: QueueTicket | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<TimedRun<Record<string, Tensor>>> {
   const chunk = readChunkRequest(served.name, request, inputs);
   const interval = chunk.frameIntervalMs;
   const run = async (index: number, previous?: Float32Array, lastTimeMs?: number) => {
     const first = lastTimeMs === undefined ? 0 : lastTimeMs + interval;
     const timesMs = chunk.timesMs ?? chunk.frames.map((_, i) => first + i * interval);
-    const timed = await served.queue.run(() => capability.runChunk({ items: chunk.frames, timesMs, index, previous, weights: chunk.weights }, served.loaded.context), deadline, undefined, ticket);
+    const timed = await served.queue.run(() => capability.runChunk({ items: chunk.frames, timesMs, index, previous, weights: chunk.weights }, served.loaded.context), deadline, undefined, ticket, signal);
     return { timed, result: timed.value.result, last: timed.value.last, lastTimeMs: timesMs[timesMs.length - 1]! };
   };
   const answered = (timed: TimedRun<{ result: object; tensors: Record<string, Tensor> }>, summary?: object) => ({

@@ -67,9 +67,14 @@ export function addInferenceService(
 ): void {
   const { repository, sequences, metrics, log, version, state, auth, tenants, cache, tracer, config } = deps;
   const shadows = new ShadowRunner({ repository, sequences, metrics, log });
+  const { maxInFlightPerStream } = config.limits;
 
-  /** One request from admission to metrics and log; shared by ModelInfer and ModelStreamInfer. */
-  async function serve(request: ModelInferRequest, call: CallerOf) {
+  /**
+   * One request from admission to metrics and log; shared by ModelInfer and
+   * ModelStreamInfer. `signal` aborts when the caller cancels: what still
+   * waits for its model is dropped, not run.
+   */
+  async function serve(request: ModelInferRequest, call: CallerOf, signal?: AbortSignal) {
     if (state.draining) throw new InferError('UNAVAILABLE', 'server is shutting down; retry on another replica');
     const identity = auth.identifyCall(call);
     auth.authorize(identity, request.modelName);
@@ -88,7 +93,7 @@ export function addInferenceService(
     const started = performance.now();
     const span = tracer.start('infer', requestTraceContext(request, call), { 'splitinfer.model': request.modelName, 'splitinfer.request_id': request.id });
     try {
-      const outcome = await infer(repository, sequences, request, cache, tenants.ticket(tenant, numberParameter(request.parameters, ParameterNames.priority)));
+      const outcome = await infer(repository, sequences, request, cache, tenants.ticket(tenant, numberParameter(request.parameters, ParameterNames.priority)), signal);
       shadows.copy(request, outcome);
       metrics.tenantRequests.inc({ ...tenantLabel, code: 'OK' });
       metrics.tenantQueueDurationUs.inc(tenantLabel, outcome.queueUs);
@@ -193,7 +198,9 @@ export function addInferenceService(
       }
     },
     modelInfer: (call, callback) => {
-      serve(call.request, call).then(
+      const cancelled = new AbortController();
+      call.on('cancelled', () => cancelled.abort());
+      serve(call.request, call, cancelled.signal).then(
         (response) => callback(null, response),
         (err) => callback(toServiceError(err)),
       );
@@ -201,14 +208,23 @@ export function addInferenceService(
     modelStreamInfer: (call) => {
       // Each request is answered as soon as it is done, in completion order; a
       // failed request is answered in-stream (pipeline-wire.ts) and the stream stays open.
+      // A cancelled stream's requests still waiting for their model are dropped.
       let pending = 0;
       let clientDone = false;
+      const cancelled = new AbortController();
+      call.on('cancelled', () => cancelled.abort());
       const maybeEnd = () => {
         if (clientDone && pending === 0) call.end();
       };
       call.on('data', (request: ModelInferRequest) => {
+        if (pending >= maxInFlightPerStream) {
+          const message = `this stream already has ${pending} requests waiting or running, the limit (cloud limits.maxInFlightPerStream) — wait for answers before sending more, or open another stream`;
+          metrics.requestFailure.inc({ ...failureLabels(request), reason: 'RESOURCE_EXHAUSTED' });
+          call.write(streamFailure(request, new InferError('RESOURCE_EXHAUSTED', message)));
+          return;
+        }
         pending++;
-        serve(request, call)
+        serve(request, call, cancelled.signal)
           .then(
             (inferResponse) => call.write(create(ModelStreamInferResponseSchema, { inferResponse })),
             (err) => call.write(streamFailure(request, err)),

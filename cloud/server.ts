@@ -53,6 +53,8 @@ export async function startCloudServer(config: CloudConfig, log: Logger): Promis
     // Oversize messages are refused by grpc-js itself with RESOURCE_EXHAUSTED.
     'grpc.max_receive_message_length': config.limits.maxMessageBytes,
     'grpc.max_send_message_length': config.limits.maxMessageBytes,
+    // SETTINGS_MAX_CONCURRENT_STREAMS: one connection cannot hold every slot with calls; its further calls wait at the client.
+    'grpc.max_concurrent_streams': config.limits.maxStreamsPerConnection,
     // Edges hold long-lived streams over flaky links; let their keepalive pings through.
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,

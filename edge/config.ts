@@ -138,6 +138,11 @@ export interface RequestLimits {
   maxPayloadBytes: number;
   /** Requests run at once; more wait unacknowledged at the broker (announced to an MQTT 5 broker as Receive Maximum). */
   maxConcurrentRequests: number;
+  /**
+   * Requests of one requester (reply topic) in the agent at once, waiting for a slot or running; one more is
+   * answered RESOURCE_EXHAUSTED. 0: no limit, so one requester's backlog is worked off (a device with one requester).
+   */
+  maxConcurrentPerRequester: number;
   /** JPEG frames in an `inputs.video` frame list. */
   maxVideoFrames: number;
   /** Largest `deadlineMs` a request may ask for (the smallest is 1 ms); at most 24 h, where Node's timers still work. */
@@ -284,6 +289,7 @@ export const edgeConfigSchema: SchemaObject = {
       properties: {
         maxPayloadBytes: { type: 'integer', minimum: 1024, default: 8 * 1024 * 1024 },
         maxConcurrentRequests: { type: 'integer', minimum: 1, maximum: 65_535, default: 16 },
+        maxConcurrentPerRequester: { type: 'integer', minimum: 0, default: 0 },
         maxVideoFrames: { type: 'integer', minimum: 1, default: 64 },
         maxDeadlineMs: { type: 'integer', minimum: 1, maximum: maxDeadlineMs, default: maxDeadlineMs },
         maxIdLength: { type: 'integer', minimum: 1, default: 256 },

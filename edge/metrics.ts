@@ -46,6 +46,7 @@ const ingressEvents: readonly [string, keyof IngressCounts][] = [
   ['joined', 'joined'],
   ['recovered', 'recovered'],
   ['expired', 'expired'],
+  ['over_requester_limit', 'overRequesterLimit'],
 ];
 
 /** `device` labels every series, so a fleet's series stay apart whatever the scrape config calls the target. */

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'DEADLINE_EXCEEDED'
   | 'FAILED_PRECONDITION'
   | 'INTERNAL'
+  /** The caller went away (a cancelled gRPC call or stream): its work is not done. */
+  | 'CANCELLED'
   /** No or unknown credentials (an API key or a client certificate the cloud tier maps to a tenant). */
   | 'UNAUTHENTICATED'
   /** Known credentials, but the tenant may not use this model. */

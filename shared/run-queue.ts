@@ -97,11 +97,13 @@ export class RunQueue {
   /**
    * Runs `work` once a slot is free. `subject` names what waits in messages
    * (a task and its item); without it the queue's label does. `ticket`
-   * places it in the waiting line by tenant and priority.
+   * places it in the waiting line by tenant and priority. An aborted
+   * `signal` (the caller went away) takes a waiting run out of the queue
+   * with CANCELLED: it never runs.
    */
-  async run<T>(work: () => Promise<T>, deadline?: RunDeadline, subject = this.options.label, ticket?: QueueTicket): Promise<TimedRun<T>> {
+  async run<T>(work: () => Promise<T>, deadline?: RunDeadline, subject = this.options.label, ticket?: QueueTicket, signal?: AbortSignal): Promise<TimedRun<T>> {
     const enqueued = performance.now();
-    await this.admit(enqueued, deadline, subject, ticket);
+    await this.admit(enqueued, deadline, subject, ticket, signal);
     const started = performance.now();
     this.startedAt.push(started);
     try {
@@ -129,9 +131,10 @@ export class RunQueue {
     return priority >= 1 && priority <= levels ? priority : (this.options.defaultPriorityLevel ?? 1);
   }
 
-  private admit(enqueued: number, deadline: RunDeadline | undefined, subject: string, ticket: QueueTicket | undefined): Promise<void> {
+  private admit(enqueued: number, deadline: RunDeadline | undefined, subject: string, ticket: QueueTicket | undefined, signal: AbortSignal | undefined): Promise<void> {
     const { label, concurrency, maxWaiting, fullHint } = this.options;
     if (this.closedReason !== undefined) return Promise.reject(this.closedError(this.closedReason));
+    if (signal?.aborted) return Promise.reject(cancelledError(subject));
     if (this.running < concurrency) {
       this.running++;
       return Promise.resolve();
@@ -158,25 +161,32 @@ export class RunQueue {
     }
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      const leave = () => {
+        this.waiting.remove(waiter);
+        waiter.refuse(cancelledError(subject));
+      };
       const waiter: Waiter = {
         tenant,
         priority: this.levelOf(ticket?.priority),
         start: () => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', leave);
           this.running++;
           resolve();
         },
         refuse: (err) => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', leave);
           reject(err);
         },
       };
+      signal?.addEventListener('abort', leave, { once: true });
       if (deadline) {
         timer = setTimeout(() => {
           this.waiting.remove(waiter);
           const waitedMs = Math.round(performance.now() - enqueued);
           const where = subject === label ? 'in the queue' : `in the queue of ${label}`;
-          reject(new InferError('DEADLINE_EXCEEDED', `${subject}: waited ${waitedMs} ms ${where}, busy with earlier requests, until ${deadline.what} passed`));
+          waiter.refuse(new InferError('DEADLINE_EXCEEDED', `${subject}: waited ${waitedMs} ms ${where}, busy with earlier requests, until ${deadline.what} passed`));
         }, Math.max(0, deadline.at - performance.now()));
       }
       this.waiting.push(waiter);
@@ -186,4 +196,8 @@ export class RunQueue {
   private closedError(reason: string): InferError {
     return new InferError('UNAVAILABLE', `${this.options.label}: ${reason}`);
   }
+}
+
+function cancelledError(subject: string): InferError {
+  return new InferError('CANCELLED', `${subject}: the caller cancelled it before it ran; not run`);
 }

@@ -13,6 +13,13 @@ export interface DeliveryConfig {
   answerRetentionMs: number;
   /** On SIGTERM, how long running requests may take to finish; those still running then are run again at the next start. */
   drainTimeoutMs: number;
+  /**
+   * QoS of answers: 2 (the broker delivers each answer once, even when the
+   * agent sends it again after a crash or a reconnect: outgoing-store.ts);
+   * 1 for brokers without QoS 2 (AWS IoT Core), where such a resend reaches
+   * the requester twice.
+   */
+  answerQos: 1 | 2;
 }
 
 export const stateDirSchema = { type: 'string', default: '' };
@@ -25,6 +32,7 @@ export const deliveryConfigSchema = {
     journalMaxBytes: { type: 'integer', minimum: 1024 * 1024, default: 256 * 1024 * 1024 },
     answerRetentionMs: { type: 'integer', minimum: 1_000, default: 86_400_000 },
     drainTimeoutMs: { type: 'integer', minimum: 0, default: 10_000 },
+    answerQos: { type: 'integer', enum: [1, 2], default: 2 },
   },
 };
 

@@ -9,7 +9,8 @@
  * - `accepted` {k, at, request, route}: the request, before its PUBACK (synced);
  * - `route` {k, route}: another reply address that wants this answer (synced);
  * - `answered` {k, at, answer}: the final answer, before it is published (synced);
- * - `published` {k, r}: the broker acknowledged the answer on route `r` (not
+ * - `published` {k, r}: the answer on route `r` is in the durable outgoing
+ *   store, which delivers it from there (not
  *   synced: losing it to a power cut means one more publish, not a loss).
  * Reading is idempotent (a record seen twice changes nothing), so compaction
  * may write a record that an append then writes again.
@@ -55,7 +56,7 @@ export interface LedgerEntry {
   request?: AgentRequest;
   answer?: ResponsePayload;
   answeredAt?: number;
-  /** Route id → route, and whether the broker acknowledged the answer there. */
+  /** Route id → route, and whether the answer there is in the outgoing store. */
   routes: Map<string, { route: StoredRoute; published: boolean }>;
   /** Journal bytes of the request (until answered) and of the answer. */
   requestBytes: number;

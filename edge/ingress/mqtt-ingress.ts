@@ -1,7 +1,9 @@
 /**
  * The agent's MQTT side: a persistent QoS 1 session on `splitinfer/v1/<deviceId>/req`,
  * one response per request on the route the request names (reply-route.ts),
- * retained `status` with `offline` as the last will.
+ * at QoS 2 from a durable outgoing store (outgoing-store.ts), retained
+ * `status` with `offline` as the last will; reconnects back off when the
+ * session keeps being taken (reconnect-backoff.ts).
  *
  * Choices a client can rely on:
  * - A request is acknowledged (PUBACK) only once it is journaled in the
@@ -23,7 +25,7 @@
  *   deadline passed before it could run.
  */
 import net from 'node:net';
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import mqtt, { UniqueMessageIdProvider, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { InferError, toInferError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { EdgeConfig } from '../config.js';
@@ -43,6 +45,8 @@ import {
   type RequestValidators,
   type ResponsePayload,
 } from './payload.js';
+import { OutgoingStore } from './outgoing-store.js';
+import { installReconnectBackoff } from './reconnect-backoff.js';
 import { replyRoute, type ReplyRules } from './reply-route.js';
 import { installRequestAcks } from './request-acks.js';
 import { requestTraceparent, traceUserProperties } from './request-trace.js';
@@ -89,13 +93,15 @@ export class MqttIngress {
     private readonly config: EdgeConfig,
     handler: RequestHandler,
     readonly ledger: DeliveryLedger,
+    private readonly outgoingStore: OutgoingStore,
     private readonly log: Logger,
   ) {
     this.topics = deviceTopics(config.deviceId);
     this.validators = requestValidators(config.limits);
     this.replyRules = { defaultTopic: this.topics.res, requestTopic: this.topics.req, prefixes: config.replyPrefixes, maxTopicBytes: config.limits.maxReplyTopicBytes };
-    const settings = { ...config.delivery, maxConcurrentRequests: config.limits.maxConcurrentRequests, defaultDeadlineMs: config.offload.defaultDeadlineMs };
-    this.delivery = new RequestDelivery(ledger, handler, (route, response, kind) => this.reply(route, response, kind), settings, log);
+    const { maxConcurrentRequests, maxConcurrentPerRequester } = config.limits;
+    const settings = { ...config.delivery, maxConcurrentRequests, maxConcurrentPerRequester, defaultDeadlineMs: config.offload.defaultDeadlineMs };
+    this.delivery = new RequestDelivery(ledger, handler, (route, response, kind, tag) => this.reply(route, response, kind, tag), settings, log);
   }
 
   /**
@@ -107,6 +113,10 @@ export class MqttIngress {
     const stateDir = resolveStateDir(config.stateDir);
     const { ledger, tornBytes } = await DeliveryLedger.open(stateDir, config.deviceId, config.delivery, log);
     if (tornBytes > 0) log.warn({ journal: ledger.file, tornBytes }, 'the journal ended in a torn record (a crash while writing it); cut off');
+    const outgoingStore = await OutgoingStore.open(stateDir, config.deviceId);
+    // What a recovered answer publishes before the first connect must not take the id of a packet the last process left in flight.
+    const messageIdProvider = new UniqueMessageIdProvider();
+    for (const id of outgoingStore.messageIds) messageIdProvider.register(id);
     const { url, protocolVersion, keepaliveS } = config.broker;
     const options: IClientOptions = {
       clientId: ingressClientId(config.deviceId),
@@ -115,6 +125,9 @@ export class MqttIngress {
       keepalive: keepaliveS,
       reconnectPeriod: 1_000,
       connectTimeout: 10_000,
+      // Answers in flight outlive the process with their packet ids (outgoing-store.ts); ids still in flight are not reused.
+      outgoingStore,
+      messageIdProvider,
       // Subscribed on every connect below, so a broker that lost the session gets it back.
       resubscribe: false,
       will: { topic: topics.status, payload: Buffer.from('offline'), qos: 1, retain: true },
@@ -131,11 +144,12 @@ export class MqttIngress {
         : {}),
     };
     const client = mqtt.connect(url, options);
+    installReconnectBackoff(client, options.clientId!, log);
     // Before the listener below that subscribes: every packet of a session goes out without delay.
     client.on('connect', () => sendWithoutDelay(client));
-    const ingress = new MqttIngress(client, config, handler, ledger, log);
+    const ingress = new MqttIngress(client, config, handler, ledger, outgoingStore, log);
     // Before any delivery can add to the journal: what it held at start is what a crash left (mqtt.js sends the answers once connected).
-    ingress.delivery.recover();
+    ingress.delivery.recover((tag) => outgoingStore.hasSeen(tag));
     installRequestAcks(client, { requestTopic: topics.req, protocolVersion, keepaliveS }, (packet) => ingress.receive(packet), log);
     client.on('error', (err) => log.warn({ err: err.message, broker: url }, 'mqtt error'));
     client.on('offline', () => log.warn({ broker: url }, 'mqtt broker unreachable, reconnecting'));
@@ -158,7 +172,10 @@ export class MqttIngress {
       await client.endAsync(true);
       throw err;
     });
-    log.info({ broker: url, protocolVersion, clientId: options.clientId, topic: topics.req, journal: ledger.file, ...ingress.delivery.counts }, 'mqtt ingress serving');
+    log.info(
+      { broker: url, protocolVersion, clientId: options.clientId, topic: topics.req, journal: ledger.file, answerQos: config.delivery.answerQos, ...ingress.delivery.counts },
+      'mqtt ingress serving',
+    );
     return ingress;
   }
 
@@ -238,10 +255,12 @@ export class MqttIngress {
   }
 
   /**
-   * Publishes on a route; resolves true once the broker acknowledged it. An answer mqtt.js
-   * dropped with a lost connection is sent again on the next one (chunk messages are not).
+   * Publishes on a route. An answer resolves true once it is in the durable
+   * outgoing store (from there mqtt.js delivers it, across reconnects and
+   * restarts); one that never got there is published again on the next
+   * connection. A chunk resolves true once the broker acknowledged it.
    */
-  private async reply(route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk' = 'answer'): Promise<boolean> {
+  private async reply(route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk' = 'answer', tag?: string): Promise<boolean> {
     const body = encodeResponse(route.correlationId === undefined ? response : { ...response, correlationId: route.correlationId }, route.format);
     const properties =
       this.config.broker.protocolVersion === 5
@@ -254,16 +273,24 @@ export class MqttIngress {
     if (kind === 'answer') {
       this.log.info({ id: (response as { id?: string }).id, traceparent: route.traceparent, replyTo: route.topic, errors: Object.keys(response.errors ?? {}) }, 'request answered');
     }
+    const qos = kind === 'answer' ? this.config.delivery.answerQos : 1;
     for (;;) {
-      try {
-        await this.client.publishAsync(route.topic, body, { qos: 1, ...(properties ? { properties } : {}) });
-        this.counts[kind === 'answer' ? 'answered' : 'chunksPublished']++;
-        return true;
-      } catch (err) {
-        this.log.error({ topic: route.topic, err: (err as Error).message }, 'cannot publish a response');
-        if (kind === 'chunk' || this.closed) return false;
-        await new Promise<void>((resolve) => this.client.once('connect', () => resolve()));
-      }
+      if (tag !== undefined) this.outgoingStore.expectTag(route.topic, body, tag);
+      let stored!: () => void;
+      const inStore = new Promise<boolean>((resolve) => (stored = () => resolve(true)));
+      const acknowledged = this.client.publishAsync(route.topic, body, { qos, ...(properties ? { properties } : {}), cbStorePut: stored }).then(
+        () => {
+          this.counts[kind === 'answer' ? 'answered' : 'chunksPublished']++;
+          return true;
+        },
+        (err: Error) => {
+          this.log.error({ topic: route.topic, err: err.message }, 'cannot publish a response');
+          return false;
+        },
+      );
+      if (await (kind === 'answer' ? Promise.race([inStore, acknowledged]) : acknowledged)) return true;
+      if (kind === 'chunk' || this.closed) return false;
+      await new Promise<void>((resolve) => this.client.once('connect', () => resolve()));
     }
   }
 }

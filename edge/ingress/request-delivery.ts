@@ -11,7 +11,8 @@
  *    whose deadline passes while it waits is answered DEADLINE_EXCEEDED.
  * 2. With a slot, it is journaled (synced), and only then acknowledged.
  * 3. It runs; its final answer is journaled (synced), then published to every
- *    reply address that asked for it; the broker's PUBACK of each publish is
+ *    reply address that asked for it; that each is in the durable outgoing
+ *    store (outgoing-store.ts: from there it reaches the broker once) is
  *    noted. Video chunk messages go out as they come and are not stored.
  * 4. A request id already known (same reply topic + id) is not run again:
  *    on a reply address (topic + correlation) it was already answered or is
@@ -19,11 +20,19 @@
  *    on a new one it waits for the running request's answer, or gets the
  *    stored answer at once.
  * 5. After a restart, requests journaled and not answered run again (their
- *    deadline still counted from their first arrival), and answers the
- *    broker never acknowledged are published again.
+ *    deadline still counted from their first arrival), and answers never
+ *    handed to the outgoing store are published again (the store sends
+ *    its own again with their packet ids).
  * 6. While shutting down, new deliveries are not acknowledged (the broker
  *    keeps them for the next start), running requests get `drainTimeoutMs`
  *    to finish, and what is unfinished stays in the journal.
+ * 7. With `limits.maxConcurrentPerRequester`, a new request from a requester
+ *    (its reply topic) that already has that many waiting or running is
+ *    refused: answered RESOURCE_EXHAUSTED, and acknowledged only once the
+ *    broker has that answer. Holding it instead would hold every requester
+ *    behind it (acknowledgements go out in order, and the broker's window
+ *    is shared), so one requester could still fill every slot. A refusal is
+ *    not journaled: the same id sent again later runs.
  */
 import { InferError, toInferError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -38,8 +47,12 @@ export interface RequestHandler {
   handle(request: AgentRequest, publishChunk?: (message: ChunkMessage) => void): Promise<AgentResponse>;
 }
 
-/** Publishes on a route; resolves true once the broker acknowledged it. */
-export type Publish = (route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk') => Promise<boolean>;
+/**
+ * Publishes on a route; resolves true once the answer is in the durable
+ * outgoing store (a chunk: once the broker acknowledged it). `tag` goes into
+ * the store with the answer, so a restart can tell it was handed over.
+ */
+export type Publish = (route: StoredRoute, response: ResponsePayload, kind: 'answer' | 'chunk', tag?: string) => Promise<boolean>;
 
 export interface IncomingRequest {
   key: string;
@@ -61,10 +74,14 @@ export interface DeliveryCounts {
   recovered: number;
   /** Answered DEADLINE_EXCEEDED before they ran (waiting for a slot, or across a restart). */
   expired: number;
+  /** Answered RESOURCE_EXHAUSTED: their requester already had limits.maxConcurrentPerRequester in the agent. */
+  overRequesterLimit: number;
 }
 
 export class RequestDelivery {
-  readonly counts: DeliveryCounts = { duplicates: 0, replayed: 0, joined: 0, recovered: 0, expired: 0 };
+  readonly counts: DeliveryCounts = { duplicates: 0, replayed: 0, joined: 0, recovered: 0, expired: 0, overRequesterLimit: 0 };
+  /** Reply topic → its requests waiting for a slot or running. */
+  private readonly perRequester = new Map<string, number>();
   private readonly queue: RunQueue;
   private readonly pending = new Set<Promise<unknown>>();
   /** Requests waiting for a run slot (not journaled yet): a redelivery after a reconnect must find them too. */
@@ -77,7 +94,7 @@ export class RequestDelivery {
     private readonly ledger: DeliveryLedger,
     private readonly handler: RequestHandler,
     private readonly publish: Publish,
-    private readonly settings: { maxConcurrentRequests: number; defaultDeadlineMs: number; answerRetentionMs: number },
+    private readonly settings: { maxConcurrentRequests: number; maxConcurrentPerRequester: number; defaultDeadlineMs: number; answerRetentionMs: number },
     private readonly log: Logger,
   ) {
     this.queue = new RunQueue({ label: 'the agent', concurrency: settings.maxConcurrentRequests, maxWaiting: Infinity });
@@ -102,17 +119,35 @@ export class RequestDelivery {
         return ok && journaled ? this.repeat(journaled, incoming) : false;
       });
     }
+    const limit = this.settings.maxConcurrentPerRequester;
+    const requester = incoming.route.topic;
+    const held = this.perRequester.get(requester) ?? 0;
+    if (limit > 0 && held >= limit) return this.refuseOverLimit(incoming, held);
+    this.perRequester.set(requester, held + 1);
     let ack!: (ok: boolean) => void;
     const journaled = new Promise<boolean>((resolve) => (ack = resolve));
     this.waiting.set(incoming.key, { routeId: routeId(incoming.route), journaled });
     void journaled.then(() => this.waiting.delete(incoming.key));
-    this.track(this.run(incoming, ack, false));
+    let released = false;
+    // Before its answer goes out, so a requester that got the answer may send the next at once.
+    const release = () => {
+      if (!released) this.release(requester);
+      released = true;
+    };
+    this.track(this.run(incoming, ack, false, release).finally(release));
     return journaled;
   }
 
-  /** After a start: publishes answers the broker never acknowledged, runs what was accepted and not answered. */
-  recover(): void {
-    for (const { entry, route } of this.ledger.unpublished()) this.track(this.send(entry.key, route, entry.answer!));
+  /**
+   * After a start: publishes answers never handed to the outgoing store
+   * (`stored` says which were: the process may have died between the store's
+   * put and the ledger's note), runs what was accepted and not answered.
+   */
+  recover(stored: (tag: string) => boolean): void {
+    for (const { entry, route } of this.ledger.unpublished()) {
+      if (stored(answerTag(entry.key, route))) this.track(this.ledger.published(entry.key, route));
+      else this.track(this.send(entry.key, route, entry.answer!));
+    }
     for (const entry of this.ledger.unanswered()) {
       this.counts.recovered++;
       const [{ route }] = entry.routes.values();
@@ -133,6 +168,20 @@ export class RequestDelivery {
     await this.ledger.close();
   }
 
+  private async refuseOverLimit({ request, route }: IncomingRequest, held: number): Promise<boolean> {
+    this.counts.overRequesterLimit++;
+    const message = `request ${request.id}: this requester (reply topic ${route.topic}) already has ${held} requests waiting or running in the agent, the limit (limits.maxConcurrentPerRequester) — wait for their answers, then send it again`;
+    this.log.warn({ id: request.id, replyTo: route.topic, held }, 'request refused: its requester is at limits.maxConcurrentPerRequester');
+    // Acknowledged once the refusal is in the durable outgoing store (if it never gets there, the broker redelivers the request).
+    return this.publish(route, requestErrorResponse('RESOURCE_EXHAUSTED', message, request.id), 'answer');
+  }
+
+  private release(requester: string): void {
+    const held = (this.perRequester.get(requester) ?? 1) - 1;
+    if (held > 0) this.perRequester.set(requester, held);
+    else this.perRequester.delete(requester);
+  }
+
   private async repeat(entry: LedgerEntry, { route, request }: IncomingRequest): Promise<boolean> {
     if (entry.routes.has(routeId(route))) {
       this.counts.duplicates++;
@@ -150,7 +199,8 @@ export class RequestDelivery {
     return true;
   }
 
-  private async run(incoming: IncomingRequest, ack: (ok: boolean) => void, recovered: boolean): Promise<void> {
+  /** `computed` is called once the answer is known, before it is journaled and published. */
+  private async run(incoming: IncomingRequest, ack: (ok: boolean) => void, recovered: boolean, computed?: () => void): Promise<void> {
     const { key, request, route, receivedAt } = incoming;
     const deadlineMs = request.deadlineMs ?? this.settings.defaultDeadlineMs;
     const deadlineAt = performance.now() + deadlineMs - (Date.now() - receivedAt);
@@ -183,6 +233,7 @@ export class RequestDelivery {
       ack(true);
       response = requestErrorResponse('DEADLINE_EXCEEDED', `${failure.message} — it was not run`, request.id);
     }
+    computed?.();
     await this.answer(key, response);
   }
 
@@ -216,7 +267,7 @@ export class RequestDelivery {
   }
 
   private async send(key: string, route: StoredRoute, response: ResponsePayload): Promise<void> {
-    if (!(await this.publish(route, response, 'answer')) || this.stopped) return;
+    if (!(await this.publish(route, response, 'answer', answerTag(key, route))) || this.stopped) return;
     await this.ledger.published(key, route).catch((err: Error) => this.log.warn({ err: err.message }, 'cannot note a published answer; it may be published again after a restart'));
   }
 
@@ -228,4 +279,8 @@ export class RequestDelivery {
       .finally(() => this.pending.delete(tracked));
     this.pending.add(tracked);
   }
+}
+
+function answerTag(key: string, route: StoredRoute): string {
+  return `${key}\u0000${routeId(route)}`;
 }

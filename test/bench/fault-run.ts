@@ -6,9 +6,10 @@
  * while faults hit the system one after another; then every id's answers are
  * counted. An id answered 0 times (or only refused with RESOURCE_EXHAUSTED)
  * is lost; an id the agent answered more than once is duplicated. A copy the
- * broker sent again with the DUP flag (a QoS 1 retransmission to the
- * requester, after a broker restart) is counted apart: QoS 1 subscribers see
- * those whatever the publisher does.
+ * broker sent again with the DUP flag (a retransmission to the requester
+ * after a broker restart, which a QoS 1 subscriber may see whatever the
+ * publisher does) is counted apart; the requester subscribes at QoS 2, so
+ * there should be none.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -109,7 +110,8 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunResul
       if (reply.final === false) return;
       answers.set(id, [...(answers.get(id) ?? []), { at: performance.now(), reply, dup: packet.dup }]);
     });
-    await requester.subscribeAsync(replyTopic, { qos: 1 });
+    // QoS 2 end to end: the broker delivers each answer to the requester once too, across its own restarts.
+    await requester.subscribeAsync(replyTopic, { qos: 2 });
 
     const started = performance.now();
     const sendMs = (options.requests / options.ratePerS) * 1000;
@@ -211,6 +213,7 @@ export function faultMarkdown(result: FaultRunResult): string {
   return `# Delivery under faults (\`npm run bench:faults\`)
 
 ${result.requests} numbered QoS 1 requests (text, audio, image in turn) at ${result.setup.ratePerS}/s, deadlineMs ${result.setup.deadlineMs},
+answered at QoS 2 (delivery.answerQos) to a requester subscribed at QoS 2,
 agent limits.maxConcurrentRequests ${result.setup.maxConcurrentRequests}, ${result.setup.broker}, the cloud tier and the agent as
 child processes on loopback. Run took ${(result.durationMs / 1000).toFixed(1)} s.
 

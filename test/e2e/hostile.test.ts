@@ -4,7 +4,8 @@
  * keeps asking: every hostile request is answered with a clear error (or, for
  * a reply address that is not allowed, nothing is published), nothing
  * crashes, and the other client is answered throughout. Memory and the other
- * client's latency are reported, not asserted (timing belongs in benchmarks).
+ * client's latency are reported, not asserted (timing belongs in benchmarks:
+ * `npm run bench:hostile` compares it with a quiet run).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -45,7 +45,7 @@ export function has(samples: Sample[], name: string, labels: Record<string, stri
 export async function exportedMetricNames(): Promise<Set<string>> {
   const edge = createEdgeMetrics('names');
   registerEdgeState(edge, { circuit: () => 'closed', link: () => ({ rttAgeMs: 0, uplinkAgeMs: 0 }), inFlight: () => 0, journal: () => ({ entries: 0, fileBytes: 0 }),
-    ingress: () => ({ received: 0, answered: 0, chunksPublished: 0, invalid: 0, refusedReplies: 0, inFlight: 0, duplicates: 0, replayed: 0, joined: 0, recovered: 0, expired: 0 }),
+    ingress: () => ({ received: 0, answered: 0, chunksPublished: 0, invalid: 0, refusedReplies: 0, inFlight: 0, duplicates: 0, replayed: 0, joined: 0, recovered: 0, expired: 0, overRequesterLimit: 0 }),
   });
   const names = new Set(['up']);
   for (const registry of [createInferenceMetrics().registry, edge.registry]) {

@@ -78,7 +78,7 @@ test('tenants: quotas default to none, weight 1, and anonymous callers count as 
 test('delivery: the journal must hold two requests, and the state folder is the configured one or a writable default', () => {
   const config = loadEdgeConfig(undefined, { stateDir: 'var/state' });
   assert.equal(resolveStateDir(config.stateDir), path.resolve('var/state'));
-  assert.deepEqual(config.delivery, { journalMaxBytes: 256 * 1024 * 1024, answerRetentionMs: 86_400_000, drainTimeoutMs: 10_000 });
+  assert.deepEqual(config.delivery, { journalMaxBytes: 256 * 1024 * 1024, answerRetentionMs: 86_400_000, drainTimeoutMs: 10_000, answerQos: 2 });
   assert.throws(
     () => loadEdgeConfig(undefined, { delivery: { journalMaxBytes: 4 * 1024 * 1024 } }),
     /delivery\.journalMaxBytes \(4194304\) is under twice limits\.maxPayloadBytes \(8388608\)/,

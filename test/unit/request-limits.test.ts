@@ -22,11 +22,12 @@ const refusal = (doc: Record<string, unknown>) => {
 };
 
 describe('config limits', () => {
-  test('defaults: 64 video frames, deadlines up to 24 h, 256-character ids, 1 KiB reply topics, 100 MP per request, no reply prefixes', () => {
+  test('defaults: 64 video frames, deadlines up to 24 h, 256-character ids, 1 KiB reply topics, 100 MP per request, no per-requester limit, no reply prefixes', () => {
     const config = loadEdgeConfig();
     assert.deepEqual(config.limits, {
       maxPayloadBytes: 8 * 1024 * 1024,
       maxConcurrentRequests: 16,
+      maxConcurrentPerRequester: 0,
       maxVideoFrames: 64,
       maxDeadlineMs: 86_400_000,
       maxIdLength: 256,

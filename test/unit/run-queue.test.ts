@@ -202,3 +202,22 @@ describe('run queue', () => {
     assert.ok(queue.retryAfterMs >= 18 && queue.retryAfterMs < 200, `hint ${queue.retryAfterMs} ms after one 40 ms run on 2 slots`);
   });
 });
+
+test('a waiting run whose caller cancelled leaves the queue with CANCELLED and never runs', async () => {
+  const queue = new RunQueue({ label: 'model m', concurrency: 1, maxWaiting: 4 });
+  let release!: () => void;
+  const first = queue.run(() => new Promise<void>((resolve) => (release = resolve)));
+  const caller = new AbortController();
+  let ran = false;
+  const waiting = queue.run(async () => void (ran = true), undefined, 'request r', undefined, caller.signal);
+  const behind = queue.run(async () => 'behind');
+  assert.equal(queue.inFlight, 3);
+  caller.abort();
+  await assert.rejects(waiting, (err: InferError) => err.code === 'CANCELLED' && /request r: the caller cancelled it before it ran/.test(err.message));
+  assert.equal(queue.inFlight, 2, 'the cancelled run left the queue');
+  release();
+  await first;
+  assert.equal((await behind).value, 'behind');
+  assert.equal(ran, false);
+  await assert.rejects(queue.run(async () => undefined, undefined, 'request late', undefined, caller.signal), (err: InferError) => err.code === 'CANCELLED');
+});
