@@ -11,6 +11,7 @@ import { parseTraceparent } from '../shared/trace-context.js';
 import { passThroughTracer, type RequestTracer } from '../shared/tracing.js';
 import type { EdgeConfig } from './config.js';
 import { LocalRuntime } from './local-runtime.js';
+import type { AvailableMemory } from './local-reference.js';
 import { recordResponse, type EdgeMetrics } from './metrics.js';
 import type { LinkSnapshot } from './policy/link-estimator.js';
 import type { BreakerOptions, CloudHealth } from './offload/circuit-breaker.js';
@@ -37,6 +38,8 @@ export interface EdgeAgentOptions {
   metrics?: EdgeMetrics;
   /** Spans for requests (shared/tracing.ts); default: the request's trace context passes through. */
   tracer?: RequestTracer;
+  /** What loading a reference variant on demand checks the memory with (`localReference`); default: the device's available memory. */
+  availableMemory?: AvailableMemory;
 }
 
 export interface EdgeAgentStats {
@@ -80,7 +83,10 @@ export class EdgeAgent {
     const strategy = createPlacementStrategy(options.placementStrategy ?? config.policy.strategy, config);
     const catalog = options.catalog ?? loadCatalog();
     const runSeconds = options.metrics?.localRunSeconds;
-    const local = await LocalRuntime.open(config, log, catalog, runSeconds && ((model, variant, ms) => runSeconds.observe({ model, variant }, ms / 1000)));
+    const local = await LocalRuntime.open(config, log, catalog, {
+      observeRun: runSeconds && ((model, variant, ms) => runSeconds.observe({ model, variant }, ms / 1000)),
+      availableMemory: options.availableMemory,
+    });
     let offload: OffloadClient;
     try {
       offload = await OffloadClient.connect(config, log, options.breaker);
@@ -93,13 +99,14 @@ export class EdgeAgent {
       catalog,
       {
         probeRoundTripMs: (timeoutMs) => offload.measureRoundTripMs(timeoutMs),
-        localItemsAhead: (task) => local.itemsAhead(task),
+        localItemsAhead: (task, variant) => local.itemsAhead(task, variant),
         warmups: local.warmupRuns(),
         cloudReachable: offload.health().state === 'closed',
       },
       log,
     );
     offload.watchForStalls(estimators.link);
+    local.onReferenceLoaded((warmup) => void estimators.recordWarmup(warmup).catch((err: unknown) => log.warn({ model: warmup.model, variant: warmup.variant, err: String(err) }, 'warm-up run not recorded')));
     const agent = new EdgeAgent(config, log, local, offload, estimators, strategy, catalog, options.metrics, options.tracer ?? passThroughTracer);
     const { transport, exposed } = describeCloudLink(config.cloud);
     log[exposed ? 'warn' : 'info'](

@@ -28,6 +28,14 @@ export interface TaskSettings {
    * variant must have declared in the catalog to run here; 0 lets any.
    */
   minAgreement: number;
+  /**
+   * The device also holds the model's reference variant (the cloud's fp32),
+   * opened on the first task whose quality floor rules the local variant
+   * out, when memory allows (memoryReserveMB): such a task may then run on
+   * the edge too (while the cloud is down, or where placement finds it
+   * faster) instead of only in the cloud. Not for video.
+   */
+  localReference: boolean;
 }
 
 /** A modality's default task (OCR for images), and the image modality's `encode` task. */
@@ -97,6 +105,8 @@ export interface EdgeConfig {
   modalities: Record<Modality, ModalityConfig>;
   /** ORT intra-op threads per local session. */
   intraOpThreads: number;
+  /** Memory (MB) that must stay available after a reference variant is opened on demand (`localReference`); short of it, the load is refused and tried again a minute later. */
+  memoryReserveMB: number;
   /** Images are shrunk before offload: longest side and JPEG quality. */
   offload: {
     imageMaxSide: number;
@@ -184,6 +194,7 @@ const taskSettingsSchema = (model: string, localVariant: string, placement: Site
     placement: { enum: ['edge', 'cloud'], default: placement },
     pin: { enum: ['', 'edge', 'cloud'], default: '' },
     minAgreement: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+    localReference: { type: 'boolean', default: false },
     ...extra,
   },
 });
@@ -268,6 +279,7 @@ export const edgeConfigSchema: SchemaObject = {
       },
     },
     intraOpThreads: { type: 'integer', minimum: 1, default: 1 },
+    memoryReserveMB: { type: 'integer', minimum: 0, default: 256 },
     offload: {
       type: 'object',
       additionalProperties: false,

@@ -53,6 +53,12 @@ export interface Placement {
   readonly decided: Site;
   /** Where the answer came from; null when the task never ran anywhere (the cloud was down and there is no local variant). */
   readonly ran: Site | null;
+  /**
+   * The catalog variant of the task's model that answered: the cloud's
+   * reference (`fp32`), or the edge's (its light local variant, or the
+   * reference it holds, reason `edge-reference`); null when none did.
+   */
+  readonly variant: string | null;
   /** Why, as codes (policy/reasons.ts), in the order they applied. */
   readonly reasons: readonly ReasonCode[];
   /** The reasons as a sentence. */

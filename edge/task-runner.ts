@@ -3,7 +3,9 @@
  * place it (policy/constraints.ts), it runs on the local runtime or in the
  * cloud, a cloud failure the local variant can make up for is retried on the
  * edge while the deadline allows, and a strategy may review an edge answer
- * (policy/strategy.ts `review`). What each site measured goes to the
+ * (policy/strategy.ts `review`). A task whose quality floor rules the light
+ * local variant out may run the model's reference variant on the edge where
+ * the device holds it (`edgeVariants`). What each site measured goes to the
  * estimators, then to the strategy; the placement record is built once, at
  * the end (policy/placement-record.ts).
  */
@@ -16,7 +18,9 @@ import type { PlacementEstimators } from './policy/estimators.js';
 import { measureInputSize, type InputSize } from './policy/input-size.js';
 import type { PlacementOutcome } from './policy/outcome.js';
 import { placementRecord, type RunFacts } from './policy/placement-record.js';
-import type { PlacementStrategy } from './policy/strategy.js';
+import { reason } from './policy/reasons.js';
+import type { PlacementContext, PlacementStrategy } from './policy/strategy.js';
+import type { CloudHealth } from './offload/circuit-breaker.js';
 import type { Modality, Site, TaskTimings } from './request.js';
 import type { Task, TaskOutcome } from './tasks.js';
 
@@ -59,6 +63,9 @@ interface RunningTask {
   measured: Measurements;
 }
 
+/** What the task runner tells placement about the edge's variants for a task (policy/strategy.ts has the fields). */
+type EdgeVariants = Pick<PlacementContext, 'localVariant' | 'edgeReference' | 'referenceUnavailable'>;
+
 /** Cloud failures that the local variant can make up for (a busy cloud included); others (bad input, unknown model) would fail locally too. */
 const fallbackCodes = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED']);
 
@@ -71,14 +78,16 @@ export class TaskRunner {
 
   /** Runs one task; `measured` is its input size when the caller already read it. */
   async run(task: Task, measured?: InputSize): Promise<TaskOutcome> {
-    const { log, local, offload, strategy, estimators } = this.parts;
+    const { log, offload, strategy, estimators } = this.parts;
     const started = performance.now();
-    const localVariant = local.variantFor(task);
+    let variants: EdgeVariants;
     let decision: PlacementDecision;
     let inputSize: InputSize;
     try {
       inputSize = measured ?? (await measureInputSize(task.handler, task.items));
-      decision = decidePlacement(strategy, task, { cloud: offload.health(), localVariant, estimators, inputSize });
+      const cloud = offload.health();
+      variants = await this.edgeVariants(task, cloud);
+      decision = decidePlacement(strategy, task, { cloud, ...variants, estimators, inputSize });
     } catch (err) {
       const message = `placement strategy '${strategy.name}' failed for ${task.id}: ${toInferError(err).message}`;
       log.error({ task: task.id, err: message }, 'placement failed');
@@ -86,6 +95,7 @@ export class TaskRunner {
     }
     log.debug({ task: task.id, site: decision.site, reasons: decision.reasons.map((r) => r.code), payloadBytes: task.payloadBytes }, 'placement');
     let runnerMs = performance.now() - started;
+    const localVariant = variants.localVariant;
     const allowedVariant = qualityShortfall(task, localVariant) ? undefined : localVariant;
     const running: RunningTask = { task, decision, localVariant: allowedVariant, inputSize, facts: { ran: null }, measured: {} };
     let answer: SiteAnswer | undefined;
@@ -93,7 +103,7 @@ export class TaskRunner {
     try {
       answer = await this.withinDeadline(running, this.execute(running));
     } catch (err) {
-      error = this.explain(task, toInferError(err), localVariant);
+      error = this.explain(task, toInferError(err), variants);
     }
     const ranUntil = performance.now();
     const timings: TaskTimings = {
@@ -113,6 +123,26 @@ export class TaskRunner {
     return answer
       ? { modality: task.modality, placement, timings, result: answer.result, runnerMs }
       : { modality: task.modality, placement, timings, error, runnerMs };
+  }
+
+  /**
+   * The variant the edge may run for this task: its light local one, or,
+   * when the quality floor rules that out, the model's reference variant if
+   * the device holds it (`localReference`). A reference not loaded yet is
+   * loaded on this first need: awaited while the cloud is down (the edge is
+   * then the only place to run it), in the background while the cloud
+   * answers (this task goes there; later ones may stay on the edge).
+   */
+  private async edgeVariants(task: Task, cloud: CloudHealth): Promise<EdgeVariants> {
+    const light = this.parts.local.variantFor(task);
+    const reference = this.parts.local.reference(task);
+    if (!reference || !light || !qualityShortfall(task, light)) return { localVariant: light };
+    let held = reference.held();
+    if (!held && cloud.state === 'closed') void reference.load();
+    else if (!held) held = await reference.load();
+    if (held) return { localVariant: reference.variant, edgeReference: { lightVariant: light } };
+    const why = reference.unavailable() ?? 'it could not be loaded';
+    return { localVariant: light, referenceUnavailable: reason.referenceUnavailable(task.settingsPath, reference.variant, why) };
   }
 
   /** Runs where placed; a cloud failure the local variant can make up for is retried on the edge. */
@@ -141,7 +171,7 @@ export class TaskRunner {
   private async runLocally(running: RunningTask): Promise<SiteAnswer> {
     running.facts.ran = 'edge';
     const { task } = running;
-    const answer = task.chunk ? await this.parts.local.runChunk(task, task.chunk) : await this.parts.local.run(task);
+    const answer = task.chunk ? await this.parts.local.runChunk(task, task.chunk) : await this.parts.local.run(task, running.decision.edgeVariant);
     running.measured.localItemComputeMs = answer.itemComputeMs;
     return { ...answer, transferMs: 0 };
   }
@@ -206,11 +236,12 @@ export class TaskRunner {
   }
 
   /** Adds what the user can do when the cloud is gone and there is nothing local to fall back to (or nothing the quality floor allows). */
-  private explain(task: Task, err: InferError, localVariant: string | undefined): InferError {
+  private explain(task: Task, err: InferError, { localVariant, referenceUnavailable }: EdgeVariants): InferError {
     if (err.code !== 'UNAVAILABLE') return err;
     const shortfall = qualityShortfall(task, localVariant);
     if (shortfall) {
-      return new InferError('UNAVAILABLE', `${task.settingsPath}: ${err.message} — ${shortfall.text}; ask for a lower quality to let the edge answer`, { cause: err });
+      const reference = referenceUnavailable ? `; ${referenceUnavailable.text}` : '';
+      return new InferError('UNAVAILABLE', `${task.settingsPath}: ${err.message} — ${shortfall.text}${reference}; ask for a lower quality to let the edge answer`, { cause: err });
     }
     if (localVariant) return err;
     return new InferError(

@@ -14,7 +14,9 @@
  *    the faster side, but a modality only switches sides when the other is
  *    faster by the `hysteresis` share, so near-equal estimates do not flap.
  *    Until both sides have estimates, a modality stays where it was (at first
- *    where config places it).
+ *    where config places it). A task whose floor left the edge only the
+ *    reference variant it holds compares that variant's own estimate, and
+ *    remembers where it ran apart from the light variant's tasks.
  * 4. Exploration: the path not chosen runs instead for at most `exploreShare`
  *    of the tasks decided here (a hard budget, not just a probability),
  *    first when its estimate is missing, stale, or only scaled from other
@@ -46,7 +48,7 @@ function fastestCloud(options: readonly CloudCompletion[], remainingMs: number):
 
 export class AdaptiveStrategy implements PlacementStrategy {
   readonly name = adaptiveStrategyName;
-  /** Where each task (by settings path: `image`, `image.encode`) ran last. */
+  /** Where each task (by settings path: `image`, `image.encode`; `image.encode@fp32` for the reference on the edge) ran last. */
   private readonly lastSite = new Map<string, Site>();
   private readonly random: () => number;
   private decided = 0;
@@ -89,9 +91,10 @@ export class AdaptiveStrategy implements PlacementStrategy {
     };
     this.decided++;
     // Before any estimate, a task starts where config places it.
-    const previous = this.lastSite.get(task.settingsPath) ?? task.settings.placement;
+    const key = context.edgeReference ? `${task.settingsPath}@${context.localVariant}` : task.settingsPath;
+    const previous = this.lastSite.get(key) ?? task.settings.placement;
     const { site, reason: compared } = this.compare(task, previous, edge, bestCloud, cloudChoice, remainingMs);
-    this.lastSite.set(task.settingsPath, site);
+    this.lastSite.set(key, site);
     const other: Site = site === 'edge' ? 'cloud' : 'edge';
     const exploring = this.explorationReason(other, edge, bestCloud, remainingMs);
     if (!exploring) return choice(site, [compared], { previous, explored: false });

@@ -5,6 +5,10 @@
  * well and its result is the answer; if the cloud cannot answer in the time
  * left, the edge's answer stands.
  *
+ * A task whose quality floor rules the light variant out goes straight to
+ * the escalation target, the reference in the cloud: the reference the
+ * device may hold would only be asked again by the same model.
+ *
  * Confidence, in [0, 1], is the model handler's measure (each handler says
  * how it judges its results; a video chunk's is its top label's mean score).
  */
@@ -18,11 +22,14 @@ registerPlacementStrategy(confidenceStrategyName, (config): PlacementStrategy =>
   const threshold = config.policy.confidenceThreshold;
   return {
     name: confidenceStrategyName,
-    choose: (task, { localVariant }) => ({
-      site: 'edge',
-      reasons: [reason.fixedSide(`${confidenceStrategyName} (edge first)`, task.modality, 'edge', localVariant)],
-      estimates: { confidenceThreshold: threshold },
-    }),
+    choose: (task, { localVariant, edgeReference }) =>
+      edgeReference
+        ? { site: 'cloud', reasons: [reason.fixedSide(`${confidenceStrategyName} (its escalation target first)`, task.modality, 'cloud')], estimates: { confidenceThreshold: threshold } }
+        : {
+            site: 'edge',
+            reasons: [reason.fixedSide(`${confidenceStrategyName} (edge first)`, task.modality, 'edge', localVariant)],
+            estimates: { confidenceThreshold: threshold },
+          },
     async review(task, edge, askCloud): Promise<Review | undefined> {
       const confidence = task.handler.confidence(edge.result as object);
       if (confidence === undefined || confidence >= threshold) return undefined;

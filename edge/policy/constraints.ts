@@ -4,7 +4,10 @@
  * 1. a config pin to the edge keeps the task on the device, whatever else;
  * 2. a quality floor (the request's `quality`, else config `minAgreement`)
  *    the local variant does not meet sends it to the cloud, and, with the
- *    cloud down, fails it rather than answer with a worse model;
+ *    cloud down, fails it rather than answer with a worse model; where the
+ *    device holds the model's reference variant (`localReference`), that
+ *    one is the local variant instead (the task runner sets it in the
+ *    context), so the task stays free: `edge-reference` when it runs there;
  * 3. a config pin to the cloud, else the request's `prefer`, decides the
  *    side (the edge only with a local variant; the cloud only while it is
  *    up, when a local variant can stand in);
@@ -21,6 +24,8 @@ import type { CloudPlan, PlacementContext, PlacementStrategy } from './strategy.
 
 export interface PlacementDecision extends CloudPlan {
   readonly site: Site;
+  /** The variant that runs when the site is the edge (the light one, or the reference the device holds); undefined without one. */
+  readonly edgeVariant: string | undefined;
   readonly reasons: readonly Reason[];
   readonly estimates: Readonly<Record<string, unknown>>;
   /** A constraint placed the task; the strategy did not choose (and may not review the edge's answer). */
@@ -45,7 +50,7 @@ export function qualityShortfall(task: Task, localVariant: string | undefined): 
 }
 
 /** The side the constraints impose, or undefined when the task is free. */
-export function constrain(task: Task, context: Pick<PlacementContext, 'cloud' | 'localVariant'>): Constraint | undefined {
+export function constrain(task: Task, context: Pick<PlacementContext, 'cloud' | 'localVariant' | 'referenceUnavailable'>): Constraint | undefined {
   const { cloud, localVariant } = context;
   const { modality } = task;
   const cloudUp = cloud.state === 'closed';
@@ -55,7 +60,7 @@ export function constrain(task: Task, context: Pick<PlacementContext, 'cloud' | 
   const wanted = pin || task.prefer;
   const toCloud = (first: Reason[]): Constraint => (cloudUp ? { site: 'cloud', reasons: first } : { site: 'cloud', reasons: [...first, reason.cloudDown(cloud, undefined)] });
   const shortfall = qualityShortfall(task, localVariant);
-  if (shortfall) return toCloud([shortfall]);
+  if (shortfall) return toCloud(context.referenceUnavailable ? [shortfall, context.referenceUnavailable] : [shortfall]);
   if (wanted) {
     const asked = pin ? reason.pinned(modality, 'cloud', task.prefer === 'edge') : reason.preferred(modality, wanted, localVariant);
     if (wanted === 'edge') return localVariant ? { site: 'edge', reasons: [asked] } : toCloud([asked, reason.noLocalVariant(modality)]);
@@ -67,21 +72,40 @@ export function constrain(task: Task, context: Pick<PlacementContext, 'cloud' | 
   return undefined;
 }
 
-/** The constraint step, then the strategy for a free task; a task constrained to the cloud still gets the strategy's shaping. */
+/**
+ * The constraint step, then the strategy for a free task; a task constrained
+ * to the cloud still gets the strategy's shaping. With the reference standing
+ * in for the light variant, the first reason says which of the two the
+ * floor left: the reference on the edge, or the cloud.
+ */
 export function decidePlacement(strategy: PlacementStrategy, task: Task, context: PlacementContext): PlacementDecision {
+  const decision = placeTask(strategy, task, context);
+  const { edgeReference, localVariant } = context;
+  if (!edgeReference) return Object.freeze(decision);
+  const floor = task.quality.floor as 'best' | number;
+  const first =
+    decision.site === 'edge'
+      ? reason.edgeReference(task.settingsPath, floor, edgeReference.lightVariant, localVariant!)
+      : reason.qualityFloor(task.settingsPath, floor, edgeReference.lightVariant, task.quality.localAgreement);
+  return Object.freeze({ ...decision, reasons: Object.freeze([first, ...decision.reasons]) });
+}
+
+function placeTask(strategy: PlacementStrategy, task: Task, context: PlacementContext): PlacementDecision {
   const constraint = constrain(task, context);
+  const edgeVariant = context.localVariant;
   if (!constraint) {
     const { site, reasons, estimates, shaping, expectedHighMs } = strategy.choose(task, context);
-    return Object.freeze({ site, reasons: Object.freeze(reasons), estimates: Object.freeze(estimates), shaping, expectedHighMs, constrained: false });
+    return { site, edgeVariant, reasons: Object.freeze(reasons), estimates: Object.freeze(estimates), shaping, expectedHighMs, constrained: false };
   }
   const estimates = { strategy: strategy.name, cloudCircuit: context.cloud.state, localVariant: context.localVariant ?? null };
   const plan = constraint.site === 'cloud' && context.cloud.state === 'closed' ? strategy.planCloud?.(task, context) : undefined;
-  return Object.freeze({
+  return {
     site: constraint.site,
+    edgeVariant,
     reasons: Object.freeze([...constraint.reasons, ...(plan?.reasons ?? [])]),
     estimates: Object.freeze({ ...estimates, ...plan?.estimates }),
     shaping: plan?.shaping,
     expectedHighMs: plan?.expectedHighMs,
     constrained: true,
-  });
+  };
 }

@@ -37,8 +37,8 @@ import { monotonicClock, type Clock } from './window-stats.js';
 export interface EstimatorHooks {
   /** A timed ServerLive round trip that fails after `timeoutMs` (default: the breaker's probe timeout). */
   probeRoundTripMs(timeoutMs?: number): Promise<number>;
-  /** Items waiting or running on this task's local model. */
-  localItemsAhead(task: Task): number;
+  /** Items waiting or running on this task's local model, of `variant` (the light one or the reference the device holds). */
+  localItemsAhead(task: Task, variant: string): number;
   slowdown(): DeviceSlowdown;
 }
 
@@ -99,12 +99,15 @@ export class PlacementEstimators {
     });
     const estimators = new PlacementEstimators(config.policy, catalog, defaultShaping(config.offload), { ...sources, slowdown: () => loadSampler.current() });
     estimators.loadSampler = loadSampler;
-    for (const warmup of sources.warmups) {
-      const size = await measureInputSize(warmup.handler, [warmup.input]);
-      estimators.local.record(localModelKey(warmup.model, warmup.variant), size.items[0]!.amount, warmup.ms);
-    }
+    for (const warmup of sources.warmups) await estimators.recordWarmup(warmup);
     if (sources.cloudReachable) await estimators.refreshLink();
     return estimators;
+  }
+
+  /** A local variant's timed warm-up run: the first sample of its service time (at start, or when a reference variant is loaded later). */
+  async recordWarmup(warmup: WarmupRun): Promise<void> {
+    const size = await measureInputSize(warmup.handler, [warmup.input]);
+    this.local.record(localModelKey(warmup.model, warmup.variant), size.items[0]!.amount, warmup.ms);
   }
 
   /** Stops sampling the device load. */
@@ -151,7 +154,7 @@ export class PlacementEstimators {
     const detail = this.local.estimate(
       localModelKey(task.model, variant),
       size.items.map((item) => item.amount),
-      this.hooks.localItemsAhead(task),
+      this.hooks.localItemsAhead(task, variant),
     );
     if (!detail) return undefined;
     return { expectedMs: detail.queueMeanMs + detail.computeMeanMs, highMs: detail.queueMeanMs + detail.computeHighMs, detail };

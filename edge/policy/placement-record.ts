@@ -7,6 +7,7 @@
 import type { ErrorCode } from '../../shared/errors.js';
 import type { Placement } from '../request.js';
 import type { Site } from '../site.js';
+import { referenceVariant } from '../tasks.js';
 import type { PlacementDecision } from './constraints.js';
 import { reason, renderWhy, type Reason } from './reasons.js';
 import type { Review } from './strategy.js';
@@ -30,6 +31,8 @@ export function placementRecord(decision: PlacementDecision, facts: Readonly<Run
   return Object.freeze({
     decided: decision.site,
     ran: facts.ran,
+    // The cloud serves the reference; the edge the variant the decision gave it.
+    variant: facts.ran === 'cloud' ? referenceVariant : facts.ran === 'edge' ? (decision.edgeVariant ?? null) : null,
     reasons: Object.freeze(reasons.map((r) => r.code)),
     why: renderWhy(reasons),
     estimates: Object.freeze({ ...decision.estimates, ...facts.budget }),

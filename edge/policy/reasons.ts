@@ -21,6 +21,10 @@ export type ReasonCode =
   | 'no-local-variant'
   /** The request's `quality` (or config `minAgreement`) rules the local variant out. */
   | 'quality-floor'
+  /** The quality floor rules the light local variant out, and the edge runs the reference variant it holds (`localReference`). */
+  | 'edge-reference'
+  /** The device is configured to hold the reference variant but does not now (loading, or refused for memory or a failed load). */
+  | 'reference-unavailable'
   /** A baseline strategy that always picks this side. */
   | 'fixed-side'
   /** `static-profile`: placed once from an offline profile. */
@@ -75,6 +79,14 @@ export const reason = {
         : `the quality floor for ${task} is ${floor} top-1 agreement with the reference model, which the local ${localVariant} variant does not meet (${
             agreement === undefined ? 'no measured agreement' : `measured ${agreement}`
           }), so it runs in the cloud`,
+  }),
+  edgeReference: (task: string, floor: 'best' | number, lightVariant: string, reference: string): Reason => ({
+    code: 'edge-reference',
+    text: `the quality floor for ${task} is ${floor === 'best' ? 'best' : `${floor} top-1 agreement`}, which rules out the local ${lightVariant} variant, so the edge runs the reference ${reference} variant it holds`,
+  }),
+  referenceUnavailable: (task: string, reference: string, why: string): Reason => ({
+    code: 'reference-unavailable',
+    text: `${task} may run the reference ${reference} variant on this device (localReference), but the device does not hold it now: ${why}`,
   }),
   fixedSide: (strategy: string, modality: Modality, site: Site, localVariant?: string): Reason => ({
     code: 'fixed-side',

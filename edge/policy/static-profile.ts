@@ -3,7 +3,9 @@
  * modality's default task is placed once, from an offline profile (edge time, cloud time,
  * payload bytes) at a nominal link (`policy.staticProfile`), and stays there
  * whatever the link or the load do later. A task without a profile (the
- * image `encode` task among them) goes where config places it.
+ * image `encode` task among them) goes where config places it; a task the
+ * reference variant held on the device would run (its floor rules the light
+ * one out) has no profile either, and goes to the cloud.
  */
 import type { Task } from '../tasks.js';
 import { reason } from './reasons.js';
@@ -36,7 +38,10 @@ registerPlacementStrategy(staticProfileStrategyName, (config): PlacementStrategy
 
   return {
     name: staticProfileStrategyName,
-    choose(task): StrategyChoice {
+    choose(task, { edgeReference, localVariant }): StrategyChoice {
+      if (edgeReference) {
+        return { site: 'cloud', reasons: [reason.profiled(`static-profile has no offline profile of ${task.settingsPath} on the edge's ${localVariant} variant, so it runs in the cloud`)], estimates: {} };
+      }
       let placed = decided.get(task.settingsPath);
       if (!placed) decided.set(task.settingsPath, (placed = decideOnce(task)));
       return { ...placed, reasons: [...placed.reasons], estimates: { ...placed.estimates } };

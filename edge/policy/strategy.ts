@@ -21,6 +21,14 @@ export interface PlacementContext {
   cloud: CloudHealth;
   /** The variant the edge runs locally for this task's modality; undefined when there is none. */
   localVariant: string | undefined;
+  /**
+   * Set when the task's quality floor rules its light local variant out and
+   * the device holds the model's reference variant (config `localReference`):
+   * `localVariant` is then that reference, and this names the light one.
+   */
+  edgeReference?: { lightVariant: string };
+  /** Why the device does not hold the reference variant that could have stood in for a light one the floor rules out. */
+  referenceUnavailable?: Reason;
   estimators: PlacementEstimators;
   inputSize: InputSize;
 }

@@ -12,7 +12,7 @@ import { PlacementEstimators } from '../../edge/policy/estimators.js';
 import type { InputSize } from '../../edge/policy/input-size.js';
 import type { ReasonCode } from '../../edge/policy/reasons.js';
 import '../../edge/policy/strategies.js';
-import { createPlacementStrategy, type PlacementStrategy } from '../../edge/policy/strategy.js';
+import { createPlacementStrategy, type PlacementContext, type PlacementStrategy } from '../../edge/policy/strategy.js';
 import type { AgentRequest, Modality, Site } from '../../edge/request.js';
 import { splitRequest, type Task } from '../../edge/tasks.js';
 import { loadCatalog, type Catalog } from '../../shared/catalog.js';
@@ -59,8 +59,11 @@ export function placementTask(config: EdgeConfig, modality: Modality, options: {
 export interface Placer {
   config: EdgeConfig;
   strategy: PlacementStrategy;
-  /** `localVariant` null: the modality has none. */
-  place(modality: Modality, options?: { prefer?: Site; cloud?: CloudHealth; localVariant?: string | null; extras?: RequestExtras }): PlacementDecision;
+  /** `localVariant` null: the modality has none; `edgeReference` and `referenceUnavailable` as the task runner sets them (PlacementContext). */
+  place(
+    modality: Modality,
+    options?: { prefer?: Site; cloud?: CloudHealth; localVariant?: string | null; extras?: RequestExtras } & Pick<PlacementContext, 'edgeReference' | 'referenceUnavailable'>,
+  ): PlacementDecision;
 }
 
 /** A strategy by name on a config with `overrides`, deciding as the task runner does. */
@@ -71,10 +74,12 @@ export function placer(strategyName: string, overrides: Record<string, unknown> 
   return {
     config,
     strategy,
-    place: (modality, { prefer, cloud = healthyCloud, localVariant = 'fp32', extras } = {}) =>
+    place: (modality, { prefer, cloud = healthyCloud, localVariant = 'fp32', extras, edgeReference, referenceUnavailable } = {}) =>
       decidePlacement(strategy, placementTask(config, modality, { prefer, extras }), {
         cloud,
         localVariant: localVariant ?? undefined,
+        edgeReference,
+        referenceUnavailable,
         estimators,
         inputSize: sizeOf[modality],
       }),

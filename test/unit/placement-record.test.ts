@@ -16,6 +16,7 @@ describe('placement record', () => {
     assert.deepEqual(record, {
       decided: 'edge',
       ran: 'edge',
+      variant: 'fp32',
       reasons: ['configured'],
       why: 'config places text on the edge (local fp32 variant)',
       estimates: { rule: 'config', wanted: 'edge', localVariant: 'fp32' },
@@ -48,6 +49,6 @@ describe('placement record', () => {
   test('a task with nowhere to run reports where it was placed and that it ran nowhere', () => {
     const decision = placer('adaptive').place('video', { cloud: unreachableCloud, localVariant: null });
     const record = placementRecord(decision, { ran: null });
-    assert.deepEqual([record.decided, record.ran, record.reasons], ['cloud', null, ['no-local-variant', 'cloud-down']]);
+    assert.deepEqual([record.decided, record.ran, record.variant, record.reasons], ['cloud', null, null, ['no-local-variant', 'cloud-down']]);
   });
 });
