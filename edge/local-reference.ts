@@ -84,7 +84,11 @@ export class LocalReference {
     const done = this.open().then(
       (local) => {
         this.state = { kind: 'held', local };
-        this.options.loaded(local);
+        try {
+          this.options.loaded(local);
+        } catch (err) {
+          this.options.log.warn({ model: this.options.model.id, variant: this.options.variant, err: String(err) }, 'a listener failed on the reference variant loading');
+        }
         return local;
       },
       (err: unknown) => {

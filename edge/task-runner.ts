@@ -71,6 +71,15 @@ const fallbackCodes = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXH
 
 const roundMs = (ms: number) => Math.round(ms * 10) / 10;
 
+/** `work`'s value, or undefined once performance.now() reaches `at` (the work goes on). */
+async function beforeDeadline<T>(work: Promise<T>, at: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), Math.max(0, at - performance.now()));
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}
+
 export class TaskRunner {
   readonly counts: Partial<Record<Modality, ModalityCounts>> = {};
 
@@ -130,8 +139,9 @@ export class TaskRunner {
    * when the quality floor rules that out, the model's reference variant if
    * the device holds it (`localReference`). A reference not loaded yet is
    * loaded on this first need: awaited while the cloud is down (the edge is
-   * then the only place to run it), in the background while the cloud
-   * answers (this task goes there; later ones may stay on the edge).
+   * then the only place to run it; at most until the task's deadline), in
+   * the background while the cloud answers (this task goes there; later
+   * ones may stay on the edge).
    */
   private async edgeVariants(task: Task, cloud: CloudHealth): Promise<EdgeVariants> {
     const light = this.parts.local.variantFor(task);
@@ -139,7 +149,7 @@ export class TaskRunner {
     if (!reference || !light || !qualityShortfall(task, light)) return { localVariant: light };
     let held = reference.held();
     if (!held && cloud.state === 'closed') void reference.load();
-    else if (!held) held = await reference.load();
+    else if (!held) held = await beforeDeadline(reference.load(), task.deadlineAt);
     if (held) return { localVariant: reference.variant, edgeReference: { lightVariant: light } };
     const why = reference.unavailable() ?? 'it could not be loaded';
     return { localVariant: light, referenceUnavailable: reason.referenceUnavailable(task.settingsPath, reference.variant, why) };

@@ -160,6 +160,15 @@ describe('image encode with the cloud tier unreachable and InceptionV3 allowed o
     await agent?.close();
   });
 
+  test('a task whose deadline runs out while InceptionV3 loads is not held up by the load', async () => {
+    const started = performance.now();
+    const response = await agent.handle({ ...encodeRequest('ref-down-short', 'best'), deadlineMs: 50 });
+    assert.ok(performance.now() - started < 1_000, 'answered about its deadline, not after the load');
+    assert.equal(response.errors?.image?.code, 'UNAVAILABLE');
+    assert.deepEqual(response.placement.image!.reasons, ['quality-floor', 'reference-unavailable', 'cloud-down']);
+    assert.match(response.placement.image!.why, /does not hold it now: this device is still loading it/);
+  });
+
   test("quality 'best': the edge loads InceptionV3 on this first need and answers with it, and says why", async () => {
     for (const id of ['ref-down-1', 'ref-down-2']) {
       const response = await agent.handle(encodeRequest(id, 'best'));
