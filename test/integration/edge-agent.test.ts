@@ -74,6 +74,7 @@ describe('edge agent with a healthy cloud tier', () => {
     assert.deepEqual(response.placement.audio, {
       decided: 'edge',
       ran: 'edge',
+      variant: 'int8',
       reasons: ['configured'],
       why: 'config places audio on the edge (local int8 variant)',
       estimates: { rule: 'config', wanted: 'edge', localVariant: 'int8' },
