@@ -7,8 +7,10 @@
  * nodes: the conv net's elementwise glue then runs on uint8 instead of
  * paying a DequantizeLinear, a float pass and a QuantizeLinear each. Ops
  * fed by float work (a transformer block's residual Adds) stay FP32, as
- * quantizing them would add a QuantizeLinear in front of each. The model
- * is changed in place; the caller writes it.
+ * quantizing them would add a QuantizeLinear in front of each. A
+ * ConvTranspose whose kernel equals its stride is first rewritten as a 1×1
+ * Conv and a DepthToSpace (rewrite-conv-transpose.ts), so it is quantized
+ * too. The model is changed in place; the caller writes it.
  */
 import { clone } from '@bufbuild/protobuf';
 import { ModelProtoSchema, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';

@@ -6,13 +6,14 @@
  * onnxruntime's CPU provider has no QDQ fusion for ConvTranspose, but it
  * quantizes that Conv like any other.
  *
- * A DepthToSpace on uint8 has no kernel in onnxruntime either, so each new
+ * A DepthToSpace on uint8 has no kernel in onnxruntime either (its QDQ
+ * transformer says so where it lists the ops whose Q/DQ it drops), so each new
  * one then sinks past the per-pixel ops after it: an elementwise activation
  * commutes with it, and a 1×1 Conv becomes a grouped Conv (one group per
  * block position, the weights repeated). PP-OCRv4's detection head,
  * ConvTranspose → Relu → ConvTranspose → Sigmoid, so becomes Conv → Relu →
  * Conv → Sigmoid at the head's input size, all quantizable, and two
- * DepthToSpace on the small float output.
+ * DepthToSpace on the one-channel float output.
  *
  * DepthToSpace runs in DCR mode (the default, and the only one before
  * opset 11): output (c, s·h + i, s·w + j) is input channel (i·s + j)·C + c,
@@ -24,7 +25,7 @@ import { consumersIn, freshNamer } from './graph-edit.js';
 import { floatWeight, nodeLabel } from './onnx-model.js';
 
 export interface ConvTransposeRewrite {
-  /** Labels of the ConvTransposes now a Conv (the Conv keeps the label) and a DepthToSpace. */
+  /** Labels of the ConvTransposes now a Conv (named as the ConvTranspose was) and a DepthToSpace. */
   rewritten: string[];
   /** ConvTransposes left as they were, each with the reason. */
   refused: { node: string; reason: string }[];
@@ -93,72 +94,71 @@ function sinkableReader(graph: GraphProto, d2s: NodeProto, initializers: Readonl
   return pointwise && plain && (!next.input[2] || weightOf(initializers, next.input[2])) ? next : undefined;
 }
 
+interface Rewrite {
+  graph: GraphProto;
+  initializers: Map<string, TensorProto>;
+  fresh: (base: string) => string;
+}
+
+function addInitializer(r: Rewrite, base: string, dims: number[], values: Float32Array): string {
+  const t = tensor(r.fresh(base), dims, values);
+  r.graph.initializer.push(t);
+  r.initializers.set(t.name, t);
+  return t.name;
+}
+
+/** Rewrites, in place, each ConvTranspose it can; the model computes the same. */
 export function rewriteConvTransposes(model: ModelProto): ConvTransposeRewrite {
   const graph = model.graph!;
-  const initializers = new Map(graph.initializer.map((t) => [t.name, t]));
-  const fresh = freshNamer(model);
-  const addInitializer = (base: string, dims: number[], values: Float32Array) => {
-    const name = fresh(base);
-    const t = tensor(name, dims, values);
-    graph.initializer.push(t);
-    initializers.set(name, t);
-    return name;
-  };
+  const r: Rewrite = { graph, initializers: new Map(graph.initializer.map((t) => [t.name, t])), fresh: freshNamer(model) };
   const result: ConvTransposeRewrite = { rewritten: [], refused: [] };
   const created: { d2s: NodeProto; s: number }[] = [];
   graph.node = graph.node.flatMap((n) => {
     if (n.opType !== 'ConvTranspose' || n.domain !== '') return [n];
-    const s = blockSize(n, initializers);
+    const s = blockSize(n, r.initializers);
     if (typeof s === 'string') {
       result.refused.push({ node: nodeLabel(n), reason: s });
       return [n];
     }
-    const pointwise = asPointwiseConv(weightOf(initializers, n.input[1])!, weightOf(initializers, n.input[2])?.values, s);
-    const inputs = [n.input[0]!, addInitializer(`${n.input[1]}_pointwise`, pointwise.dims, pointwise.values)];
-    if (pointwise.biases) inputs.push(addInitializer(`${n.input[2]}_pointwise`, [pointwise.biases.length], pointwise.biases));
-    const blocks = fresh(`${n.output[0]}_blocks`);
+    const pointwise = asPointwiseConv(weightOf(r.initializers, n.input[1])!, weightOf(r.initializers, n.input[2])?.values, s);
+    const inputs = [n.input[0]!, addInitializer(r, `${n.input[1]}_pointwise`, pointwise.dims, pointwise.values)];
+    if (pointwise.biases) inputs.push(addInitializer(r, `${n.input[2]}_pointwise`, [pointwise.biases.length], pointwise.biases));
+    const blocks = r.fresh(`${n.output[0]}_blocks`);
     const conv = node('Conv', inputs, [blocks], { kernel_shape: { ints: [1, 1] } });
-    conv.name = n.name;
+    if (n.name) conv.name = n.name;
     const d2s = node('DepthToSpace', [blocks], [n.output[0]!], { blocksize: { int: s } });
     result.rewritten.push(nodeLabel(n));
     created.push({ d2s, s });
     return [conv, d2s];
   });
   // Last first: one sunk past a later one's readers first would stop at that later DepthToSpace.
-  for (const { d2s, s } of created.reverse()) sink(graph, d2s, s, initializers, addInitializer, fresh);
+  for (const { d2s, s } of created.reverse()) sink(r, d2s, s);
   return result;
 }
 
 /** Moves `d2s` after each per-pixel reader in turn; a 1×1 Conv becomes grouped (s² groups, weights repeated). */
-function sink(
-  graph: GraphProto,
-  d2s: NodeProto,
-  s: number,
-  initializers: Map<string, TensorProto>,
-  addInitializer: (base: string, dims: number[], values: Float32Array) => string,
-  fresh: (base: string) => string,
-): void {
-  for (let next = sinkableReader(graph, d2s, initializers); next; next = sinkableReader(graph, d2s, initializers)) {
+function sink(r: Rewrite, d2s: NodeProto, s: number): void {
+  for (let next = sinkableReader(r.graph, d2s, r.initializers); next; next = sinkableReader(r.graph, d2s, r.initializers)) {
     if (next.opType === 'Conv') {
-      const weight = weightOf(initializers, next.input[1])!;
-      const bias = weightOf(initializers, next.input[2]);
+      const weight = weightOf(r.initializers, next.input[1])!;
+      const bias = weightOf(r.initializers, next.input[2]);
       const repeat = (values: Float32Array) => Float32Array.from({ length: values.length * s * s }, (_, i) => values[i % values.length]!);
-      const inputs = [next.input[0]!, addInitializer(`${next.input[1]}_grouped`, [weight.dims[0]! * s * s, ...weight.dims.slice(1)], repeat(weight.values))];
-      if (bias) inputs.push(addInitializer(`${next.input[2]}_grouped`, [bias.values.length * s * s], repeat(bias.values)));
+      const inputs = [next.input[0]!, addInitializer(r, `${next.input[1]}_grouped`, [weight.dims[0]! * s * s, ...weight.dims.slice(1)], repeat(weight.values))];
+      if (bias) inputs.push(addInitializer(r, `${next.input[2]}_grouped`, [bias.values.length * s * s], repeat(bias.values)));
       const grouped = node('Conv', inputs, next.output, { kernel_shape: { ints: [1, 1] }, group: { int: s * s } });
       grouped.name = next.name;
-      graph.node[graph.node.indexOf(next)] = grouped;
+      r.graph.node[r.graph.node.indexOf(next)] = grouped;
       next = grouped;
     }
     // d2s → next becomes next → d2s: next reads what d2s read and d2s writes what next wrote, under the same name.
     const output = next.output[0]!;
-    const blocks = fresh(`${output}_blocks`);
+    const blocks = r.fresh(`${output}_blocks`);
     next.input[0] = d2s.input[0]!;
     next.output = [blocks];
     d2s.input = [blocks];
     d2s.output = [output];
-    const nodes = graph.node.filter((n) => n !== next);
+    const nodes = r.graph.node.filter((n) => n !== next);
     nodes.splice(nodes.indexOf(d2s), 0, next);
-    graph.node = nodes;
+    r.graph.node = nodes;
   }
 }
