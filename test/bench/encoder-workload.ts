@@ -73,7 +73,9 @@ export interface EncoderLibrary {
 /**
  * Where the workload's scenes come from: the one place to switch to another
  * set (real photos, when the project ships some). Each is then scaled to
- * every size of encodeKindSpecs.
+ * every size of encodeKindSpecs. On these scenes both models' top-1 is
+ * `neutral` for nearly every image (the five classes of the nsfwjs heads),
+ * so label agreement tells little here; real photos would say more.
  */
 export async function encoderSceneSource(seed: number, count: number): Promise<{ scenes: NamedImage[]; source: string }> {
   return { scenes: await photoLikeImages(count, 1000 + seed), source: `models/image-encoder/photo-like-images.ts photoLikeImages(${count}, ${1000 + seed})` };

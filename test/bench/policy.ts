@@ -110,10 +110,11 @@ async function main(): Promise<number> {
   const runStep = runOcr && (values.step || values.quick || !only);
   // Encoder groups: both trace sets × RTT 20/80/200, edge idle, 4× only, which keeps the encoder part of a full run near
   // 25 minutes on two cores (6 groups × 5 replays of 30 requests); the OCR groups cover the busy edge and 8×.
+  const encoderRatios = [4];
   const encoderOptions = values.quick ? { seed, requests: 20, meanGapMs: 1000 } : { seed, requests: 30, meanGapMs: 1000 };
   const encoderGroups = !runEncoder
     ? []
-    : planGroups({ tracesDir, quick: Boolean(values.quick), ratios: [4], loads: [false], namePrefix: 'encoder/', seed, replayS: (encoderOptions.requests * encoderOptions.meanGapMs) / 1000 + 10 }).filter((g) => selected(g.name));
+    : planGroups({ tracesDir, quick: Boolean(values.quick), ratios: encoderRatios, loads: [false], namePrefix: 'encoder/', seed, replayS: (encoderOptions.requests * encoderOptions.meanGapMs) / 1000 + 10 }).filter((g) => selected(g.name));
 
   const log = openLog(`run-${process.pid}`);
   console.log(`${mode} run: ${groups.length} group(s) + ${encoderGroups.length} encoder group(s) × 5 strategies${runStep ? ' + step scenario' : ''}; child logs in ${log.path}`);
@@ -195,7 +196,7 @@ async function main(): Promise<number> {
       generatedAt: new Date().toISOString(),
       runSeconds: Math.round((performance.now() - started) / 1000),
       setup: {
-        ...setupOf(encoderOptions, encodeKindSpecs),
+        ...setupOf(encoderOptions, encodeKindSpecs, encoderRatios),
         floorMix,
         imageSource: lib.source,
         images: lib.images.length,
@@ -212,14 +213,14 @@ async function main(): Promise<number> {
     return {
       generatedAt: new Date().toISOString(),
       runSeconds: Math.round((performance.now() - started) / 1000),
-      setup: setupOf(workloadOptions, requestMix),
+      setup: setupOf(workloadOptions, requestMix, ratios),
       groups: results,
       summary: { ...summarizeTargets(outcomes), stepAdaptation: step },
       notes,
     };
   }
 
-  function setupOf(options: { requests: number; meanGapMs: number }, mix: unknown): RunSetup {
+  function setupOf(options: { requests: number; meanGapMs: number }, mix: unknown, runRatios: readonly number[]): RunSetup {
     return {
         mode,
         seed,
@@ -231,7 +232,7 @@ async function main(): Promise<number> {
         pinning: cores.unpinnedReason ?? `cloud tier, this process (emulator, broker, client) and the throttle on core ${cores.cloudCore}; the agent and the busy loop on core ${cores.edgeCore} (taskset)`,
         throttle:
           `the agent gets a userspace CPU quota: cpu-throttle.js (${realtimeAvailable ? 'SCHED_FIFO, ' : ''}on the cloud's core) lets it run for duty × ${throttlePeriodMs} ms of every ${throttlePeriodMs} ms and holds it with SIGSTOP for the rest (all threads), ` +
-          `duty ${ratios.map((r) => `1/${r}`).join(' and ')} (the group names' 4x / 8x); the cloud runs unthrottled with one ORT thread. ` +
+          `duty ${runRatios.map((r) => `1/${r}`).join(' and ')} (the group names' 4x / 8x); the cloud runs unthrottled with one ORT thread. ` +
           'The ratio each group actually ran at is measured by timing a fixed OCR request (image-1280, alone, link unconstrained) on each side: it comes out above the nominal one, because a process that is stopped and resumed every cycle needs more CPU time for the same work (cold caches) and gets a little more than its quota.',
         node: process.version,
     };
