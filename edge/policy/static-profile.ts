@@ -7,11 +7,20 @@
  * reference variant held on the device would run (its floor rules the light
  * one out) has no profile either, and goes to the cloud.
  */
+import type { ModalityProfile } from '../config.js';
+import type { Site } from '../request.js';
 import type { Task } from '../tasks.js';
 import { reason } from './reasons.js';
 import { registerPlacementStrategy, type PlacementStrategy, type StrategyChoice } from './strategy.js';
 
 export const staticProfileStrategyName = 'static-profile';
+
+/** The side a profile picks at a nominal link: the cloud when its RTT + upload + compute beats the edge's compute. */
+export function profiledSite(profile: ModalityProfile, uplinkMbps: number, rttMs: number): { site: Site; uploadMs: number; cloudMs: number } {
+  const uploadMs = (profile.payloadBytes * 8) / (uplinkMbps * 1000);
+  const cloudMs = rttMs + uploadMs + profile.cloudMs;
+  return { site: cloudMs < profile.edgeMs ? 'cloud' : 'edge', uploadMs, cloudMs };
+}
 
 registerPlacementStrategy(staticProfileStrategyName, (config): PlacementStrategy => {
   const { uplinkMbps, rttMs, modalities } = config.policy.staticProfile;
@@ -25,9 +34,7 @@ registerPlacementStrategy(staticProfileStrategyName, (config): PlacementStrategy
       const site = task.settings.placement;
       return { site, reasons: [reason.profiled(`static-profile has no offline profile for ${task.settingsPath}, so it runs where config places it (${site})`)], estimates: {} };
     }
-    const uploadMs = (profile.payloadBytes * 8) / (uplinkMbps * 1000);
-    const cloudMs = rttMs + uploadMs + profile.cloudMs;
-    const site = cloudMs < profile.edgeMs ? 'cloud' : 'edge';
+    const { site, uploadMs, cloudMs } = profiledSite(profile, uplinkMbps, rttMs);
     const comparison = `cloud ${Math.round(cloudMs)} ms (rtt ${rttMs} + upload ${Math.round(uploadMs)} + compute ${profile.cloudMs}) vs edge ${profile.edgeMs} ms`;
     return {
       site,

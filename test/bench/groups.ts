@@ -13,10 +13,12 @@ import type { Modality } from '../../edge/request.js';
 import { percentile } from '../../shared/percentile.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { bitsBetween, listBandwidthTraces, loadBandwidthTrace, rateAt, traceFromSamples, traceStats, type BandwidthTrace } from '../helpers/bandwidth-trace.js';
-import { metricsOf, oracleOf, type GroupOutcome, type StrategyName } from './metrics.js';
+import { profiledSite } from '../../edge/policy/static-profile.js';
+import { encoderMetricsOf, encoderOracleOf, type EncoderPolicyMetrics, type EncoderReference } from './encoder-metrics.js';
+import { metricsOf, oracleOf, type GroupOutcome, type PolicyMetrics, type StrategyName } from './metrics.js';
 import { runReplay, type RequestRecord, type ReplayResult, type ReplaySetup } from './replay.js';
 import type { FixedOcrTiming, GroupResult } from './results.js';
-import { inputsFor, type InputLibrary, type WorkloadRequest } from './workload.js';
+import { inputsFor, type InputLibrary, type RequestKind, type WorkloadRequest } from './workload.js';
 
 /**
  * The throttle's cycle. Stopping a multi-threaded process costs a little run
@@ -83,12 +85,16 @@ export interface GroupOptions {
   seed: number;
   /** How long a replay's link must last. */
   replayS: number;
+  /** Edge loads to run (false: idle, true: busy); default both, idle only when quick. */
+  loads?: readonly boolean[];
+  /** Put before every group name (`encoder/`). */
+  namePrefix?: string;
 }
 
 export function planGroups(options: GroupOptions): GroupPlan[] {
   const sets = traceSets(options.tracesDir).slice(0, options.quick ? 1 : undefined);
   const rtts = options.quick ? [80] : [20, 80, 200];
-  const loads = options.quick ? [false] : [false, true];
+  const loads = options.loads ?? (options.quick ? [false] : [false, true]);
   const groups: GroupPlan[] = [];
   for (const set of sets) {
     const traces = listBandwidthTraces(set.dir).map(loadBandwidthTrace);
@@ -101,7 +107,7 @@ export function planGroups(options: GroupOptions): GroupPlan[] {
     for (const ratio of options.ratios) {
       for (const rttMs of rtts) {
         for (const busy of loads) {
-          const name = `${set.name}/rtt${rttMs}/${busy ? 'busy' : 'idle'}/${ratio}x`;
+          const name = `${options.namePrefix ?? ''}${set.name}/rtt${rttMs}/${busy ? 'busy' : 'idle'}/${ratio}x`;
           groups.push({ name, traceSet: set.name, trace, traceOffsetS, uplink, uplinkMeanMbps, setMedianMbps, rttMs, jitterMs: rttMs / 10, busy, ratio });
         }
       }
@@ -116,8 +122,13 @@ export interface GroupContext {
   runTag: string;
   seed: number;
   ratios: readonly number[];
+  /** The OCR workload's inputs (the fixed OCR request that measures the ratio is one of them). */
   library: InputLibrary;
   workload: readonly WorkloadRequest[];
+  /** What one request of each kind of the workload puts on the uplink at the default shaping. */
+  offloadBytes: Partial<Record<RequestKind, number>>;
+  /** Set for the encoder workload: answers are judged against it, and the oracle keeps to each request's floor. */
+  encoder?: EncoderReference;
   notes: string[];
   /** Every replay's requests, one JSON line per replay, for looking into a result. */
   recordsFile: string;
@@ -144,14 +155,30 @@ function staticProfileOf(local: ReplayResult, cloud: ReplayResult, context: Grou
     const ok = (records: RequestRecord[], site: string) => records.filter((r) => r.modality === modality && r.site === site && !r.failed);
     const edgeMs = median(ok(local.records, 'edge').map((r) => r.computeMs ?? Number.NaN));
     const cloudMs = median(ok(cloud.records, 'cloud').map((r) => (r.queueMs ?? 0) + (r.computeMs ?? 0)));
-    const sent = context.workload.filter((r) => r.modality === modality).map((r) => context.library.offloadBytes[r.kind]);
+    const sent = context.workload.filter((r) => r.modality === modality).map((r) => context.offloadBytes[r.kind] ?? 0);
     if (edgeMs === null || cloudMs === null || sent.length === 0) continue;
     modalities[modality] = { edgeMs, cloudMs, payloadBytes: Math.round(sent.reduce((a, b) => a + b, 0) / sent.length) };
   }
   return { uplinkMbps: group.setMedianMbps, rttMs: group.rttMs, modalities };
 }
 
+/**
+ * What static-profile is given: the profile in its config; for the encoder
+ * workload also the side it picks for the image at the nominal link, as
+ * `modalities.image.encode.placement`, because the strategy keeps profiles
+ * of each modality's default task only and places a task without one
+ * (`image.encode`) where config does.
+ */
+function staticProfileConfig(context: GroupContext, staticProfile: Record<string, unknown>): Record<string, unknown> {
+  if (!context.encoder) return {};
+  const { uplinkMbps, rttMs, modalities } = staticProfile as { uplinkMbps: number; rttMs: number; modalities: { image?: { edgeMs: number; cloudMs: number; payloadBytes: number } } };
+  if (!modalities.image) return {};
+  return { modalities: { image: { encode: { placement: profiledSite(modalities.image, uplinkMbps, rttMs).site } } } };
+}
+
 export async function runGroup(context: GroupContext, group: GroupPlan, index: number): Promise<{ result: GroupResult; outcome: GroupOutcome }> {
+  const score = (records: RequestRecord[], uplinkBytes: number): PolicyMetrics =>
+    context.encoder ? encoderMetricsOf(records, uplinkBytes, context.encoder) : metricsOf(records, uplinkBytes);
   const fixed = [-1, -2].map((i): WorkloadRequest => ({ index: i, sendAtMs: 0, kind: 'image-1280', modality: 'image', inputs: inputsFor('image-1280', context.library, 0), deadlineMs: 60_000 }));
   const replays: Partial<Record<StrategyName, ReplayResult>> = {};
   let staticProfile: Record<string, unknown> = {};
@@ -159,11 +186,12 @@ export async function runGroup(context: GroupContext, group: GroupPlan, index: n
     const replayStarted = performance.now();
     const policy: Record<string, unknown> = { strategy, seed: context.seed };
     if (strategy === 'static-profile') policy.staticProfile = staticProfile;
+    const edgeConfig = { policy, ...(strategy === 'static-profile' ? staticProfileConfig(context, staticProfile) : {}) };
     try {
       replays[strategy] = await runReplay({
         ...context.replayBase,
         deviceId: `${context.runTag}-g${index}-${strategy}`,
-        edgeConfig: { policy },
+        edgeConfig,
         link: { rttMs: group.rttMs, jitterMs: group.jitterMs, uplink: group.uplink },
         edge: { dutyShare: 1 / group.ratio, throttlePeriodMs, busy: group.busy },
         workload: context.workload,
@@ -177,10 +205,11 @@ export async function runGroup(context: GroupContext, group: GroupPlan, index: n
     }
     const replay = replays[strategy]!;
     appendFileSync(context.recordsFile, JSON.stringify({ group: group.name, strategy, ...replay }) + '\n');
-    const m = metricsOf(replay.records, replay.uplinkBytes);
+    const m = score(replay.records, replay.uplinkBytes);
+    const agreement = 'modelAgreement' in m ? `, agreement ${(m as EncoderPolicyMetrics).modelAgreement} (labels ${(m as EncoderPolicyMetrics).labelAgreement})` : '';
     console.log(
       `  ${strategy.padEnd(14)} p50 ${Math.round(m.p50Ms)} ms, p95 ${Math.round(m.p95Ms)} ms, miss ${(m.deadlineMissRate * 100).toFixed(1)}%, ` +
-        `cloud ${(m.cloudShare * 100).toFixed(0)}%, uplink ${(m.uplinkBytes / 1e6).toFixed(2)} MB (${Math.round((performance.now() - replayStarted) / 1000)} s)`,
+        `cloud ${(m.cloudShare * 100).toFixed(0)}%, uplink ${(m.uplinkBytes / 1e6).toFixed(2)} MB${agreement} (${Math.round((performance.now() - replayStarted) / 1000)} s)`,
     );
     if (strategy === 'always-cloud' && replays['always-local']) staticProfile = staticProfileOf(replays['always-local'], replay, context, group);
   }
@@ -189,14 +218,14 @@ export async function runGroup(context: GroupContext, group: GroupPlan, index: n
   const policies: GroupResult['policies'] = {};
   for (const [strategy, replay] of Object.entries(replays) as [StrategyName, ReplayResult][]) {
     records[strategy] = replay.records;
-    policies[strategy] = metricsOf(replay.records, replay.uplinkBytes);
+    policies[strategy] = score(replay.records, replay.uplinkBytes);
   }
   const local = replays['always-local'];
   const cloud = replays['always-cloud'];
   if (local && cloud) {
-    const oracle = oracleOf(local, cloud, context.library.offloadBytes);
+    const oracle = context.encoder ? encoderOracleOf(local, cloud, context.offloadBytes, context.encoder) : oracleOf(local, cloud, context.offloadBytes);
     records.oracle = oracle.records;
-    policies.oracle = metricsOf(oracle.records, oracle.uplinkBytes);
+    policies.oracle = score(oracle.records, oracle.uplinkBytes);
     console.log(`  ${'oracle'.padEnd(14)} p50 ${Math.round(policies.oracle.p50Ms)} ms, p95 ${Math.round(policies.oracle.p95Ms)} ms, miss ${(policies.oracle.deadlineMissRate * 100).toFixed(1)}%`);
   }
   const fixedOcr = fixedOcrTiming(local, cloud);

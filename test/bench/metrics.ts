@@ -45,19 +45,32 @@ export function metricsOf(records: readonly RequestRecord[], uplinkBytes: number
 }
 
 /**
- * Per request, the faster of the always-local and always-cloud replays. Its
- * uplink bytes: the requests it takes from the cloud replay, each counted
- * at its share of that replay's measured bytes (by payload size).
+ * Per request, the faster of the always-local and always-cloud replays (of
+ * those whose answer is `admissible`, when only one is). Its uplink bytes:
+ * the requests it takes from the cloud replay, each counted at its share of
+ * that replay's measured bytes (by payload size).
  */
-export function oracleOf(local: ReplayResult, cloud: ReplayResult, offloadBytes: Record<RequestKind, number>): { records: RequestRecord[]; uplinkBytes: number } {
-  const sentByCloud = cloud.records.filter((r) => r.site === 'cloud').reduce((sum, r) => sum + offloadBytes[r.kind], 0);
-  const bytesPerPayloadByte = sentByCloud > 0 ? cloud.uplinkBytes / sentByCloud : 0;
+export function oracleOf(
+  local: ReplayResult,
+  cloud: ReplayResult,
+  offloadBytes: Partial<Record<RequestKind, number>>,
+  admissible: (record: RequestRecord) => boolean = () => true,
+): { records: RequestRecord[]; uplinkBytes: number } {
+  const bytesOf = (r: RequestRecord) => offloadBytes[r.kind] ?? 0;
+  // A replay's link bytes per payload byte it offloaded (always-local offloads too when a quality floor sends a task to the cloud).
+  const perPayloadByte = (replay: ReplayResult) => {
+    const sent = replay.records.filter((r) => r.site === 'cloud').reduce((sum, r) => sum + bytesOf(r), 0);
+    return sent > 0 ? replay.uplinkBytes / sent : 0;
+  };
+  const rates = new Map([local, cloud].map((replay) => [replay, perPayloadByte(replay)]));
   let uplinkBytes = 0;
   const records = local.records.map((fromLocal, i) => {
     const fromCloud = cloud.records[i]!;
-    if (effectiveLatencyMs(fromCloud) >= effectiveLatencyMs(fromLocal)) return fromLocal;
-    if (fromCloud.site === 'cloud') uplinkBytes += offloadBytes[fromCloud.kind] * bytesPerPayloadByte;
-    return fromCloud;
+    const [localOk, cloudOk] = [admissible(fromLocal), admissible(fromCloud)];
+    const takeLocal = localOk !== cloudOk ? localOk : effectiveLatencyMs(fromCloud) >= effectiveLatencyMs(fromLocal);
+    const [taken, from] = takeLocal ? [fromLocal, local] : [fromCloud, cloud];
+    if (taken.site === 'cloud') uplinkBytes += bytesOf(taken) * rates.get(from)!;
+    return taken;
   });
   return { records, uplinkBytes };
 }

@@ -9,7 +9,7 @@
 import { rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Modality, Site } from '../../edge/request.js';
+import type { Modality, Quality, Site } from '../../edge/request.js';
 import type { BandwidthTrace } from '../helpers/bandwidth-trace.js';
 import { startLinkEmulator, type LinkEmulator } from '../helpers/link-emulator.js';
 import type { TestBroker } from '../helpers/mqtt.js';
@@ -75,6 +75,11 @@ export interface RequestRecord {
   errorCode?: string;
   computeMs?: number;
   queueMs?: number;
+  /** Encoder requests: the floor asked, the image (by name), the graph that answered and its top-1 label. */
+  floor?: Quality;
+  image?: string;
+  answeredBy?: string;
+  top1?: string;
 }
 
 export interface ReplayResult {
@@ -89,8 +94,23 @@ export interface ReplayResult {
 const lostAfterDeadlineMs = 30_000;
 const calibrationQuietMs = 2_000;
 
+/** What an encode answer says about who answered it. */
+function encoderAnswer(request: WorkloadRequest, result: unknown): Pick<RequestRecord, 'answeredBy' | 'top1'> {
+  if (request.task?.image !== 'encode' || typeof result !== 'object' || result === null) return {};
+  const { model, labels } = result as { model?: string; labels?: { label: string }[] };
+  return { answeredBy: model, top1: labels?.[0]?.label };
+}
+
 function record(request: WorkloadRequest, startMs: number, timed: TimedReply | undefined, sentAtMs: number): RequestRecord {
-  const base = { index: request.index, kind: request.kind, modality: request.modality, deadlineMs: request.deadlineMs, sentAtMs: Math.round(sentAtMs - startMs) };
+  const base = {
+    index: request.index,
+    kind: request.kind,
+    modality: request.modality,
+    deadlineMs: request.deadlineMs,
+    sentAtMs: Math.round(sentAtMs - startMs),
+    ...(request.quality?.image !== undefined ? { floor: request.quality.image } : {}),
+    ...(request.image ? { image: request.image } : {}),
+  };
   if (!timed) return { ...base, latencyMs: request.deadlineMs + lostAfterDeadlineMs, failed: true, lost: true, missed: true };
   const { reply } = timed;
   const placement = reply.placement[request.modality];
@@ -113,11 +133,12 @@ function record(request: WorkloadRequest, startMs: number, timed: TimedReply | u
     errorCode: error?.code,
     computeMs: timings?.computeMs,
     queueMs: timings?.queueMs,
+    ...encoderAnswer(request, reply.results[request.modality]),
   };
 }
 
 function ask(setup: ReplaySetup, request: WorkloadRequest): Promise<TimedReply | undefined> {
-  const body = { id: `${setup.deviceId}-${request.index}`, inputs: request.inputs, deadlineMs: request.deadlineMs };
+  const body = { id: `${setup.deviceId}-${request.index}`, inputs: request.inputs, deadlineMs: request.deadlineMs, ...(request.task && { task: request.task, quality: request.quality }) };
   return setup.client.ask(setup.deviceId, body, request.deadlineMs + lostAfterDeadlineMs);
 }
 

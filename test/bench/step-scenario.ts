@@ -14,7 +14,7 @@ import { percentile } from '../../shared/percentile.js';
 import { traceFromSamples, type BandwidthTrace } from '../helpers/bandwidth-trace.js';
 import { effectiveLatencyMs } from './metrics.js';
 import type { RequestRecord } from './replay.js';
-import { inputsFor, requestMix, type InputLibrary, type RequestKind, type WorkloadRequest } from './workload.js';
+import { inputsFor, requestMix, type InputLibrary, type OcrKind, type WorkloadRequest } from './workload.js';
 
 export interface StepPlan {
   beforeMbps: number;
@@ -32,7 +32,7 @@ export interface StepPlan {
 export const fullStepPlan: StepPlan = { beforeMbps: 20, afterMbps: 0.5, stepAtS: 15, recoverAtS: 35, outage: { startS: 50, endS: 60 }, endS: 70, rttMs: 80, slotMs: 333 };
 export const quickStepPlan: StepPlan = { beforeMbps: 20, afterMbps: 0.5, stepAtS: 8, outage: { startS: 16, endS: 22 }, endS: 26, rttMs: 80, slotMs: 333 };
 
-const cycle: readonly RequestKind[] = ['image-1280', 'text', 'audio'];
+const cycle: readonly OcrKind[] = ['image-1280', 'text', 'audio'];
 const watched: readonly Modality[] = ['image', 'audio'];
 
 export function stepWorkload(library: InputLibrary, plan: StepPlan): WorkloadRequest[] {

@@ -7,15 +7,18 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { defaultShaping, shapeImage } from '../../edge/offload/image-shaping.js';
-import type { Modality } from '../../edge/request.js';
+import type { Modality, Quality } from '../../edge/request.js';
 import { packageRoot } from '../../shared/paths.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { makeBenchImages, type BenchImage } from './bench-images.js';
 
-export type RequestKind = 'text' | 'audio' | 'image-640' | 'image-1280' | 'image-1920';
+export type OcrKind = 'text' | 'audio' | 'image-640' | 'image-1280' | 'image-1920';
+/** The encoder workload's kinds (encoder-workload.ts): an image to embed, by its long side. */
+export type EncodeKind = 'encode-640' | 'encode-1280' | 'encode-1920';
+export type RequestKind = OcrKind | EncodeKind;
 
 export interface KindSpec {
-  kind: RequestKind;
+  kind: OcrKind;
   modality: Modality;
   /** Share of requests of this kind. */
   share: number;
@@ -44,6 +47,11 @@ export interface WorkloadRequest {
   modality: Modality;
   inputs: Record<string, unknown>;
   deadlineMs: number;
+  /** What the request asks of a modality beyond its default task (`{ image: 'encode' }`). */
+  task?: { image?: 'encode' };
+  quality?: { image?: Quality };
+  /** The encoder workload's image, by name (its reference label is kept by name). */
+  image?: string;
 }
 
 /** What each kind's inputs are, and the bytes one puts on the uplink when offloaded as configured by default (1280 px, JPEG q85). */
@@ -51,7 +59,7 @@ export interface InputLibrary {
   texts: string[];
   audio: Buffer[];
   images: BenchImage[];
-  offloadBytes: Record<RequestKind, number>;
+  offloadBytes: Record<OcrKind, number>;
 }
 
 export async function loadInputLibrary(imageSeed: number): Promise<InputLibrary> {
@@ -63,7 +71,7 @@ export async function loadInputLibrary(imageSeed: number): Promise<InputLibrary>
   const images = await makeBenchImages(imageSeed);
   const shrunk = async (image: BenchImage) => (await shapeImage(image.bytes, defaultShaping({ imageMaxSide: 1280, jpegQuality: 85 }))).payload.length;
   const mean = (values: number[]) => Math.round(values.reduce((sum, v) => sum + v, 0) / values.length);
-  const offloadBytes: Record<RequestKind, number> = {
+  const offloadBytes: Record<OcrKind, number> = {
     text: mean(texts.map((text) => Buffer.byteLength(text))),
     audio: mean(audio.map((clip) => clip.length)),
     'image-640': await shrunk(images[0]!),
@@ -73,7 +81,7 @@ export async function loadInputLibrary(imageSeed: number): Promise<InputLibrary>
   return { texts, audio, images, offloadBytes };
 }
 
-export function inputsFor(kind: RequestKind, library: InputLibrary, pick: number): Record<string, unknown> {
+export function inputsFor(kind: OcrKind, library: InputLibrary, pick: number): Record<string, unknown> {
   switch (kind) {
     case 'text':
       return { text: library.texts[pick % library.texts.length]! };
