@@ -45,10 +45,19 @@ export function shapingOptionsOf(model: CatalogModel | undefined): ShapingOption
   );
 }
 
-/** The config's shaping, for models whose catalog entry declares no options. */
-export function defaultShaping(offload: Pick<EdgeConfig['offload'], 'imageMaxSide' | 'jpegQuality'>): ShapingOption {
-  const { imageMaxSide: maxSide, jpegQuality } = offload;
-  return { name: `${maxSide}px q${jpegQuality}`, maxSide, jpegQuality, accuracyCost: 0 };
+/**
+ * The shaping of an image no strategy shaped (a model without declared
+ * options, or a strategy that does not shape): the config's, but never past
+ * the largest side the model declares. Beyond that side the model's answer
+ * does not change (the encoders resize to 224 or 299 px), so more pixels
+ * would only cost uplink.
+ */
+export function defaultShaping(offload: Pick<EdgeConfig['offload'], 'imageMaxSide' | 'jpegQuality'>, model?: CatalogModel): ShapingOption {
+  const { imageMaxSide, jpegQuality } = offload;
+  const largest = model?.payloadShaping?.maxSide.reduce((best, level) => (level.value > best.value ? level : best));
+  const capped = largest !== undefined && largest.value < imageMaxSide;
+  const maxSide = capped ? largest.value : imageMaxSide;
+  return { name: `${maxSide}px q${jpegQuality}`, maxSide, jpegQuality, accuracyCost: capped ? largest.accuracyCost : 0 };
 }
 
 /** Re-encodes an image as JPEG within maxSide, keeping the original when that is not smaller (or not decodable: the cloud then says why). */

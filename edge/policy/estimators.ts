@@ -85,6 +85,9 @@ export class PlacementEstimators {
   readonly local: LocalEstimator;
   readonly payload: PayloadEstimator;
   private readonly shapingByModel = new Map<string, ShapingOption[]>();
+  /** The config's shaping, for images of models that declare no options. */
+  private readonly configShaping: ShapingOption;
+  private readonly unplannedByModel = new Map<string, ShapingOption>();
   private readonly inFlight = new Set<CloudTaskInFlight>();
   private readonly clock: Clock;
   private loadSampler: DeviceLoadSampler | undefined;
@@ -97,7 +100,7 @@ export class PlacementEstimators {
       throttleTemperatureC: config.policy.throttleTemperatureC,
       log,
     });
-    const estimators = new PlacementEstimators(config.policy, catalog, defaultShaping(config.offload), { ...sources, slowdown: () => loadSampler.current() });
+    const estimators = new PlacementEstimators(config.policy, catalog, config.offload, { ...sources, slowdown: () => loadSampler.current() });
     estimators.loadSampler = loadSampler;
     for (const warmup of sources.warmups) await estimators.recordWarmup(warmup);
     if (sources.cloudReachable) await estimators.refreshLink();
@@ -118,7 +121,7 @@ export class PlacementEstimators {
   constructor(
     policy: PolicyConfig,
     catalog: Catalog,
-    private readonly defaultShaping: ShapingOption,
+    offload: Pick<EdgeConfig['offload'], 'imageMaxSide' | 'jpegQuality'>,
     private readonly hooks: EstimatorHooks,
     clock?: Clock,
   ) {
@@ -135,14 +138,24 @@ export class PlacementEstimators {
     this.cloud = new CloudEstimator({ windowSize: window, maxAgeMs: policy.estimateMaxAgeMs, timeoutMemoryMs: policy.staleAfterMs, clock });
     this.local = new LocalEstimator({ windowSize: window, slowdown: () => hooks.slowdown(), clock });
     this.payload = new PayloadEstimator(window, clock);
-    for (const model of catalog.models) this.shapingByModel.set(model.id, shapingOptionsOf(model));
+    this.configShaping = defaultShaping(offload);
+    for (const model of catalog.models) {
+      this.shapingByModel.set(model.id, shapingOptionsOf(model));
+      this.unplannedByModel.set(model.id, defaultShaping(offload, model));
+    }
   }
 
   /** The options the model allows for an image; the config's offload settings when the catalog declares none. */
   shapingOptions(task: Task): ShapingOption[] {
     if (task.modality !== 'image' && task.modality !== 'video') return [];
     const declared = this.shapingByModel.get(task.model) ?? [];
-    return declared.length > 0 ? declared : [this.defaultShaping];
+    return declared.length > 0 ? declared : [this.configShaping];
+  }
+
+  /** How an image of this task is shaped when its strategy chose no option (defaultShaping); undefined for text and audio. */
+  unplannedShaping(task: Task): ShapingOption | undefined {
+    if (task.modality !== 'image' && task.modality !== 'video') return undefined;
+    return this.unplannedByModel.get(task.model) ?? this.configShaping;
   }
 
   /** Probes the link in the background when its RTT estimate is stale. */
@@ -175,7 +188,7 @@ export class PlacementEstimators {
    * with its outcome, so that the wait is not learnt as RTT or bandwidth.
    */
   cloudTaskStarted(task: Task, size: InputSize, shaping: ShapingOption | undefined, highMs?: number): { uplinkWaitMs: number; settled: () => void } {
-    const option = this.shapingOptions(task).length > 0 ? (shaping ?? this.defaultShaping) : undefined;
+    const option = shaping ?? this.unplannedShaping(task);
     const uplinkWaitMs = this.link.uploadWaitMs();
     const place = this.link.reserveUpload(this.sentItems(size, option).reduce((sum, item) => sum + (item?.bytes ?? 0), 0));
     const expectedHighMs = highMs ?? this.cloudCompletion(task, size, option).highMs;

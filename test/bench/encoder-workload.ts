@@ -119,7 +119,7 @@ export async function loadEncoderLibrary(seed: number, sceneCount = 12): Promise
   const images = sized.map((image, i) => ({ ...image, heavyTop1: heavy[i]!, lightTop1: light[i]! }));
   const offloadBytes = {} as Record<EncodeKind, number>;
   for (const { kind } of encodeKindSpecs) {
-    const sent = await Promise.all(images.filter((image) => image.kind === kind).map(async (image) => (await shapeImage(image.bytes, defaultShaping({ imageMaxSide: 1280, jpegQuality: 85 }))).payload.length));
+    const sent = await Promise.all(images.filter((image) => image.kind === kind).map(async (image) => (await shapeImage(image.bytes, defaultShaping({ imageMaxSide: 1280, jpegQuality: 85 }, catalogModel))).payload.length));
     offloadBytes[kind] = Math.round(sent.reduce((a, b) => a + b, 0) / sent.length);
   }
   const lightAgreement = Math.round((images.filter((image) => image.lightTop1 === image.heavyTop1).length / images.length) * 1000) / 1000;

@@ -163,17 +163,20 @@ function staticProfileOf(local: ReplayResult, cloud: ReplayResult, context: Grou
 }
 
 /**
- * What static-profile is given: the profile in its config; for the encoder
- * workload also the side it picks for the image at the nominal link, as
- * `modalities.image.encode.placement`, because the strategy keeps profiles
- * of each modality's default task only and places a task without one
- * (`image.encode`) where config does.
+ * The encoder workload's edge config: the device also holds the reference
+ * (`localReference`), so that a floor the light variant cannot meet may run
+ * on the edge too (edge-heavy) and the oracle sees all three answers. For
+ * static-profile also the side its profile picks for the image at the
+ * nominal link, as the encode task's `placement`: the strategy keeps
+ * profiles of each modality's default task only and places a task without
+ * one (`image.encode`) where config does.
  */
-function staticProfileConfig(context: GroupContext, staticProfile: Record<string, unknown>): Record<string, unknown> {
+function encoderEdgeConfig(context: GroupContext, staticProfile: Record<string, unknown> | undefined): Record<string, unknown> {
   if (!context.encoder) return {};
-  const { uplinkMbps, rttMs, modalities } = staticProfile as { uplinkMbps: number; rttMs: number; modalities: { image?: { edgeMs: number; cloudMs: number; payloadBytes: number } } };
-  if (!modalities.image) return {};
-  return { modalities: { image: { encode: { placement: profiledSite(modalities.image, uplinkMbps, rttMs).site } } } };
+  const encode: Record<string, unknown> = { localReference: true };
+  const { uplinkMbps, rttMs, modalities } = (staticProfile ?? {}) as { uplinkMbps: number; rttMs: number; modalities?: { image?: { edgeMs: number; cloudMs: number; payloadBytes: number } } };
+  if (modalities?.image) encode.placement = profiledSite(modalities.image, uplinkMbps, rttMs).site;
+  return { modalities: { image: { encode } } };
 }
 
 export async function runGroup(context: GroupContext, group: GroupPlan, index: number): Promise<{ result: GroupResult; outcome: GroupOutcome }> {
@@ -186,7 +189,7 @@ export async function runGroup(context: GroupContext, group: GroupPlan, index: n
     const replayStarted = performance.now();
     const policy: Record<string, unknown> = { strategy, seed: context.seed };
     if (strategy === 'static-profile') policy.staticProfile = staticProfile;
-    const edgeConfig = { policy, ...(strategy === 'static-profile' ? staticProfileConfig(context, staticProfile) : {}) };
+    const edgeConfig = { policy, ...encoderEdgeConfig(context, strategy === 'static-profile' ? staticProfile : undefined) };
     try {
       replays[strategy] = await runReplay({
         ...context.replayBase,

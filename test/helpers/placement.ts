@@ -5,7 +5,6 @@
  */
 import { loadEdgeConfig, type EdgeConfig } from '../../edge/config.js';
 import type { CloudHealth } from '../../edge/offload/circuit-breaker.js';
-import { defaultShaping } from '../../edge/offload/image-shaping.js';
 import { decidePlacement, type PlacementDecision } from '../../edge/policy/constraints.js';
 import { idleDevice } from '../../edge/policy/device-load.js';
 import { PlacementEstimators } from '../../edge/policy/estimators.js';
@@ -42,7 +41,7 @@ export function idleEstimators(config: EdgeConfig, clock?: () => number): Placem
   return new PlacementEstimators(
     config.policy,
     catalog,
-    defaultShaping(config.offload),
+    config.offload,
     { probeRoundTripMs: async () => 20, localItemsAhead: () => 0, slowdown: () => idleDevice },
     clock,
   );

@@ -96,7 +96,7 @@ describe('adaptive: the edge with the reference against the cloud', () => {
     const estimators = new PlacementEstimators(
       config.policy,
       catalog,
-      { name: '640px q90', maxSide: 640, jpegQuality: 90, accuracyCost: 0 },
+      { imageMaxSide: 640, jpegQuality: 90 },
       { probeRoundTripMs: async () => link.rttMs, localItemsAhead: () => 0, slowdown: () => idleDevice },
       clock,
     );

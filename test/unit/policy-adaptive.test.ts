@@ -39,11 +39,10 @@ function setup(policy: Record<string, unknown> = {}, overrides: Record<string, u
     /** What a probe does; default: answers in 20 ms. */
     probe: async (): Promise<number> => 20,
   };
-  const { imageMaxSide: maxSide, jpegQuality } = config.offload;
   const estimators = new PlacementEstimators(
     config.policy,
     catalog,
-    { name: `${maxSide}px q${jpegQuality}`, maxSide, jpegQuality, accuracyCost: 0 },
+    config.offload,
     {
       probeRoundTripMs: (timeoutMs) => {
         state.probes++;

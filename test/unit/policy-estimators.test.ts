@@ -14,11 +14,13 @@ import { idleDevice, slowdownFrom, type DeviceSlowdown } from '../../edge/policy
 import { measureInputSize } from '../../edge/policy/input-size.js';
 import { LinkEstimator, mbpsFromMsPerByte } from '../../edge/policy/link-estimator.js';
 import { LocalEstimator } from '../../edge/policy/local-estimator.js';
-import { shapingOptionsOf } from '../../edge/offload/image-shaping.js';
+import { defaultShaping, shapingOptionsOf } from '../../edge/offload/image-shaping.js';
 import { PayloadEstimator, relativeJpegSize, resizedPixels } from '../../edge/policy/payload-estimator.js';
 import { ServiceTimeCurve } from '../../edge/policy/service-time-curve.js';
 import { WindowStats } from '../../edge/policy/window-stats.js';
 import { buildWav } from '../helpers/build-wav.js';
+import { idleEstimators, placementTask } from '../helpers/placement.js';
+import { loadEdgeConfig } from '../../edge/config.js';
 import { readFixture } from '../helpers/inference.js';
 
 /** A clock the test moves by hand. */
@@ -243,6 +245,25 @@ describe('payload shaping', () => {
     const quality = ocr!.payloadShaping!.jpegQuality.find((l) => l.value === 50)!;
     close(option.accuracyCost, side.accuracyCost + quality.accuracyCost, 1e-4);
     assert.deepEqual(shapingOptionsOf(loadCatalog().models.find((m) => m.id === 'audio-vad')), []);
+  });
+
+  test("an image no strategy shaped goes at the config's size, but never past the largest side its model declares", () => {
+    const catalog = loadCatalog();
+    const offload = { imageMaxSide: 1280, jpegQuality: 85 };
+    // The encoders resize to 224/299 px and declare 640 px as lossless: 1280 px would only cost uplink.
+    assert.deepEqual(defaultShaping(offload, findModel(catalog, 'image-encoder')), { name: '640px q85', maxSide: 640, jpegQuality: 85, accuracyCost: 0 });
+    // OCR reads small print: its largest declared side (1600) is above the config's, which stands.
+    assert.deepEqual(defaultShaping(offload, ocr), { name: '1280px q85', maxSide: 1280, jpegQuality: 85, accuracyCost: 0 });
+    assert.deepEqual(defaultShaping({ imageMaxSide: 320, jpegQuality: 70 }, findModel(catalog, 'image-encoder')).maxSide, 320, 'a smaller config side is kept');
+    assert.deepEqual(defaultShaping(offload), defaultShaping(offload, findModel(catalog, 'audio-vad')), 'a model without levels takes the config as it is');
+  });
+
+  test("the agent's estimators shape an unplanned encode task at 640 px, an OCR task at the config's 1280 px, and text not at all", () => {
+    const config = loadEdgeConfig(undefined, {});
+    const estimators = idleEstimators(config);
+    assert.equal(estimators.unplannedShaping(placementTask(config, 'image', { extras: { task: { image: 'encode' } } }))?.name, '640px q85');
+    assert.equal(estimators.unplannedShaping(placementTask(config, 'image'))?.name, '1280px q85');
+    assert.equal(estimators.unplannedShaping(placementTask(config, 'text')), undefined);
   });
 
   test('JPEG bytes follow resized pixels and quality, learned from real shrinks; the original is kept when not smaller', () => {
