@@ -165,6 +165,23 @@ describe('static quantization of a conv stack', () => {
     assert.deepEqual(report.keptFloat, [{ node: 'Conv_c1', reason: 'excluded' }]);
   });
 
+  test('a range cache is filled by the first run and read by the next, which calibrates nothing it holds', async () => {
+    const rangeCache = new Map<string, { min: number; max: number }>();
+    const samples = calibrationDir(2);
+    const first = convStack(13);
+    await quantizeStatic(first, { calibrationDir: samples, method: 'minmax', modelFile: 'm.onnx', rangeCache });
+    assert.ok(rangeCache.size >= 5, `${rangeCache.size} ranges cached`);
+    const again = convStack(13);
+    await quantizeStatic(again, { calibrationDir: samples, method: 'minmax', modelFile: 'm.onnx', rangeCache });
+    assert.deepEqual(encodeModel(again), encodeModel(first));
+    // A cached range, changed, changes the model: it was read, not measured again.
+    const [name, range] = [...rangeCache][0]!;
+    rangeCache.set(name, { min: range.min * 2, max: range.max * 2 });
+    const widened = convStack(13);
+    await quantizeStatic(widened, { calibrationDir: samples, method: 'minmax', modelFile: 'm.onnx', rangeCache });
+    assert.notDeepEqual(encodeModel(widened), encodeModel(first));
+  });
+
   test('an excluded Conv that reads a quantized value is reported as one onnxruntime will quantize per tensor itself', async () => {
     const model = convStack(13);
     const report = await quantizeStatic(model, { calibrationDir: calibrationDir(2), method: 'minmax', exclude: ['Conv_c3'], modelFile: 'm.onnx' });
