@@ -36,3 +36,44 @@ export async function encoderAgreement(reference: LoadedModel, candidate: Loaded
   }
   return { images: images.length, top1: same / images.length, meanCosine: cosineSum / images.length, minCosine, disagreements };
 }
+
+/** Each image's answer from one encoder variant, through the handler, in order. */
+export async function encodeAll(model: LoadedModel, images: readonly NamedImage[]): Promise<EncoderResult[]> {
+  const results: EncoderResult[] = [];
+  for (const { bytes } of images) results.push((await model.run(bytes)).result as unknown as EncoderResult);
+  return results;
+}
+
+/** Share of images on which two encoders (of any networks) give the same top-1 label. */
+export function topLabelAgreement(a: readonly EncoderResult[], b: readonly EncoderResult[]): number {
+  return a.filter((r, i) => r.labels[0]!.label === b[i]!.labels[0]!.label).length / a.length;
+}
+
+/** The `k` images nearest to image `i` by embedding cosine, itself left out. */
+function nearest(embeddings: readonly (readonly number[])[], i: number, k: number): Set<number> {
+  return new Set(
+    embeddings
+      .map((e, j) => ({ j, similarity: cosine(embeddings[i]!, e) }))
+      .filter(({ j }) => j !== i)
+      .sort((x, y) => y.similarity - x.similarity)
+      .slice(0, k)
+      .map(({ j }) => j),
+  );
+}
+
+/**
+ * How alike two encoders arrange a set of images: for each image, the share
+ * of its `k` nearest neighbours within the set (by embedding cosine) that
+ * both encoders find, averaged over the images. Embeddings of different
+ * networks are not comparable, neighbourhoods are; two unrelated
+ * arrangements overlap by k / (n − 1) on average.
+ */
+export function neighbourAgreement(a: readonly (readonly number[])[], b: readonly (readonly number[])[], k: number): number {
+  if (a.length !== b.length || a.length <= k) throw new Error(`neighbourAgreement: needs two embeddings per image and more than k = ${k} images, got ${a.length} and ${b.length}`);
+  let shared = 0;
+  for (let i = 0; i < a.length; i++) {
+    const inB = nearest(b, i, k);
+    shared += [...nearest(a, i, k)].filter((j) => inB.has(j)).length;
+  }
+  return shared / (k * a.length);
+}

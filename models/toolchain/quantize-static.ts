@@ -15,7 +15,7 @@
 import { clone } from '@bufbuild/protobuf';
 import { ModelProtoSchema, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import { encodeModel } from '../onnx-graph.js';
-import { calibrationSampleFiles, collectRanges, feedNames, readCalibrationSample, type CalibrationMethod } from './calibrate.js';
+import { calibrationSampleFiles, collectRanges, feedNames, readCalibrationSample, type CalibrationMethod, type TensorRange } from './calibrate.js';
 import { floatValues } from './float-values.js';
 import { foldAffineOps } from './fold-affine.js';
 import { foldStructure } from './fold-structure.js';
@@ -35,6 +35,13 @@ export interface StaticQuantizeOptions {
   exclude?: string[];
   /** The input file, for messages. */
   modelFile: string;
+  /**
+   * Ranges measured by an earlier run on the same model, samples and method,
+   * by tensor name: tensors found here are not calibrated again, and the
+   * ones measured now are added. A sweep that quantizes one model many
+   * times, leaving out a different node each time, calibrates once.
+   */
+  rangeCache?: Map<string, TensorRange>;
 }
 
 /** Ops with weights that static mode leaves in FP32 (the reasons are in `plan`). */
@@ -96,6 +103,18 @@ function gemmRefusal(n: NodeProto, initializers: ReadonlyMap<string, TensorProto
 }
 
 /**
+ * Why an excluded Conv or Gemm is FP32, and whether it really is: onnxruntime
+ * (1.20 on, its WeightBiasQuantization transformer) gives a float Conv or
+ * Gemm that reads a DequantizeLinear per-tensor int8 weights of its own,
+ * which loses more than the per-channel weights it was excluded from.
+ */
+function excludedReason(readsQuantized: boolean): string {
+  return readsQuantized
+    ? 'excluded, but it reads a quantized value, so onnxruntime quantizes its weights per tensor when it loads the model — leave the node that feeds it in FP32 too'
+    : 'excluded';
+}
+
+/**
  * `refusedConvTransposes`: why rewriteConvTransposes left each remaining
  * ConvTranspose as it was.
  */
@@ -134,12 +153,12 @@ function plan(model: ModelProto, exclude: ReadonlySet<string>, modelFile: string
       quantizedValues.add(n.output[0]!);
     } else if (n.opType === 'Conv') {
       const [, weight, bias] = n.input;
-      if (exclude.has(label)) keptFloat.push({ node: label, reason: 'excluded' });
+      if (exclude.has(label)) keptFloat.push({ node: label, reason: excludedReason(quantizedValues.has(input)) });
       else if (!isFloatInitializer(initializers.get(weight ?? ''))) keptFloat.push({ node: label, reason: 'its weight is computed at run time, not a float constant' });
       else if (bias && !isFloatInitializer(initializers.get(bias))) keptFloat.push({ node: label, reason: 'its bias is computed at run time, not a float constant' });
       else choose(n);
     } else if (n.opType === 'Gemm') {
-      const refusal = exclude.has(label) ? 'excluded' : gemmRefusal(n, initializers);
+      const refusal = exclude.has(label) ? excludedReason(quantizedValues.has(input)) : gemmRefusal(n, initializers);
       if (refusal) keptFloat.push({ node: label, reason: refusal });
       else choose(n);
     } else if (otherWeightedOps.has(n.opType)) {
@@ -193,7 +212,9 @@ export async function quantizeStatic(model: ModelProto, options: StaticQuantizeO
   absorbActivations(model, absorbedActivations);
   const initializers = new Map(model.graph!.initializer.map((t) => [t.name, t]));
   // Ranges come from the FP32 graph, where each absorbed activation's output (now its Conv's) is measured after the activation.
-  const ranges = await collectRanges(fp32, tensorsToCalibrate(targets, initializers), samples, options.method);
+  const ranges = options.rangeCache ?? new Map<string, TensorRange>();
+  const unmeasured = tensorsToCalibrate(targets, initializers).filter((name) => !ranges.has(name));
+  if (unmeasured.length > 0) for (const [name, range] of await collectRanges(fp32, unmeasured, samples, options.method)) ranges.set(name, range);
   insertQdq(model, targets, ranges);
   removeUnused(model);
   await checkRuns(model, samples[0]!, options.modelFile);

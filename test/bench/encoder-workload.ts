@@ -16,7 +16,7 @@ import type { EncoderResult } from '../../shared/handlers/image-encoder.js';
 import { loadModel } from '../../shared/loaded-model.js';
 import { createLogger } from '../../shared/log.js';
 import { seededRandom } from '../../shared/seeded-random.js';
-import { photoLikeImages, type NamedImage } from '../../models/image-encoder/photo-like-images.js';
+import { realPhotos, type NamedImage } from '../../models/image-encoder/photo-like-images.js';
 import type { EncodeKind, WorkloadOptions, WorkloadRequest } from './workload.js';
 
 /** The light variant the edge answers with (config modalities.image.encode.localVariant's default). */
@@ -36,13 +36,13 @@ export const encodeKindSpecs: readonly { kind: EncodeKind; longSide: number; sha
 
 /**
  * The floors requests ask for: anything (`fast`), a number under the light
- * variant's catalog agreement (0.877: the edge may answer), one over it
- * (only the cloud may), and the reference itself (`best`).
+ * variant's catalog agreement (0.964: the edge may answer), one over it
+ * (only the reference may), and the reference itself (`best`).
  */
 export const floorMix: readonly { floor: Quality; share: number }[] = [
   { floor: 'fast', share: 0.3 },
-  { floor: 0.8, share: 0.3 },
-  { floor: 0.95, share: 0.2 },
+  { floor: 0.9, share: 0.3 },
+  { floor: 0.99, share: 0.2 },
   { floor: 'best', share: 0.2 },
 ];
 
@@ -71,14 +71,17 @@ export interface EncoderLibrary {
 }
 
 /**
- * Where the workload's scenes come from: the one place to switch to another
- * set (real photos, when the project ships some). Each is then scaled to
- * every size of encodeKindSpecs. On these scenes both models' top-1 is
- * `neutral` for nearly every image (the five classes of the nsfwjs heads),
- * so label agreement tells little here; real photos would say more.
+ * Where the workload's scenes come from: the held-out part of the project's
+ * real photos (models/samples/photos; the calibration part built the INT8
+ * variant), `count` of them in a seeded order. Each is then scaled to every
+ * size of encodeKindSpecs. This is the one place to switch to another set.
  */
-export async function encoderSceneSource(seed: number, count: number): Promise<{ scenes: NamedImage[]; source: string }> {
-  return { scenes: await photoLikeImages(count, 1000 + seed), source: `models/image-encoder/photo-like-images.ts photoLikeImages(${count}, ${1000 + seed})` };
+export function encoderSceneSource(seed: number, count: number): { scenes: NamedImage[]; source: string } {
+  const photos = realPhotos('held-out');
+  const random = seededRandom(seed);
+  const order = photos.map((photo) => ({ photo, key: random() })).sort((a, b) => a.key - b.key);
+  const scenes = order.slice(0, count).map(({ photo }) => photo);
+  return { scenes, source: `models/samples/photos, ${scenes.length} of the ${photos.length} held-out real photos (seed ${seed})` };
 }
 
 /** A scene at `longSide`, with seeded sensor grain so that an upscaled one costs the bytes a photo of that size would, JPEG q90. */
@@ -90,7 +93,7 @@ async function atSize(scene: Uint8Array, longSide: number, random: () => number)
   return sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
 }
 
-export async function loadEncoderLibrary(seed: number, sceneCount = 12): Promise<EncoderLibrary> {
+export async function loadEncoderLibrary(seed: number, sceneCount = 28): Promise<EncoderLibrary> {
   const catalogModel = findModel(loadCatalog(), 'image-encoder');
   const catalogAgreement = catalogModel.variants[lightVariant]?.agreementWithReference;
   if (catalogAgreement === undefined) throw new Error(`models/catalog.yaml: image-encoder variant ${lightVariant} has no agreementWithReference — the encoder workload's floors are set around it`);
@@ -98,7 +101,7 @@ export async function loadEncoderLibrary(seed: number, sceneCount = 12): Promise
   if (!numeric.some((f) => f < catalogAgreement) || !numeric.some((f) => f > catalogAgreement)) {
     throw new Error(`encoder workload: the numeric floors ${numeric.join(', ')} should lie on both sides of ${lightVariant}'s catalog agreement ${catalogAgreement} — update floorMix`);
   }
-  const { scenes, source } = await encoderSceneSource(seed, sceneCount);
+  const { scenes, source } = encoderSceneSource(seed, sceneCount);
   const random = seededRandom(seed);
   const sized: Omit<EncoderImage, 'heavyTop1' | 'lightTop1'>[] = [];
   for (const scene of scenes) {

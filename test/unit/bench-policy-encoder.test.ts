@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { profiledSite } from '../../edge/policy/static-profile.js';
 import { ENCODER_LABELS } from '../../shared/handlers/image-encoder.js';
+import { findModel, loadCatalog } from '../../shared/catalog.js';
 import { encoderMetricsOf, encoderOracleOf, meetsFloor, summarizeEncoderTargets, type EncoderGroupOutcome, type EncoderPolicyMetrics, type EncoderReference } from '../bench/encoder-metrics.js';
 import { encoderMarkdown, pooledByFloor, type EncoderBenchResults } from '../bench/encoder-report.js';
 import { buildEncoderWorkload, encodeKindSpecs, floorMix, lightVariant, loadEncoderLibrary, type EncoderLibrary } from '../bench/encoder-workload.js';
@@ -57,7 +58,7 @@ describe('encoder workload', () => {
     }
     const agreeing = library.images.filter((image) => image.heavyTop1 === image.lightTop1).length;
     assert.equal(library.lightAgreement, Math.round((agreeing / library.images.length) * 1000) / 1000);
-    assert.equal(library.catalogAgreement, 0.877);
+    assert.equal(library.catalogAgreement, findModel(loadCatalog(), 'image-encoder').variants[lightVariant]!.agreementWithReference);
     // Every size is offloaded at the encoder's largest declared side (640 px), so a bigger photo costs no more uplink.
     assert.ok(library.offloadBytes['encode-640'] > 1000);
     assert.ok(library.offloadBytes['encode-1920'] <= library.offloadBytes['encode-640'], `1920 px sends ${library.offloadBytes['encode-1920']} bytes, 640 px ${library.offloadBytes['encode-640']}`);
@@ -89,7 +90,7 @@ describe('encoder agreement', () => {
       answer(1, { floor: 'best', latencyMs: 900, image: 'b@640', top1: 'neutral' }), // a shrunk upload changed the heavy label
       answer(2, { floor: 'fast', latencyMs: 200, by: lightVariant, top1: 'neutral' }),
       answer(3, { floor: 'fast', latencyMs: 200, by: lightVariant, image: 'b@640', top1: 'neutral' }),
-      answer(4, { floor: 0.8, latencyMs: 2_000, failed: true }),
+      answer(4, { floor: 0.9, latencyMs: 2_000, failed: true }),
     ];
     const m = encoderMetricsOf(records, 5_000, reference);
     assert.equal(m.requests, 5);
@@ -101,8 +102,8 @@ describe('encoder agreement', () => {
     assert.deepEqual(Object.keys(byFloor), floorMix.map((f) => String(f.floor)));
     assert.deepEqual([byFloor.best!.modelAgreement, byFloor.best!.labelAgreement, byFloor.best!.lightShare], [1, 0.5, 0]);
     assert.deepEqual([byFloor.fast!.modelAgreement, byFloor.fast!.lightShare], [0.9, 1]);
-    assert.deepEqual([byFloor['0.8']!.requests, byFloor['0.8']!.answered, byFloor['0.8']!.modelAgreement], [1, 0, null]);
-    assert.deepEqual([byFloor['0.95']!.requests, byFloor['0.95']!.modelAgreement], [0, null]);
+    assert.deepEqual([byFloor['0.9']!.requests, byFloor['0.9']!.answered, byFloor['0.9']!.modelAgreement], [1, 0, null]);
+    assert.deepEqual([byFloor['0.99']!.requests, byFloor['0.99']!.modelAgreement], [0, null]);
   });
 
   test('a light answer meets `fast` and a number the measured agreement reaches, never `best`', () => {

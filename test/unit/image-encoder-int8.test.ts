@@ -3,12 +3,13 @@
  * encoder): it loads from the catalog (sha256-checked), is really INT8 and
  * keeps the handler's input and output names, and on the project's sample
  * images gives the same top label as FP32 MobileNetV2 with embeddings close
- * to FP32's. The full check (73 images) is npm run build:image-encoder-int8.
+ * to FP32's, and so on the held-out real photos. The full check (101
+ * images) is npm run build:image-encoder-int8.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { encoderAgreement } from '../../models/image-encoder/agreement.js';
-import { sampleImages } from '../../models/image-encoder/photo-like-images.js';
+import { realPhotos, sampleImages } from '../../models/image-encoder/photo-like-images.js';
 import { allNodes, readModel } from '../../models/toolchain/onnx-model.js';
 import { findModel, loadCatalog, resolveSource } from '../../shared/catalog.js';
 import type { EncoderResult } from '../../shared/handlers/image-encoder.js';
@@ -52,5 +53,12 @@ describe('image-encoder mobilenet-v2-int8 variant', () => {
     assert.ok(agreement.images >= 5);
     assert.deepEqual(agreement.disagreements, []);
     assert.ok(agreement.minCosine >= 0.95, `min cosine ${agreement.minCosine.toFixed(4)}, mean ${agreement.meanCosine.toFixed(4)}`);
+  });
+
+  test('gives FP32 MobileNetV2’s top label on every held-out real photo, embeddings within cosine 0.98', async () => {
+    const agreement = await encoderAgreement(models['mobilenet-v2']!, models['mobilenet-v2-int8']!, realPhotos('held-out'));
+    assert.ok(agreement.images >= 20);
+    assert.deepEqual(agreement.disagreements, []);
+    assert.ok(agreement.minCosine >= 0.98, `min cosine ${agreement.minCosine.toFixed(4)}, mean ${agreement.meanCosine.toFixed(4)}`);
   });
 });

@@ -161,9 +161,34 @@ describe('static quantization of a conv stack', () => {
 
   test('excluded Convs stay FP32 and are reported with the reason', async () => {
     const model = convStack(13);
+    const report = await quantizeStatic(model, { calibrationDir: calibrationDir(2), method: 'minmax', exclude: ['Conv_c1'], modelFile: 'm.onnx' });
+    assert.deepEqual(report.keptFloat, [{ node: 'Conv_c1', reason: 'excluded' }]);
+  });
+
+  test('a range cache is filled by the first run and read by the next, which calibrates nothing it holds', async () => {
+    const rangeCache = new Map<string, { min: number; max: number }>();
+    const samples = calibrationDir(2);
+    const first = convStack(13);
+    await quantizeStatic(first, { calibrationDir: samples, method: 'minmax', modelFile: 'm.onnx', rangeCache });
+    assert.ok(rangeCache.size >= 5, `${rangeCache.size} ranges cached`);
+    const again = convStack(13);
+    await quantizeStatic(again, { calibrationDir: samples, method: 'minmax', modelFile: 'm.onnx', rangeCache });
+    assert.deepEqual(encodeModel(again), encodeModel(first));
+    // A cached range, changed, changes the model: it was read, not measured again.
+    const [name, range] = [...rangeCache][0]!;
+    rangeCache.set(name, { min: range.min * 2, max: range.max * 2 });
+    const widened = convStack(13);
+    await quantizeStatic(widened, { calibrationDir: samples, method: 'minmax', modelFile: 'm.onnx', rangeCache });
+    assert.notDeepEqual(encodeModel(widened), encodeModel(first));
+  });
+
+  test('an excluded Conv that reads a quantized value is reported as one onnxruntime will quantize per tensor itself', async () => {
+    const model = convStack(13);
     const report = await quantizeStatic(model, { calibrationDir: calibrationDir(2), method: 'minmax', exclude: ['Conv_c3'], modelFile: 'm.onnx' });
     assert.deepEqual(report.quantized, ['Conv_c1', 'Relu_r1', 'Conv_c2', 'HardSigmoid_h5_gate', 'Mul_h5', 'Conv_y']);
-    assert.deepEqual(report.keptFloat, [{ node: 'Conv_c3', reason: 'excluded' }]);
+    assert.equal(report.keptFloat.length, 1);
+    assert.equal(report.keptFloat[0]!.node, 'Conv_c3');
+    assert.match(report.keptFloat[0]!.reason, /reads a quantized value, so onnxruntime quantizes its weights per tensor .* leave the node that feeds it in FP32 too/);
   });
 });
 

@@ -77,9 +77,9 @@ describe('the quality floor, under every strategy', () => {
     });
 
     test(`${name}: a floor above the declared agreement keeps the task in the cloud`, () => {
-      const decision = placer(name).place('image', { prefer: 'edge', localVariant: light, extras: encode(0.95) });
+      const decision = placer(name).place('image', { prefer: 'edge', localVariant: light, extras: encode(0.99) });
       assert.deepEqual([decision.site, codesOf(decision)], ['cloud', ['quality-floor']]);
-      assert.match(decision.reasons[0]!.text, new RegExp(`floor for image\\.encode is 0\\.95 top-1 agreement.*measured ${declared}\\)`));
+      assert.match(decision.reasons[0]!.text, new RegExp(`floor for image\\.encode is 0\\.99 top-1 agreement.*measured ${declared}\\)`));
     });
   }
 
@@ -89,7 +89,7 @@ describe('the quality floor, under every strategy', () => {
   });
 
   test('config minAgreement is the floor of requests that set none; a request’s quality overrides it', () => {
-    const { place } = placer('rules', { modalities: { image: { encode: { minAgreement: 0.95 } } } });
+    const { place } = placer('rules', { modalities: { image: { encode: { minAgreement: 0.99 } } } });
     assert.deepEqual(codesOf(place('image', { prefer: 'edge', localVariant: light, extras: encode() })), ['quality-floor']);
     assert.deepEqual(codesOf(place('image', { prefer: 'edge', localVariant: light, extras: encode('fast') })), ['preferred']);
   });
