@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
 import type { CloudServer } from '../../cloud/server.js';
 import { GRPCInferenceService } from '../../shared/gen/inference/grpc_service_pb.js';
 import { callUnary } from '../../shared/grpc-service.js';
@@ -27,13 +28,17 @@ describe('image-encoder pipeline over gRPC', () => {
   });
 
   test('a photo gives a 2048-D unit vector and five scores summing to 1, as JSON and as typed outputs', async () => {
-    const answer = await client.inferPipeline('image-encoder', readFixture('ocr', 'rotated-exif.jpg'), { id: 'enc-1' });
+    const photo = readFixture('photos', 'exif-js-go-kart.jpg');
+    const answer = await client.inferPipeline('image-encoder', photo, { id: 'enc-1' });
     const result = answer.result as { model: string; embedding: number[]; labels: { label: string; score: number }[]; width: number; height: number };
     assert.equal(result.model, 'inception-v3');
     assert.equal(result.embedding.length, 2048);
     assert.ok(Math.abs(Math.hypot(...result.embedding) - 1) < 1e-5);
     assert.equal(result.labels.length, 5);
     assert.ok(Math.abs(result.labels.reduce((sum, l) => sum + l.score, 0) - 1) < 1e-5);
+    assert.ok(result.labels.every((l, i) => i === 0 || l.score <= result.labels[i - 1]!.score), 'sorted by score');
+    const { width, height } = await sharp(photo).metadata();
+    assert.deepEqual([result.width, result.height], [width, height]);
     const embedding = answer.tensors.embedding!;
     assert.deepEqual([embedding.type, embedding.dims], ['float32', [2048]]);
     assert.ok(Math.abs((embedding.data as Float32Array)[7]! - result.embedding[7]!) < 1e-6);
