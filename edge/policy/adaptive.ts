@@ -7,7 +7,8 @@
  *    `prefer`, a missing local variant, or a cloud whose circuit is not
  *    closed decide the side; a task sent to the cloud that way still gets the
  *    fastest shaping option (`planCloud`).
- * 2. Cloud options below `accuracyFloor` are out; of the rest, the fastest
+ * 2. Cloud options below `accuracyFloor` (raised by the request's quality
+ *    floor: constraints.ts shapingFloor) are out; of the rest, the fastest
  *    (mean) among those whose high estimate meets the deadline, else the
  *    fastest.
  * 3. If only one side is expected to meet the deadline, that side. Otherwise
@@ -29,6 +30,7 @@ import type { EdgeConfig, PolicyConfig } from '../config.js';
 import type { Site } from '../request.js';
 import type { Task } from '../tasks.js';
 import { cloudLabel, describeCloud, describeEdge, estimatesReport } from './decision-report.js';
+import { shapingFloor } from './constraints.js';
 import type { CloudCompletion, EdgeCompletion } from './estimators.js';
 import { reason, where, type Reason } from './reasons.js';
 import { registerPlacementStrategy, type CloudPlan, type PlacementContext, type PlacementStrategy, type StrategyChoice } from './strategy.js';
@@ -109,7 +111,8 @@ export class AdaptiveStrategy implements PlacementStrategy {
     const remainingMs = task.deadlineAt - this.clock();
     const edge = localVariant ? estimators.edge(task, inputSize, localVariant) : undefined;
     const cloudOptions = estimators.cloudOptions(task, inputSize);
-    const withinFloor = cloudOptions.filter((c) => c.accuracy >= this.settings.accuracyFloor - 1e-9);
+    const accuracyFloor = shapingFloor(task, this.settings.accuracyFloor);
+    const withinFloor = cloudOptions.filter((c) => c.accuracy >= accuracyFloor - 1e-9);
     const mostAccurate = Math.max(...cloudOptions.map((c) => c.accuracy));
     const allowed = withinFloor.length > 0 ? withinFloor : cloudOptions.filter((c) => c.accuracy === mostAccurate);
     const bestCloud = fastestCloud(allowed, remainingMs);
@@ -122,7 +125,7 @@ export class AdaptiveStrategy implements PlacementStrategy {
       edge,
       edgeAbsent: localVariant ? 'no local run of this size measured yet' : 'no local variant',
       cloud: cloudOptions,
-      accuracyFloor: this.settings.accuracyFloor,
+      accuracyFloor,
       link: estimators.link.snapshot(),
       cloudCircuit: cloud.state,
     });

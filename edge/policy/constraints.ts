@@ -49,6 +49,19 @@ export function qualityShortfall(task: Task, localVariant: string | undefined): 
   return reason.qualityFloor(task.settingsPath, floor, localVariant, localAgreement);
 }
 
+/**
+ * The least accuracy a cloud answer's payload shaping may keep: the policy's
+ * `accuracyFloor`, raised by the request's own floor, which asks for that
+ * much agreement with the reference model's answer on the original image —
+ * a shrunk upload loses some of it (the catalog's accuracy costs) even when
+ * the reference answers; `best` allows no loss at all.
+ */
+export function shapingFloor(task: Task, accuracyFloor: number): number {
+  const { floor } = task.quality;
+  if (floor === 'best') return 1;
+  return typeof floor === 'number' ? Math.max(accuracyFloor, floor) : accuracyFloor;
+}
+
 /** The side the constraints impose, or undefined when the task is free. */
 export function constrain(task: Task, context: Pick<PlacementContext, 'cloud' | 'localVariant' | 'referenceUnavailable'>): Constraint | undefined {
   const { cloud, localVariant } = context;

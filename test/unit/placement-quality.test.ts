@@ -88,6 +88,17 @@ describe('the quality floor, under every strategy', () => {
     assert.deepEqual([decision.site, codesOf(decision)], ['edge', ['cloud-down']]);
   });
 
+  test('the floor bounds the upload’s shaping too: best sends the image without loss, a number loses at most the rest', () => {
+    const { place } = placer('adaptive');
+    // Nothing is measured yet, so adaptive sends the fewest bytes its floor allows.
+    const shapingOf = (quality: 'best' | 'fast' | number) => place('image', { localVariant: light, extras: encode(quality) }).shaping;
+    assert.deepEqual([shapingOf('best')?.name, shapingOf('best')?.accuracyCost], ['640px q90', 0]);
+    assert.equal(shapingOf(0.99)?.name, '640px q90', 'cheaper options cost 0.014 or more');
+    const fast = shapingOf('fast')!;
+    assert.equal(fast.name, '320px q50', 'fast: only the policy’s accuracyFloor (0.95) bounds it');
+    assert.ok(1 - fast.accuracyCost >= 0.95);
+  });
+
   test('config minAgreement is the floor of requests that set none; a request’s quality overrides it', () => {
     const { place } = placer('rules', { modalities: { image: { encode: { minAgreement: 0.99 } } } });
     assert.deepEqual(codesOf(place('image', { prefer: 'edge', localVariant: light, extras: encode() })), ['quality-floor']);
