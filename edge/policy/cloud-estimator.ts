@@ -9,6 +9,7 @@
  * cloud looking slow long after the link has recovered, when few answers
  * come back to outvote it.
  */
+import type { SizeScaling } from '../../shared/handlers/handler.js';
 import { ServiceTimeCurve, type CurveEstimate } from './service-time-curve.js';
 import { pooledSummary, WindowStats, type Clock, type WindowSummary } from './window-stats.js';
 
@@ -67,8 +68,8 @@ export class CloudEstimator {
     return stats && pooledSummary([stats.queue, stats.timeouts]);
   }
 
-  computeEstimate(model: string, sentSize: number): CurveEstimate | undefined {
-    return this.models.get(model)?.compute.estimate(sentSize);
+  computeEstimate(model: string, sentSize: number, scaling?: SizeScaling): CurveEstimate | undefined {
+    return this.models.get(model)?.compute.estimate(sentSize, scaling);
   }
 
   /** Time since the cloud last answered this model (Infinity: never). */

@@ -168,6 +168,7 @@ export class PlacementEstimators {
       localModelKey(task.model, variant),
       size.items.map((item) => item.amount),
       this.hooks.localItemsAhead(task, variant),
+      task.handler.sizeScaling,
     );
     if (!detail) return undefined;
     return { expectedMs: detail.queueMeanMs + detail.computeMeanMs, highMs: detail.queueMeanMs + detail.computeHighMs, detail };
@@ -234,7 +235,7 @@ export class PlacementEstimators {
     // Small payloads wait behind big ones too: the link is one FIFO.
     const waitMs = this.link.uploadWaitMs();
     const overdueMs = this.overdueMs();
-    const computes = shaped.map((item) => this.cloud.computeEstimate(task.model, item.size));
+    const computes = shaped.map((item) => this.cloud.computeEstimate(task.model, item.size, task.handler.sizeScaling));
     if (computes.length === 0 || computes.some((c) => c === undefined)) missing.push('cloud compute');
     // No recent queue sample while compute is known: the cloud has been idle for this model.
     const queue = this.cloud.queueEstimate(task.model) ?? { mean: 0, high: 0 };

@@ -7,6 +7,7 @@
  * slow model, and vice versa. The queue ahead is the local runtime's items
  * waiting or running, each costing the recent mean item time.
  */
+import type { SizeScaling } from '../../shared/handlers/handler.js';
 import type { DeviceSlowdown } from './device-load.js';
 import { ServiceTimeCurve } from './service-time-curve.js';
 import { WindowStats, type Clock } from './window-stats.js';
@@ -56,11 +57,11 @@ export class LocalEstimator {
   }
 
   /** The task's items run one after another behind `itemsAhead`; undefined before the variant ever ran or when a size is unknown. */
-  estimate(key: string, itemSizes: readonly number[], itemsAhead: number): EdgeEstimate | undefined {
+  estimate(key: string, itemSizes: readonly number[], itemsAhead: number, scaling?: SizeScaling): EdgeEstimate | undefined {
     const stats = this.variants.get(key);
     if (!stats || itemSizes.some((size) => !(size > 0))) return undefined;
     const slowdown = this.options.slowdown();
-    const items = itemSizes.map((size) => stats.curve.estimate(size)!);
+    const items = itemSizes.map((size) => stats.curve.estimate(size, scaling)!);
     const sum = (pick: (e: (typeof items)[number]) => number) => items.reduce((total, e) => total + pick(e), 0);
     return {
       queueMeanMs: itemsAhead * (stats.recentItemMs.mean() ?? 0) * slowdown.factor,

@@ -6,10 +6,12 @@
  * resizes to a fixed detection size, then pays per text line) is still
  * estimated from inputs like this one. A size with no bucket of its own is
  * interpolated between its neighbours on a log-log scale; beyond the largest
- * size seen it is scaled up in proportion, and below the smallest it costs as
- * much as the smallest: both err on the slow side until a real run corrects
- * them.
+ * size seen it is scaled up in proportion (or, for a model whose cost does not
+ * grow with its input's size, costs as much as the largest), and below the
+ * smallest it costs as much as the smallest: both err on the slow side until
+ * a real run corrects them.
  */
+import type { SizeScaling } from '../../shared/handlers/handler.js';
 import { WindowStats, type Clock } from './window-stats.js';
 
 export interface CurveEstimate {
@@ -58,7 +60,7 @@ export class ServiceTimeCurve {
     return this.newest.ageMs();
   }
 
-  estimate(size: number): CurveEstimate | undefined {
+  estimate(size: number, scaling: SizeScaling = 'linear'): CurveEstimate | undefined {
     if (this.buckets.size === 0) return undefined;
     const ageMs = this.ageMs();
     const key = bucketOf(size);
@@ -81,7 +83,7 @@ export class ServiceTimeCurve {
     }
     if (below !== undefined) {
       const lo = point(below);
-      const ratio = size / lo.size;
+      const ratio = scaling === 'flat' ? 1 : size / lo.size;
       return { meanMs: lo.mean * ratio, highMs: lo.high * ratio, basis: 'scaled', ageMs };
     }
     const hi = point(above!);

@@ -51,6 +51,7 @@ export interface SequenceCapability<Result extends object = object> {
 
 /** The unit a model's cost follows, in which the edge's estimators learn its service time. */
 export type SizeUnit = 'pixels' | 'audio-seconds' | 'text-bytes';
+export type SizeScaling = 'linear' | 'flat';
 
 export interface ItemSize {
   /** In the handler's unit; NaN when the header could not be read (the model will say why). */
@@ -87,6 +88,13 @@ export interface ModelHandler<Result extends object = object> {
    */
   checkInput(value: unknown, label: string): Uint8Array;
   readonly sizeUnit: SizeUnit;
+  /**
+   * How run time grows past the largest input size measured: `linear` (the
+   * default; OCR detects at the image's own resolution, then pays per line)
+   * or `flat` (the encoders resize every image to one side first, so past
+   * decoding a bigger input costs what the largest measured one did).
+   */
+  readonly sizeScaling?: SizeScaling;
   /** How big one input is in `sizeUnit`, from headers only: measuring must cost far less than the inference it helps place. */
   measureInput(input: Uint8Array): ItemSize | Promise<ItemSize>;
   /** How far the result can be trusted, in [0, 1]; undefined when the model has no such measure. */

@@ -146,6 +146,7 @@ const imageEncoder: ModelHandler<EncoderResult> = {
   ],
   checkInput: checkImageInput,
   sizeUnit: 'pixels',
+  sizeScaling: 'flat',
   measureInput: measureImage,
   /** The top class's probability. */
   confidence: ({ labels }) => labels[0]?.score,

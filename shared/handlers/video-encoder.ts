@@ -56,6 +56,7 @@ const videoEncoder: ModelHandler<ChunkAnswer> = {
   ],
   checkInput: checkImageInput,
   sizeUnit: 'pixels',
+  sizeScaling: 'flat',
   measureInput: measureImage,
   /** The chunk's top label's mean probability. */
   confidence: ({ labels }) => labels[0]?.score,

@@ -7,6 +7,7 @@ import type { EncoderGroupOutcome, EncoderPolicyMetrics, EncoderTargetSummary, F
 import { floorName } from './encoder-metrics.js';
 import { floorValue } from './encoder-workload.js';
 import type { StrategyName } from './metrics.js';
+import { groupHeading } from './report-markdown.js';
 import { p95Svg } from './report-svg.js';
 import { plottedSeries, type GroupConditions, type RunSetup } from './results.js';
 import { writeBenchFiles } from './write-results.js';
@@ -107,20 +108,15 @@ function groupsSection(results: EncoderBenchResults): string[] {
     'Latency from MQTT publish to reply, in ms; a failed request counts at least its deadline. Uplink: bytes the emulator delivered to the cloud tier during the replay (oracle: its share of the replays it takes its answers from).',
     '',
     "- **oracle**: per request, the faster of its latencies in the always-local and always-cloud replays, of those whose answer meets the request's floor: a light answer only where the floor is `fast` or a number the light variant's measured agreement on this set reaches; otherwise the heavy answer. (A floor above the catalog's agreement sends the task to the cloud in both replays: the constraint step runs before every strategy.) Each replay queues on its one side, so the oracle is not a lower bound.",
-    "- **always-local** answers with the light variant wherever the floor lets it, and in the cloud where it does not; **always-cloud** with the heavy variant at the default shaping (1280 px, JPEG q85); **adaptive** shapes cloud uploads down to the catalog's 640/480/320 px × q90/75/50 options within `policy.accuracyFloor`.",
+    "- Every agent holds the reference too (`localReference`), loaded on the first task that needs it. **always-local** answers with the light variant wherever the floor lets it, and with the reference on the edge where it does not (in the cloud until the reference has loaded); **always-cloud** with the heavy variant at the default shaping (the config's 1280 px capped at the encoder's largest declared side: 640 px, JPEG q85); **adaptive** weighs the light and the reference variant on the edge against the cloud, and shapes cloud uploads down to the catalog's 640/480/320 px × q90/75/50 options within `policy.accuracyFloor` raised to the request's floor (`best`: no loss).",
     "- **static-profile** gets this group's profile of the image (median light compute on the edge, median heavy queue + compute in the cloud, mean upload at the default shaping) at the trace set's median bandwidth and the group's RTT; since the strategy keeps profiles of each modality's default task only, the bench hands it the side the profile picks as `modalities.image.encode.placement`, which it then keeps.",
     '- **confidence** answers on the edge first and asks the heavy model when the light top-1 score is under `policy.confidenceThreshold` (0.8).',
     '',
   ];
   for (const group of results.groups) {
-    const c = group.conditions;
     const oracleP95 = group.policies.oracle?.p95Ms;
     lines.push(
-      `### ${group.name}`,
-      '',
-      `trace \`${c.traceSet}/${c.trace}\` from ${c.traceOffsetS} s (mean ${c.uplinkMeanMbps} Mbit/s over the replay), RTT ${c.rttMs} ± ${c.jitterMs} ms, edge ${c.edgeLoad}, ` +
-        `CPU quota ${c.dutyShare} (nominal ${c.nominalRatio}×); fixed OCR request (${c.fixedOcr.kind}): edge ${ms(c.fixedOcr.edgeComputeMs)} ms vs cloud ${ms(c.fixedOcr.cloudComputeMs)} ms = **${c.fixedOcr.ratio ?? '–'}×** measured`,
-      '',
+      ...groupHeading(group),
       '| strategy | p50 | p95 | p95 / oracle | deadline miss | uplink MB | in cloud | light answers | model agreement | label agreement |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );

@@ -179,6 +179,19 @@ function encoderEdgeConfig(context: GroupContext, staticProfile: Record<string, 
   return { modalities: { image: { encode } } };
 }
 
+/**
+ * The encoder replays start on a device that holds its reference: a `best`
+ * request that prefers the edge is answered there once the reference has
+ * loaded (before that, in the cloud while the load runs in the background).
+ * Its cold start is a once-per-process cost, not part of steady placement.
+ */
+function referenceWarmup(context: GroupContext): ReplaySetup['warmup'] {
+  const first = context.encoder && context.workload.find((r) => r.task?.image === 'encode');
+  if (!first) return undefined;
+  const request: WorkloadRequest = { ...first, quality: { image: 'best' }, prefer: { image: 'edge' }, deadlineMs: 60_000 };
+  return { request, ready: (reply) => reply.placement.image?.ran === 'edge', maxMs: 90_000 };
+}
+
 export async function runGroup(context: GroupContext, group: GroupPlan, index: number): Promise<{ result: GroupResult; outcome: GroupOutcome }> {
   const score = (records: RequestRecord[], uplinkBytes: number): PolicyMetrics =>
     context.encoder ? encoderMetricsOf(records, uplinkBytes, context.encoder) : metricsOf(records, uplinkBytes);
@@ -199,6 +212,7 @@ export async function runGroup(context: GroupContext, group: GroupPlan, index: n
         edge: { dutyShare: 1 / group.ratio, throttlePeriodMs, busy: group.busy },
         workload: context.workload,
         calibration: strategy === 'always-local' || strategy === 'always-cloud' ? fixed : undefined,
+        warmup: referenceWarmup(context),
       });
     } catch (err) {
       const message = `${group.name}, ${strategy}: the replay failed (${(err as Error).message})`;

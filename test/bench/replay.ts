@@ -46,6 +46,12 @@ export interface ReplaySetup {
   workload: readonly WorkloadRequest[];
   /** Sent one at a time after the workload, with the link unconstrained (e.g. to time a fixed OCR request). */
   calibration?: readonly WorkloadRequest[];
+  /**
+   * Sent before the link clock starts, once a second until `ready` holds for
+   * its reply (at most `maxMs`): a replay of a device that has been up a
+   * while, e.g. one that has loaded its reference variant.
+   */
+  warmup?: { request: WorkloadRequest; ready(reply: TimedReply['reply']): boolean; maxMs: number };
   /** Called once the link clock has started (the step scenario changes conditions from here). */
   onStart?(emulator: LinkEmulator): void;
   log: WriteStream;
@@ -138,8 +144,24 @@ function record(request: WorkloadRequest, startMs: number, timed: TimedReply | u
 }
 
 function ask(setup: ReplaySetup, request: WorkloadRequest): Promise<TimedReply | undefined> {
-  const body = { id: `${setup.deviceId}-${request.index}`, inputs: request.inputs, deadlineMs: request.deadlineMs, ...(request.task && { task: request.task, quality: request.quality }) };
+  const body = {
+    id: `${setup.deviceId}-${request.index}`,
+    inputs: request.inputs,
+    deadlineMs: request.deadlineMs,
+    ...(request.task && { task: request.task, quality: request.quality }),
+    ...(request.prefer && { prefer: request.prefer }),
+  };
   return setup.client.ask(setup.deviceId, body, request.deadlineMs + lostAfterDeadlineMs);
+}
+
+async function warmUp(setup: ReplaySetup, warmup: NonNullable<ReplaySetup['warmup']>): Promise<void> {
+  const endAt = performance.now() + warmup.maxMs;
+  for (let i = 0; performance.now() < endAt; i++) {
+    const timed = await ask(setup, { ...warmup.request, index: -100 - i });
+    if (timed && warmup.ready(timed.reply)) return;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+  throw new Error(`the agent was not ready after ${warmup.maxMs} ms of warm-up requests`);
 }
 
 export async function runReplay(setup: ReplaySetup): Promise<ReplayResult> {
@@ -167,6 +189,7 @@ export async function runReplay(setup: ReplaySetup): Promise<ReplayResult> {
     });
     stops.unshift(agent.stop);
 
+    if (setup.warmup) await warmUp(setup, setup.warmup);
     // The same link from the same instant for every strategy: the trace restarts with the first request.
     emulator.setConditions({ uplink: link.uplink });
     setup.onStart?.(emulator);

@@ -1,5 +1,5 @@
 /** policy.md: the benchmark's numbers as Markdown tables, with how the run was set up. */
-import type { BenchResults } from './results.js';
+import type { BenchResults, GroupResult } from './results.js';
 import { plottedSeries } from './results.js';
 import type { StepReport } from './step-scenario.js';
 
@@ -32,6 +32,18 @@ function targetsSection(results: BenchResults): string[] {
   ];
 }
 
+/** A group's heading and the conditions it ran under, with the edge/cloud ratio measured on the fixed OCR request. */
+export function groupHeading(group: Pick<GroupResult, 'name' | 'conditions'>): string[] {
+  const c = group.conditions;
+  return [
+    `### ${group.name}`,
+    '',
+    `trace \`${c.traceSet}/${c.trace}\` from ${c.traceOffsetS} s (mean ${c.uplinkMeanMbps} Mbit/s over the replay), RTT ${c.rttMs} ± ${c.jitterMs} ms, edge ${c.edgeLoad}, ` +
+      `CPU quota ${c.dutyShare} (nominal ${c.nominalRatio}×); fixed OCR request (${c.fixedOcr.kind}): edge ${ms(c.fixedOcr.edgeComputeMs)} ms vs cloud ${ms(c.fixedOcr.cloudComputeMs)} ms = **${c.fixedOcr.ratio ?? '–'}×** measured`,
+    '',
+  ];
+}
+
 function groupsSection(results: BenchResults): string[] {
   const lines = [
     '## Results per group',
@@ -44,13 +56,8 @@ function groupsSection(results: BenchResults): string[] {
     '',
   ];
   for (const group of results.groups) {
-    const c = group.conditions;
     lines.push(
-      `### ${group.name}`,
-      '',
-      `trace \`${c.traceSet}/${c.trace}\` from ${c.traceOffsetS} s (mean ${c.uplinkMeanMbps} Mbit/s over the replay), RTT ${c.rttMs} ± ${c.jitterMs} ms, edge ${c.edgeLoad}, ` +
-        `CPU quota ${c.dutyShare} (nominal ${c.nominalRatio}×); fixed OCR request (${c.fixedOcr.kind}): edge ${ms(c.fixedOcr.edgeComputeMs)} ms vs cloud ${ms(c.fixedOcr.cloudComputeMs)} ms = **${c.fixedOcr.ratio ?? '–'}×** measured`,
-      '',
+      ...groupHeading(group),
       '| strategy | p50 | p95 | p99 | deadline miss | uplink MB | in cloud |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     );

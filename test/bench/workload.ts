@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { defaultShaping, shapeImage } from '../../edge/offload/image-shaping.js';
-import type { Modality, Quality } from '../../edge/request.js';
+import type { Modality, Quality, Site } from '../../edge/request.js';
 import { packageRoot } from '../../shared/paths.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { makeBenchImages, type BenchImage } from './bench-images.js';
@@ -50,6 +50,8 @@ export interface WorkloadRequest {
   /** What the request asks of a modality beyond its default task (`{ image: 'encode' }`). */
   task?: { image?: 'encode' };
   quality?: { image?: Quality };
+  /** The side the request asks for (the warm-up's `prefer: edge`). */
+  prefer?: { image?: Site };
   /** The encoder workload's image, by name (its reference label is kept by name). */
   image?: string;
 }

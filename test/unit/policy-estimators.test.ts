@@ -206,6 +206,12 @@ describe('service time by input size', () => {
     close(between.meanMs, 100, 1e-6);
     close(curve.estimate(400_000)?.meanMs, 4_000, 1e-6);
     close(curve.estimate(100)?.meanMs, 10);
+    // A model that resizes every input to one side first (the encoders) costs no more above the largest size seen.
+    assert.deepEqual(curve.estimate(400_000, 'flat'), { meanMs: 1_000, highMs: 1_000, basis: 'scaled', ageMs: 30 });
+  });
+
+  test('the encoders declare a flat cost past decoding, OCR a linear one', () => {
+    assert.deepEqual(['image-encoder', 'video-encoder', 'image-ocr'].map((id) => getHandler(id).sizeScaling ?? 'linear'), ['flat', 'flat', 'linear']);
   });
 });
 
