@@ -234,16 +234,12 @@ export class TaskRunner {
   }
 
   /** The answer, or DEADLINE_EXCEEDED once the request's budget is spent, whatever the site is still doing. */
-  private withinDeadline<T>(running: RunningTask, work: Promise<T>): Promise<T> {
+  private async withinDeadline(running: RunningTask, work: Promise<SiteAnswer>): Promise<SiteAnswer> {
     const { task, facts } = running;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const site = facts.ran ?? running.decision.site;
-        reject(new InferError('DEADLINE_EXCEEDED', `${task.modality}: no answer ${site === 'edge' ? 'on the edge' : 'from the cloud'} within the request's ${task.deadlineMs} ms deadline`));
-      }, Math.max(0, task.deadlineAt - performance.now()));
-    });
-    return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+    const answer = await beforeDeadline(work, task.deadlineAt);
+    if (answer) return answer;
+    const site = facts.ran ?? running.decision.site;
+    throw new InferError('DEADLINE_EXCEEDED', `${task.modality}: no answer ${site === 'edge' ? 'on the edge' : 'from the cloud'} within the request's ${task.deadlineMs} ms deadline`);
   }
 
   /** Adds what the user can do when the cloud is gone and there is nothing local to fall back to (or nothing the quality floor allows). */

@@ -20,21 +20,21 @@ export interface EncoderAgreement {
 const cosine = (a: readonly number[], b: readonly number[]) => a.reduce((sum, v, i) => sum + v * b[i]!, 0);
 
 export async function encoderAgreement(reference: LoadedModel, candidate: LoadedModel, images: readonly NamedImage[]): Promise<EncoderAgreement> {
-  let same = 0;
-  let cosineSum = 0;
-  let minCosine = Infinity;
-  const disagreements: EncoderAgreement['disagreements'] = [];
-  for (const { name, bytes } of images) {
-    const a = (await reference.run(bytes)).result as unknown as EncoderResult;
-    const b = (await candidate.run(bytes)).result as unknown as EncoderResult;
-    // Embeddings are L2-normalised by the handler, so their dot product is the cosine.
-    const c = cosine(a.embedding, b.embedding);
-    cosineSum += c;
-    minCosine = Math.min(minCosine, c);
-    if (a.labels[0]!.label === b.labels[0]!.label) same++;
-    else disagreements.push({ name, reference: a.labels[0]!.label, candidate: b.labels[0]!.label });
-  }
-  return { images: images.length, top1: same / images.length, meanCosine: cosineSum / images.length, minCosine, disagreements };
+  const a = await encodeAll(reference, images);
+  const b = await encodeAll(candidate, images);
+  // Embeddings are L2-normalised by the handler, so their dot product is the cosine.
+  const cosines = a.map((r, i) => cosine(r.embedding, b[i]!.embedding));
+  const disagreements = images.flatMap(({ name }, i) => {
+    const [ref, cand] = [a[i]!.labels[0]!.label, b[i]!.labels[0]!.label];
+    return ref === cand ? [] : [{ name, reference: ref, candidate: cand }];
+  });
+  return {
+    images: images.length,
+    top1: topLabelAgreement(a, b),
+    meanCosine: cosines.reduce((sum, c) => sum + c, 0) / images.length,
+    minCosine: Math.min(...cosines),
+    disagreements,
+  };
 }
 
 /** Each image's answer from one encoder variant, through the handler, in order. */

@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { defaultShaping, shapeImage } from '../../edge/offload/image-shaping.js';
 import type { Quality } from '../../edge/request.js';
 import { findModel, loadCatalog } from '../../shared/catalog.js';
-import type { EncoderResult } from '../../shared/handlers/image-encoder.js';
+import { encodeAll } from '../../models/image-encoder/agreement.js';
 import { loadModel } from '../../shared/loaded-model.js';
 import { createLogger } from '../../shared/log.js';
 import { seededRandom } from '../../shared/seeded-random.js';
@@ -110,9 +110,7 @@ export async function loadEncoderLibrary(seed: number, sceneCount = 28): Promise
   const top1 = async (variant: string) => {
     const model = await loadModel(catalogModel, variant, { providers: ['cpu'], intraOpThreads: 1 }, createLogger('bench', 'silent'));
     try {
-      const labels: string[] = [];
-      for (const image of sized) labels.push(((await model.run(image.bytes)).result as unknown as EncoderResult).labels[0]!.label);
-      return labels;
+      return (await encodeAll(model, sized)).map((result) => result.labels[0]!.label);
     } finally {
       await model.close();
     }
