@@ -37,7 +37,8 @@ export interface LoadSummary {
   meanBatchSize: number;
 }
 
-async function send(client: Client, request: RequestInit): Promise<Sample> {
+/** One request, timed; a failure is a sample too. */
+export async function send(client: Client, request: RequestInit): Promise<Sample> {
   const sentAtMs = performance.now();
   try {
     const response: ModelInferResponse = await callUnary(client, GRPCInferenceService.method.modelInfer, request, { deadline: Date.now() + 60_000 });
