@@ -32,7 +32,6 @@ describe('bench:quant report', () => {
       for (const key of ['batch1Ms', 'batch16Ms', 'fp32Batch1Ms', 'fp32Batch16Ms', 'sizeBytes', 'fp32SizeBytes'] as const) {
         assert.ok(Number.isFinite(row[key]) && row[key] > 0, `${row.id} ${key} = ${row[key]}`);
       }
-      assert.ok(row.batch16Ms > row.batch1Ms && row.fp32Batch16Ms > row.fp32Batch1Ms, `${row.id}: 16 rows cost more than one`);
       const graphs = findModel(catalog, row.id).variants;
       assert.equal(row.sizeBytes, statSync(resolveSource(graphs[row.variant]!.graphs[row.graph]!.source)).size);
       assert.equal(row.fp32SizeBytes, statSync(resolveSource(Object.values(graphs[row.reference]!.graphs)[0]!.source)).size);
