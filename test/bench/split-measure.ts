@@ -14,7 +14,7 @@ import path from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, deflateSync, inflateSync } from 'node:zlib';
 import { clone } from '@bufbuild/protobuf';
 import { ModelProtoSchema, type ModelProto } from 'onnx-buf';
-import { shapeImage } from '../../edge/offload/image-shaping.js';
+import { shapeImage, shapingOptionsOf } from '../../edge/offload/image-shaping.js';
 import { heldOutImages } from '../../models/image-encoder/photo-like-images.js';
 import { nsfwjsModels } from '../../models/image-encoder/nsfwjs-models.js';
 import { encodeModel } from '../../models/onnx-graph.js';
@@ -23,6 +23,7 @@ import { splitVerified } from '../../models/toolchain/split-command.js';
 import { untypedValue } from '../../models/toolchain/split.js';
 import { decodeImage } from '../../shared/handlers/image-decode.js';
 import { encoderInput, l2Normalised } from '../../shared/handlers/image-encoder.js';
+import { findModel, loadCatalog } from '../../shared/catalog.js';
 import { createLogger } from '../../shared/log.js';
 import { openSession, type OrtSession } from '../../shared/ort/session.js';
 import { packageRoot } from '../../shared/paths.js';
@@ -248,9 +249,11 @@ async function measureIn(dir: string, { images: limit, rounds, progress }: Measu
   }
   const jpeg: JpegOption[] = [];
   const cloudPreprocessMs: number[] = [];
-  // The catalog's options for image-encoder (models/catalog.yaml payloadShaping): costs add up per combination.
-  for (const [maxSide, jpegQuality, accuracyCost] of [[640, 90, 0], [480, 75, 0.028], [320, 50, 0.041]] as const) {
-    const option = { name: `${maxSide}px q${jpegQuality}`, maxSide, jpegQuality, accuracyCost };
+  // Three of the catalog's options for image-encoder (models/catalog.yaml payloadShaping), from lossless to the smallest upload.
+  const catalogOptions = shapingOptionsOf(findModel(loadCatalog(), 'image-encoder'));
+  for (const name of ['640px q90', '480px q75', '320px q50']) {
+    const option = catalogOptions.find((o) => o.name === name)!;
+    const { maxSide } = option;
     // One at a time, for the timing.
     const shaped: Awaited<ReturnType<typeof shapeImage>>[] = [];
     for (const image of images) shaped.push(await shapeImage(image.bytes, option));
