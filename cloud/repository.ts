@@ -3,6 +3,7 @@ import os from 'node:os';
 import { findModel, loadCatalog, type Catalog, type CatalogModel } from '../shared/catalog.js';
 import { InferError, toInferError } from '../shared/errors.js';
 import { loadModel, type LoadedModel } from '../shared/loaded-model.js';
+import { SessionShare } from '../shared/ort/session-share.js';
 import type { BatchingOptions } from '../shared/ort/batching-session.js';
 import type { Logger } from '../shared/log.js';
 import type { InferenceMetrics } from '../shared/metrics.js';
@@ -75,7 +76,8 @@ export class ModelRepository {
   /** Replaced generations waiting for their last request, with the promise of their closing. */
   private readonly retiring = new Map<Generation, Promise<void>>();
   private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly intraOpThreads: number;
+  /** Every version of every model opens its graphs here, so a file two of them run is loaded once. */
+  private readonly sessions: SessionShare;
   private listener?: (name: string, serving: boolean) => void;
 
   private constructor(
@@ -85,7 +87,7 @@ export class ModelRepository {
     private readonly tenants: Tenants | undefined,
     private catalogRead: Catalog,
   ) {
-    this.intraOpThreads = config.intraOpThreads || os.availableParallelism();
+    this.sessions = new SessionShare({ providers: config.providers, intraOpThreads: config.intraOpThreads || os.availableParallelism() }, log);
   }
 
   /** `tenants` share each model's waiting line fairly; without it, waiting is first come, first served. */
@@ -284,7 +286,7 @@ export class ModelRepository {
     const generations = new Map<string, Generation>();
     try {
       for (const variant of policy.variants) {
-        const loaded = await loadModel(model, variant, { providers: this.config.providers, intraOpThreads: this.intraOpThreads }, this.log, batching);
+        const loaded = await loadModel(model, variant, this.sessions, this.log, batching);
         const revision = createHash('sha256')
           .update(Object.values(model.variants[variant]!.graphs).map((ref) => ref.sha256).join(','))
           .digest('hex')

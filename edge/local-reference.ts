@@ -11,6 +11,7 @@
 import { stat } from 'node:fs/promises';
 import si from 'systeminformation';
 import { resolveSource, type CatalogModel } from '../shared/catalog.js';
+import type { SessionShare } from '../shared/ort/session-share.js';
 import { loadModel } from '../shared/loaded-model.js';
 import type { Logger } from '../shared/log.js';
 import { openLocalModel, type LocalModel } from './local-model.js';
@@ -36,7 +37,8 @@ export interface LocalReferenceOptions {
   model: CatalogModel;
   /** The reference variant (the catalog's fp32, which the cloud serves). */
   variant: string;
-  intraOpThreads: number;
+  /** Where the reference's sessions open (the device's other local models' share). */
+  sessions: SessionShare;
   /** Memory that must stay available after loading: config memoryReserveMB. */
   reserveBytes: number;
   availableMemory: AvailableMemory;
@@ -113,7 +115,7 @@ export class LocalReference {
 
   /** Checks the memory, then opens and times the reference; throws why it cannot. */
   private async open(): Promise<LocalModel> {
-    const { model, variant, reserveBytes, intraOpThreads, log } = this.options;
+    const { model, variant, reserveBytes, sessions, log } = this.options;
     const retry = `tried again after ${Math.round((this.options.retryAfterMs ?? REFERENCE_RETRY_MS) / 1000)} s`;
     const what = `${model.id}'s reference variant ${variant}`;
     let neededBytes = reserveBytes;
@@ -132,7 +134,7 @@ export class LocalReference {
     if (this.closed) throw new Error('the edge agent is shutting down');
     log.info({ model: model.id, variant, availableBytes, neededBytes }, 'loading the reference variant for a task whose quality floor rules out the light one');
     try {
-      return await openLocalModel(await loadModel(model, variant, { providers: ['cpu'], intraOpThreads }, log));
+      return await openLocalModel(await loadModel(model, variant, sessions, log));
     } catch (err) {
       throw new Error(`loading ${what} failed (${err instanceof Error ? err.message : String(err)}); ${retry}`, { cause: err });
     }

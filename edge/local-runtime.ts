@@ -9,6 +9,7 @@
  */
 import { loadCatalog, type Catalog, type CatalogModel } from '../shared/catalog.js';
 import { InferError } from '../shared/errors.js';
+import { SessionShare } from '../shared/ort/session-share.js';
 import { loadModel } from '../shared/loaded-model.js';
 import type { ModelHandler } from '../shared/handlers/handler.js';
 import type { Logger } from '../shared/log.js';
@@ -66,6 +67,8 @@ export class LocalRuntime {
     const byPath = new Map<string, LocalModel>();
     const references = new Map<string, LocalReference>();
     const referencesByModel = new Map<string, LocalReference>();
+    // Image and video run the same MobileNetV2 file: one session holds it for both.
+    const sessions = new SessionShare({ providers: ['cpu'], intraOpThreads: config.intraOpThreads }, log);
     // A reference loads later, when a task needs it: the listener is set by then (onReferenceLoaded).
     const referenceLoaded: ReferenceListener = { hear: () => undefined };
     try {
@@ -78,7 +81,7 @@ export class LocalRuntime {
             reference = new LocalReference({
               model,
               variant: referenceVariant,
-              intraOpThreads: config.intraOpThreads,
+              sessions,
               reserveBytes: config.memoryReserveMB * 1e6,
               availableMemory: options.availableMemory ?? systemAvailableMemory,
               loaded: (local) => referenceLoaded.hear(warmupRun(local)),
@@ -103,7 +106,7 @@ export class LocalRuntime {
               `config modalities.${path}.localVariant is '${localVariant}', but model ${modelId} has variants ${Object.keys(model.variants).join(', ')} — pick one of them, or '' for no local variant`,
             );
           }
-          local = await openLocalModel(await loadModel(model, localVariant, { providers: ['cpu'], intraOpThreads: config.intraOpThreads }, log));
+          local = await openLocalModel(await loadModel(model, localVariant, sessions, log));
           byKey.set(key, local);
         }
         byPath.set(path, local);

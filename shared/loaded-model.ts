@@ -6,6 +6,7 @@ import './handlers/index.js';
 import type { Logger } from './log.js';
 import { batchingSession, whyNotBatchable, type BatchingOptions } from './ort/batching-session.js';
 import { openSession, type OrtSession, type SessionOptions } from './ort/session.js';
+import { SessionShare } from './ort/session-share.js';
 
 /** One variant of one catalog model with its sessions open and warmed up: what both tiers serve from. */
 export interface LoadedModel {
@@ -25,8 +26,14 @@ export interface LoadedModel {
   close(): Promise<void>;
 }
 
-/** With `batching`, every graph with a free leading dimension on all its tensors runs behind a dynamic batcher; the others run alone (logged). */
-export async function loadModel(model: CatalogModel, variant: string, options: SessionOptions, log: Logger, batching?: BatchingOptions): Promise<LoadedModel> {
+/**
+ * Opens the variant's graphs, each on its own session, or on a lease from
+ * `opener` when it is a SessionShare (a graph another model already runs
+ * is not loaded twice). With `batching`, every graph with a free leading
+ * dimension on all its tensors runs behind a dynamic batcher; the others
+ * run alone (logged).
+ */
+export async function loadModel(model: CatalogModel, variant: string, opener: SessionOptions | SessionShare, log: Logger, batching?: BatchingOptions): Promise<LoadedModel> {
   const spec = model.variants[variant];
   if (!spec) {
     throw new InferError('NOT_FOUND', `model ${model.id} has no variant '${variant}' (catalog has: ${Object.keys(model.variants).join(', ')})`);
@@ -38,7 +45,8 @@ export async function loadModel(model: CatalogModel, variant: string, options: S
   const batchedGraphs: string[] = [];
   try {
     for (const [graph, ref] of Object.entries(spec.graphs)) {
-      const session = await openSession(graph, await verifiedPath(ref), options, log);
+      const file = await verifiedPath(ref);
+      const session = opener instanceof SessionShare ? await opener.lease(graph, file, ref.sha256) : await openSession(graph, file, opener, log);
       const alone = batching && whyNotBatchable(session);
       if (alone) log.info({ model: model.id, graph, why: alone }, 'graph runs alone: it cannot batch');
       if (batching && !alone) batchedGraphs.push(graph);

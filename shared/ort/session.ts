@@ -37,8 +37,8 @@ export interface OrtSession {
   runSequence(steps: Record<string, Tensor>[], plan: SequencePlan): Promise<SequenceResult>;
   /** False while the worker is being restarted, and once closed. */
   serving(): boolean;
-  /** `listener` hears every change of `serving()` (health reporting). */
-  onServingChange(listener: (serving: boolean) => void): void;
+  /** `listener` hears every change of `serving()` (health reporting) until the returned function is called. */
+  onServingChange(listener: (serving: boolean) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -64,6 +64,11 @@ const workers = new WeakMap<OrtSession, () => Worker | undefined>();
  */
 export function sessionWorker(session: OrtSession): Worker | undefined {
   return workers.get(session)?.();
+}
+
+/** `view` (a lease, session-share.ts) runs on `session`'s worker. */
+export function showsWorkerOf(view: OrtSession, session: OrtSession): void {
+  workers.set(view, () => sessionWorker(session));
 }
 
 async function startWorker(name: string, request: LoadRequest): Promise<{ worker: RunningWorker; loaded: Loaded }> {
@@ -102,7 +107,7 @@ export async function openSession(name: string, modelPath: string, options: Sess
   log.info({ model: name, provider: first.loaded.provider, threads: options.intraOpThreads }, 'session ready');
 
   const pending = new Map<number, Pending>();
-  const listeners: ((serving: boolean) => void)[] = [];
+  const listeners = new Set<(serving: boolean) => void>();
   const budget = new RestartBudget();
   let current: RunningWorker | undefined;
   let restarting: Promise<void> | undefined;
@@ -182,7 +187,10 @@ export async function openSession(name: string, modelPath: string, options: Sess
     run: (feeds) => send<RunResult>((id) => ({ op: 'run', id, feeds })),
     runSequence: (steps, plan) => send<SequenceResult>((id) => ({ op: 'run-sequence', id, steps, carry: plan.carry, keep: plan.keep })),
     serving: () => !closed && current !== undefined,
-    onServingChange: (listener) => void listeners.push(listener),
+    onServingChange(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
     async close() {
       if (closed) return;
       closed = true;

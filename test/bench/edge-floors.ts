@@ -66,7 +66,7 @@ function inThreadSession(name: string, session: ort.InferenceSession, record?: (
       return { outputs, computeUs };
     },
     serving: () => true,
-    onServingChange: () => undefined,
+    onServingChange: () => () => undefined,
     close: async () => undefined,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The image-encoder pipeline served by the cloud tier over real gRPC: a
  * photo's JSON result and typed outputs (the embedding as FP32 for generic
- * KServe clients), and the InceptionV3 graph under its own name.
+ * KServe clients), and the InceptionV3 graph under its own name, loaded once
+ * where video-encoder runs it too.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +11,7 @@ import type { CloudServer } from '../../cloud/server.js';
 import { GRPCInferenceService } from '../../shared/gen/inference/grpc_service_pb.js';
 import { callUnary } from '../../shared/grpc-service.js';
 import { InferenceClient } from '../../shared/inference-client.js';
+import { sessionWorker } from '../../shared/ort/session.js';
 import { startTestCloud } from '../helpers/cloud.js';
 import { readFixture } from '../helpers/inference.js';
 
@@ -57,5 +59,36 @@ describe('image-encoder pipeline over gRPC', () => {
     await assert.rejects(client.inferPipeline('image-encoder', png.subarray(0, 200), { id: 'bad' }), /INVALID_ARGUMENT|do not decode/);
     const ok = await client.inferPipeline('image-encoder', png, { id: 'after' });
     assert.equal((ok.result as { embedding: number[] }).embedding.length, 2048);
+  });
+});
+
+describe('image-encoder and video-encoder on one cloud', () => {
+  let cloud: { server: CloudServer; address: string };
+
+  before(async () => {
+    cloud = await startTestCloud({ models: ['image-encoder', 'video-encoder'] });
+  });
+
+  after(async () => {
+    await cloud?.server.drain(2_000);
+  });
+
+  test('load InceptionV3 once: both pipelines run it on one worker, and unloading one leaves the other serving', async () => {
+    const { repository } = cloud.server;
+    const inception = (model: string) => {
+      const served = repository.resolve(model);
+      return served.kind === 'pipeline' ? served.loaded.sessions.get('inception-v3')! : assert.fail(`${model} is a pipeline`);
+    };
+    const image = inception('image-encoder');
+    const video = inception('video-encoder');
+    assert.ok(sessionWorker(image));
+    assert.equal(sessionWorker(video), sessionWorker(image));
+
+    await repository.unload('image-encoder');
+    assert.equal(image.serving(), false);
+    assert.equal(video.serving(), true);
+    const frame = { type: 'float32' as const, dims: [1, 299, 299, 3], data: new Float32Array(299 * 299 * 3).fill(0.5) };
+    const { outputs } = await video.run({ input: frame });
+    assert.deepEqual(outputs.embedding!.dims, [1, 2048]);
   });
 });

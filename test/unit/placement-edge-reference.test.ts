@@ -23,6 +23,7 @@ import type { Quality } from '../../edge/request.js';
 import { splitRequest } from '../../edge/tasks.js';
 import { findModel, loadCatalog } from '../../shared/catalog.js';
 import { createLogger } from '../../shared/log.js';
+import { SessionShare } from '../../shared/ort/session-share.js';
 import { codesOf, placer, unreachableCloud } from '../helpers/placement.js';
 
 const log = createLogger('edge-reference-test', process.env.SPLITINFER_LOG_LEVEL ?? 'silent');
@@ -163,7 +164,7 @@ describe('loading the reference on first need', () => {
     const held = new LocalReference({
       model,
       variant: 'fp32',
-      intraOpThreads: 1,
+      sessions: new SessionShare({ providers: ['cpu'], intraOpThreads: 1 }, log),
       reserveBytes: 256e6,
       availableMemory: async () => {
         state.readings++;
