@@ -128,14 +128,21 @@ export async function calibrationImages(): Promise<NamedImage[]> {
 }
 
 /**
- * What the INT8 build and the encoder measurements check agreement on: the
- * held-out real photos, the project's samples and 64 photo-like scenes of a
- * seed calibration does not use. Real photos come first and are named
- * `samples/photos/…`, so a report can give their figure on its own.
+ * What the INT8 build and the encoder measurements check agreement on,
+ * nothing of it calibrated on: the held-out real photos and 64 photo-like
+ * scenes of a seed calibration does not use (the project's samples
+ * calibrate). Real photos come first and are named `samples/photos/…`, so a
+ * report can give their figure on its own.
  */
 export async function heldOutImages(): Promise<NamedImage[]> {
-  return [...realPhotos('held-out'), ...sampleImages(), ...(await photoLikeImages(64, 2))];
+  return [...realPhotos('held-out'), ...(await photoLikeImages(PHOTO_LIKE_HELD_OUT, 2))];
 }
+
+/** The rendered scenes in heldOutImages(). */
+export const PHOTO_LIKE_HELD_OUT = 64;
+
+/** What heldOutImages() holds, in words, for reports. */
+export const heldOutDescription = `the held-out real photos of models/samples/photos and ${PHOTO_LIKE_HELD_OUT} rendered photo-like scenes`;
 
 /** Whether a named image is one of the real photos. */
 export const isRealPhoto = (image: NamedImage) => image.name.startsWith('samples/photos/');

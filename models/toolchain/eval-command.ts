@@ -20,6 +20,9 @@ with the reference's outputs where it has none:
                over a folder of WAVs (default: models/samples/audio/)
   image-ocr    character accuracy on a folder of images with expected.json
                (default: models/image-ocr/eval/, 60 zh + 60 en lines)
+  image-encoder share of images whose top label matches the reference's, over
+               a folder of images (default: the held-out real photos of
+               models/samples/photos and 64 rendered photo-like scenes)
 Sessions run on the CPU with one thread each. --json prints one JSON object.`;
 
 function variantOf(model: CatalogModel, variant: string, option: string): string {

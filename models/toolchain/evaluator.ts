@@ -43,6 +43,8 @@ export interface ModelEvaluator {
   readonly handlerId: string;
   /** The held-out set the project ships for this family: what eval uses without --data. */
   readonly defaultDataPath: string;
+  /** What reports call the default set, when it is more than the files of defaultDataPath. */
+  readonly defaultDataLabel?: string;
   /** What --data must be, for help and error messages. */
   readonly dataDescription: string;
   /** Reads `dataPath`, before any model is loaded; a ModelToolError says what is wrong with data of the wrong kind. */

@@ -104,7 +104,7 @@ async function measureVariant(model: CatalogModel, variant: string, quick: boole
         quality: quality.candidate,
         fp32Quality: quality.reference,
         qualityMetric: quality.metric,
-        qualityData: `${quality.samples} ${quality.sampleUnit} of ${where(evaluator.defaultDataPath)}`,
+        qualityData: `${quality.samples} ${quality.sampleUnit} of ${evaluator.defaultDataLabel ?? where(evaluator.defaultDataPath)}`,
         timing: { batch1: ms[1]!.plan, batch16: ms[16]!.plan },
       });
     }

@@ -1,4 +1,5 @@
 /** split.md: the split study's measurements and each bench:policy group's verdict, as tables. */
+import { heldOutDescription } from '../../models/image-encoder/photo-like-images.js';
 import type { GroupSplitVerdict, PlacementLatency, SweepCell } from './split-latency.js';
 import type { SplitMeasurements } from './split-measure.js';
 
@@ -37,7 +38,7 @@ export function splitMarkdown({ setup, measurements: m, verdicts, sweep }: Split
     '',
     `- **Model**: models/image-encoder/inception-v3.fp32.onnx cut by \`splitinfer model split\` at the stem's output and at each mixed block's concatenation; every head → tail pair reproduces the whole model (max abs difference in the table).`,
     `- **Times**: onnxruntime-node on this CPU, one intra-op thread. At each point the whole model, the head and the tail take turns run by run for the rounds (their medians are the \`timed\` columns); head and tail are then given as their share of the whole model timed beside them × the whole model's median over all points (${m.wholeMs} ms), so a load change between points does not move them; the handler's pre-processing (decode, resize to 299 × 299) ${m.preprocessMs} ms; on the cloud, a 640 px JPEG's ${m.cloudPreprocessMs} ms.`,
-    `- **Activation**: float32; INT8 = per-tensor affine UINT8 (min/max of the tensor) + 8 bytes of scale and offset; deflate (level 6) and brotli (quality 5) of the INT8 bytes; median over the ${m.images} evaluation images (models/image-encoder/photo-like-images.ts heldOutImages: the project's samples and photo-like scenes, not real photos). Pack = quantize (+ compress) on the edge, unpack = decompress + dequantize in the cloud, both on this CPU.`,
+    `- **Activation**: float32; INT8 = per-tensor affine UINT8 (min/max of the tensor) + 8 bytes of scale and offset; deflate (level 6) and brotli (quality 5) of the INT8 bytes; median over the ${m.images} evaluation images (models/image-encoder/photo-like-images.ts heldOutImages: ${heldOutDescription}). Pack = quantize (+ compress) on the edge, unpack = decompress + dequantize in the cloud, both on this CPU.`,
     `- **INT8 agreement**: the tail fed the dequantized activation against the whole model on the same image: share of images with the same top-1 label, and the cosine of the L2-normalised embeddings.`,
     `- **JPEG**: what cloud-only uploads, each image shaped by edge/offload/image-shaping.ts with the image-encoder catalog's options (accuracy cost from models/catalog.yaml); median bytes and edge shaping time (this CPU).`,
     `- **Groups**: bench:policy's (test/bench/groups.ts: trace sets in ${setup.tracesDir}, seed 1, RTT 20/80/200 ms, edge idle/busy, ratio 4×/8×), one request every ${0.25} s over the ${setup.windowS} s window. The edge is this CPU slowed by the ratio, and twice more when busy; the cloud is this CPU (one thread, as bench:policy's cloud). Latency = edge work × factor + upload at the trace's rate + RTT + cloud work.`,

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { realPhotos } from '../../models/image-encoder/photo-like-images.js';
 import { heldOutSentencesPath, readSentences } from '../../models/text-intent/sentences.js';
 import { packageRoot } from '../../shared/paths.js';
 
@@ -83,6 +84,21 @@ describe('model eval', () => {
     assert.ok(quality('fp32') > 90 && quality('int8') > 90, stdout);
     assert.match(stdout, /^ {2}difference +[+-]\d+\.\d\d points$/m);
     assert.match(stdout, /^ {2}en: fp32 [\d.]+%, int8 [\d.]+% \(1 images\)$/m);
+  });
+
+  test('image-encoder: INT8 MobileNetV2 agreement with its fp32 on the held-out set by default (real photos and rendered scenes, nothing calibrated on), or on a folder', async () => {
+    const held = await evalJson('--model', 'image-encoder', '--variant', 'mobilenet-v2-int8', '--reference', 'mobilenet-v2');
+    assert.equal(held.basis, 'reference');
+    assert.deepEqual(Object.keys(held.groups), ['real photos', 'photo-like']);
+    assert.deepEqual([held.groups['real photos']!.samples, held.groups['photo-like']!.samples], [realPhotos('held-out').length, 64]);
+    assert.equal(held.samples, realPhotos('held-out').length + 64);
+    assert.ok(held.variantQuality >= 0.99, `agreement ${held.variantQuality}`);
+
+    const data = path.join(dir, 'photos');
+    mkdirSync(data);
+    for (const photo of realPhotos('calibration').slice(0, 3)) writeFileSync(path.join(data, path.basename(photo.name)), photo.bytes);
+    const folder = await evalJson('--model', 'image-encoder', '--variant', 'mobilenet-v2-int8', '--reference', 'mobilenet-v2', '--data', data);
+    assert.deepEqual([folder.samples, Object.keys(folder.groups)], [3, ['images']]);
   });
 
   test('an unknown model or variant is refused naming the ones the catalog has', async () => {
