@@ -3,8 +3,9 @@
  * encoder): it loads from the catalog (sha256-checked), is really INT8 and
  * keeps the handler's input and output names, and on the project's sample
  * images gives the same top label as FP32 MobileNetV2 with embeddings close
- * to FP32's, and so on the held-out real photos. The full check (101
- * images) is npm run build:image-encoder-int8.
+ * to FP32's, and so on the held-out real photos. The full check (the
+ * held-out real photos and 64 rendered scenes) is npm run
+ * build:image-encoder-int8.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
