@@ -23,6 +23,7 @@ import type { PlacementContext, PlacementStrategy } from './policy/strategy.js';
 import type { CloudHealth } from './offload/circuit-breaker.js';
 import type { Modality, Site, TaskTimings } from './request.js';
 import type { Task, TaskOutcome } from './tasks.js';
+import { within } from '../shared/within.js';
 
 export interface ModalityCounts {
   /** Tasks answered (or last tried) on each site. */
@@ -70,15 +71,6 @@ type EdgeVariants = Pick<PlacementContext, 'localVariant' | 'edgeReference' | 'r
 const fallbackCodes = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED']);
 
 const roundMs = (ms: number) => Math.round(ms * 10) / 10;
-
-/** `work`'s value, or undefined once performance.now() reaches `at` (the work goes on). */
-async function beforeDeadline<T>(work: Promise<T>, at: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), Math.max(0, at - performance.now()));
-  });
-  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
-}
 
 export class TaskRunner {
   readonly counts: Partial<Record<Modality, ModalityCounts>> = {};
@@ -149,7 +141,7 @@ export class TaskRunner {
     if (!reference || !light || !qualityShortfall(task, light)) return { localVariant: light };
     let held = reference.held();
     if (!held && cloud.state === 'closed') void reference.load();
-    else if (!held) held = await beforeDeadline(reference.load(), task.deadlineAt);
+    else if (!held) held = await within(reference.load(), task.deadlineAt - performance.now());
     if (held) return { localVariant: reference.variant, edgeReference: { lightVariant: light } };
     const why = reference.unavailable() ?? 'it could not be loaded';
     return { localVariant: light, referenceUnavailable: reason.referenceUnavailable(task.settingsPath, reference.variant, why) };
@@ -236,7 +228,7 @@ export class TaskRunner {
   /** The answer, or DEADLINE_EXCEEDED once the request's budget is spent, whatever the site is still doing. */
   private async withinDeadline(running: RunningTask, work: Promise<SiteAnswer>): Promise<SiteAnswer> {
     const { task, facts } = running;
-    const answer = await beforeDeadline(work, task.deadlineAt);
+    const answer = await within(work, task.deadlineAt - performance.now());
     if (answer) return answer;
     const site = facts.ran ?? running.decision.site;
     throw new InferError('DEADLINE_EXCEEDED', `${task.modality}: no answer ${site === 'edge' ? 'on the edge' : 'from the cloud'} within the request's ${task.deadlineMs} ms deadline`);

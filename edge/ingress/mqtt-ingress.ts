@@ -52,6 +52,7 @@ import { installRequestAcks } from './request-acks.js';
 import { requestTraceparent, traceUserProperties } from './request-trace.js';
 import { RequestDelivery, type DeliveryCounts, type RequestHandler } from './request-delivery.js';
 import { deviceTopics, type DeviceTopics } from './topics.js';
+import { within } from '../../shared/within.js';
 
 export type { RequestHandler };
 
@@ -193,7 +194,7 @@ export class MqttIngress {
     this.closed ??= (async () => {
       await this.delivery.drain(timeoutMs);
       // When the connection is already gone, the broker has published the will.
-      if (this.client.connected) await withTimeout(this.client.publishAsync(this.topics.status, 'offline', { qos: 1, retain: true }), 1_000);
+      if (this.client.connected) await within(this.client.publishAsync(this.topics.status, 'offline', { qos: 1, retain: true }), 1_000);
       await this.client.endAsync(!this.client.connected);
       this.log.info('mqtt ingress closed');
     })();
@@ -308,8 +309,3 @@ function sendWithoutDelay(client: MqttClient): void {
   if (client.stream instanceof net.Socket) client.stream.setNoDelay(true);
 }
 
-async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(ms, 0))))]);
-  clearTimeout(timer);
-}

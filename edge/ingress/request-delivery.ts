@@ -40,6 +40,7 @@ import { RunQueue } from '../../shared/run-queue.js';
 import type { AgentRequest, AgentResponse, ChunkMessage } from '../request.js';
 import { routeId, type DeliveryLedger, type LedgerEntry, type StoredRoute } from './delivery-ledger.js';
 import { requestErrorResponse, type ResponsePayload } from './payload.js';
+import { within } from '../../shared/within.js';
 
 /** What the ingress hands requests to (the EdgeAgent, or anything that answers requests). */
 export interface RequestHandler {
@@ -161,9 +162,7 @@ export class RequestDelivery {
     this.closing = true;
     clearInterval(this.expiry);
     this.queue.close('the agent is shutting down');
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled(this.pending), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    await within(Promise.allSettled(this.pending), timeoutMs);
     this.stopped = true;
     await this.ledger.close();
   }
