@@ -69,7 +69,7 @@ export interface IndexEntry {
  */
 export class ModelRepository {
   private readonly models = new Map<string, LoadedEntry>();
-  /** Served name → the model id serving it (a graph two models share is served by the first loaded). */
+  /** Served name → the model id serving it (a graph two models share is served by the first loaded, then by the other once it is unloaded). */
   private readonly owners = new Map<string, string>();
   /** Models not loaded that the index reports with a reason (a failed first load, an unload). */
   private readonly notLoaded = new Map<string, Omit<IndexEntry, 'name' | 'version'>>();
@@ -213,9 +213,10 @@ export class ModelRepository {
       const entry = this.models.get(id);
       if (!entry) throw new InferError('NOT_FOUND', `model '${id}' is not loaded (loaded: ${[...this.models.keys()].join(', ') || 'none'})`);
       this.models.delete(id);
-      const names = this.release(id);
+      const { gone, handedOver } = this.release(id);
       this.notLoaded.set(id, { state: 'UNAVAILABLE', reason: 'unloaded' });
-      for (const name of names) this.listener?.(name, false);
+      for (const name of gone) this.listener?.(name, false);
+      for (const name of handedOver) this.listener?.(name, this.serving(name));
       this.log.info({ model: id }, 'model unloaded');
       await Promise.all([...entry.generations.values()].map((g) => this.retire(g, 'the model was unloaded')));
     });
@@ -262,19 +263,17 @@ export class ModelRepository {
       this.log.warn({ model: id, err: e.message }, previous ? 'reload failed; the loaded versions keep serving' : 'load failed');
       throw new InferError(code, `model '${id}': ${previous ? 'reload failed, the loaded versions keep serving' : 'load failed'}: ${e.message}`, { cause: err });
     }
-    if (previous) this.release(id);
+    const serves = new Set([...entry.generations.values()].flatMap((g) => [...g.served.keys()]));
+    const dropped = previous ? this.release(id, serves) : { gone: [], handedOver: [] };
     this.models.set(id, entry);
     this.notLoaded.delete(id);
-    const names = new Set<string>();
-    for (const g of entry.generations.values()) {
-      for (const name of g.served.keys()) {
-        this.owners.set(name, id);
-        names.add(name);
-      }
-    }
+    // A graph another model already serves stays with it (the same file: models share a graph name only for the same sha256).
+    const names = [...serves].filter((name) => (this.owners.get(name) ?? id) === id);
+    for (const name of names) this.owners.set(name, id);
     this.metrics?.modelLoads.inc({ model: id, outcome: 'success' });
     this.log.info({ model: id, versions: entry.policy.variants, loadMs: Math.round(performance.now() - started), reload: Boolean(previous) }, 'model loaded');
-    for (const name of names) this.listener?.(name, this.serving(name));
+    for (const name of [...names, ...dropped.handedOver]) this.listener?.(name, this.serving(name));
+    for (const name of dropped.gone) this.listener?.(name, false);
     for (const g of previous?.generations.values() ?? []) void this.retire(g, `version ${g.version} was replaced by a reload`);
   }
 
@@ -296,8 +295,6 @@ export class ModelRepository {
         generations.set(variant, generation);
         served.set(model.id, { kind: 'pipeline', name: model.id, version: variant, revision, loaded, queue: this.queue(model.id, loaded.batchedGraphs.length > 0 ? batching : undefined, levels) });
         for (const [graph, session] of loaded.sessions) {
-          const owner = this.owners.get(graph);
-          if (owner !== undefined && owner !== model.id) continue;
           const graphBatching = loaded.batchedGraphs.includes(graph) ? batching : undefined;
           served.set(graph, { kind: 'graph', name: graph, version: variant, revision, loaded, session, queue: this.queue(graph, graphBatching, levels) });
         }
@@ -331,11 +328,26 @@ export class ModelRepository {
     });
   }
 
-  /** Drops `id`'s served names; returns them. */
-  private release(id: string): string[] {
-    const names = [...this.owners.entries()].filter(([, owner]) => owner === id).map(([name]) => name);
-    for (const name of names) this.owners.delete(name);
-    return names;
+  /**
+   * Gives up the names `id` serves, but those in `keep`: a graph another
+   * loaded model also runs is handed over to it (KServe clients keep
+   * calling it by name); the others are gone.
+   */
+  private release(id: string, keep: ReadonlySet<string> = new Set()): { gone: string[]; handedOver: string[] } {
+    const gone: string[] = [];
+    const handedOver: string[] = [];
+    for (const [name, owner] of [...this.owners]) {
+      if (owner !== id || keep.has(name)) continue;
+      const heir = [...this.models].find(([other, e]) => other !== id && [...e.generations.values()].some((g) => g.served.has(name)));
+      if (heir) {
+        this.owners.set(name, heir[0]);
+        handedOver.push(name);
+      } else {
+        this.owners.delete(name);
+        gone.push(name);
+      }
+    }
+    return { gone, handedOver };
   }
 
   /** Closes a replaced generation once no request holds it, or after drainTimeoutMs whatever holds it. */

@@ -12,7 +12,7 @@ import { GRPCInferenceService } from '../../shared/gen/inference/grpc_service_pb
 import { callUnary } from '../../shared/grpc-service.js';
 import { InferenceClient } from '../../shared/inference-client.js';
 import { sessionWorker } from '../../shared/ort/session.js';
-import { startTestCloud } from '../helpers/cloud.js';
+import { inferenceClient, startTestCloud } from '../helpers/cloud.js';
 import { readFixture } from '../helpers/inference.js';
 
 describe('image-encoder pipeline over gRPC', () => {
@@ -73,7 +73,7 @@ describe('image-encoder and video-encoder on one cloud', () => {
     await cloud?.server.drain(2_000);
   });
 
-  test('load InceptionV3 once: both pipelines run it on one worker, and unloading one leaves the other serving', async () => {
+  test('load InceptionV3 once: both pipelines run it on one worker, and unloading one leaves the other serving it, under its graph name too', async () => {
     const { repository } = cloud.server;
     const inception = (model: string) => {
       const served = repository.resolve(model);
@@ -84,9 +84,22 @@ describe('image-encoder and video-encoder on one cloud', () => {
     assert.ok(sessionWorker(image));
     assert.equal(sessionWorker(video), sessionWorker(image));
 
+    const graph = () => {
+      const served = repository.resolve('inception-v3');
+      return [served.loaded.model.id, repository.serving('inception-v3')];
+    };
+    assert.deepEqual(graph(), ['image-encoder', true], 'the first loaded serves the graph name');
     await repository.unload('image-encoder');
     assert.equal(image.serving(), false);
     assert.equal(video.serving(), true);
+    assert.deepEqual(graph(), ['video-encoder', true], 'handed over, not gone');
+    const grpcClient = inferenceClient(cloud.address);
+    try {
+      const metadata = await callUnary(grpcClient, GRPCInferenceService.method.modelMetadata, { name: 'inception-v3' });
+      assert.deepEqual(metadata.outputs.map((o) => o.name), ['probabilities', 'features', 'embedding']);
+    } finally {
+      grpcClient.close();
+    }
     const frame = { type: 'float32' as const, dims: [1, 299, 299, 3], data: new Float32Array(299 * 299 * 3).fill(0.5) };
     const { outputs } = await video.run({ input: frame });
     assert.deepEqual(outputs.embedding!.dims, [1, 2048]);
