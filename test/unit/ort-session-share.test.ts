@@ -5,18 +5,16 @@
  * Real worker threads running a real graph.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { buildModel, encodeModel, node, valueInfo } from '../../models/onnx-graph.js';
 import { createLogger } from '../../shared/log.js';
 import { sessionWorker } from '../../shared/ort/session.js';
 import { SessionShare } from '../../shared/ort/session-share.js';
-import type { Tensor } from '../../shared/tensor.js';
+import { fillShape, writeFillModel } from '../helpers/fill-model.js';
 
 const log = createLogger('test', 'silent');
-const shape = (...dims: bigint[]): Record<string, Tensor> => ({ shape: { type: 'int64', dims: [2], data: BigInt64Array.from(dims) } });
 const fill = (digest: string) => digest.repeat(64);
 
 describe('sessions shared by the models that run one graph file', () => {
@@ -26,8 +24,7 @@ describe('sessions shared by the models that run one graph file', () => {
   before(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'splitinfer-session-share-'));
     fillFile = path.join(dir, 'fill.onnx');
-    const model = buildModel({ name: 'fill', nodes: [node('ConstantOfShape', ['shape'], ['y'])], initializers: [], inputs: [valueInfo('shape', 'int64', [2])], outputs: [valueInfo('y', 'float32')] });
-    writeFileSync(fillFile, encodeModel(model));
+    writeFillModel(fillFile);
   });
 
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,10 +39,10 @@ describe('sessions shared by the models that run one graph file', () => {
 
     await a.close();
     assert.equal(a.serving(), false);
-    await assert.rejects(a.run(shape(1n, 1n)), { code: 'UNAVAILABLE', message: /^model fill: session closed$/ });
-    await assert.rejects(a.runSequence([shape(1n, 1n)], { carry: {}, keep: [] }), { code: 'UNAVAILABLE' });
+    await assert.rejects(a.run(fillShape(1n, 1n)), { code: 'UNAVAILABLE', message: /^model fill: session closed$/ });
+    await assert.rejects(a.runSequence([fillShape(1n, 1n)], { carry: {}, keep: [] }), { code: 'UNAVAILABLE' });
     assert.equal(b.serving(), true, 'the other holder goes on');
-    assert.deepEqual((await b.run(shape(2n, 3n))).outputs.y!.dims, [2, 3]);
+    assert.deepEqual((await b.run(fillShape(2n, 3n))).outputs.y!.dims, [2, 3]);
     assert.equal(share.openSessions, 1);
 
     await b.close();
@@ -74,9 +71,9 @@ describe('sessions shared by the models that run one graph file', () => {
     const failures = await Promise.allSettled([share.lease('missing', missing, fill('c')), share.lease('missing', missing, fill('c'))]);
     assert.deepEqual(failures.map((f) => f.status), ['rejected', 'rejected']);
     assert.equal(share.openSessions, 0);
-    writeFileSync(missing, encodeModel(buildModel({ name: 'fill', nodes: [node('ConstantOfShape', ['shape'], ['y'])], initializers: [], inputs: [valueInfo('shape', 'int64', [2])], outputs: [valueInfo('y', 'float32')] })));
+    writeFillModel(missing);
     const lease = await share.lease('missing', missing, fill('c'));
-    assert.deepEqual((await lease.run(shape(1n, 4n))).outputs.y!.dims, [1, 4]);
+    assert.deepEqual((await lease.run(fillShape(1n, 4n))).outputs.y!.dims, [1, 4]);
     await lease.close();
   });
 

@@ -6,22 +6,19 @@
  * ended with `terminate()`, which is what a crash looks like from outside.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { once } from 'node:events';
-import { buildModel, encodeModel, node, valueInfo } from '../../models/onnx-graph.js';
 import { InferError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { RestartBudget } from '../../shared/ort/restart-budget.js';
 import { openSession, sessionWorker } from '../../shared/ort/session.js';
-import type { Tensor } from '../../shared/tensor.js';
+import { fillShape, writeFillModel } from '../helpers/fill-model.js';
 
 const log = createLogger('test', 'silent');
 
-/** y = zeros of the shape given: a run that takes as long as the caller asks for. */
-const shape = (...dims: bigint[]): Record<string, Tensor> => ({ shape: { type: 'int64', dims: [2], data: BigInt64Array.from(dims) } });
 
 describe('a session whose runtime worker dies', () => {
   let dir: string;
@@ -30,8 +27,7 @@ describe('a session whose runtime worker dies', () => {
   before(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'splitinfer-ort-restart-'));
     fillFile = path.join(dir, 'fill.onnx');
-    const model = buildModel({ name: 'fill', nodes: [node('ConstantOfShape', ['shape'], ['y'])], initializers: [], inputs: [valueInfo('shape', 'int64', [2])], outputs: [valueInfo('y', 'float32')] });
-    writeFileSync(fillFile, encodeModel(model));
+    writeFillModel(fillFile);
   });
 
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,7 +43,7 @@ describe('a session whose runtime worker dies', () => {
       // Ended while idle: terminating a thread inside onnxruntime-node's native run can abort the whole process.
       // The runs sent right after reach a thread that is going away and would never be answered.
       const dying = worker.terminate();
-      const runs = Array.from({ length: 4 }, () => session.run(shape(200n, 200n)).then(() => undefined, (err: unknown) => err));
+      const runs = Array.from({ length: 4 }, () => session.run(fillShape(200n, 200n)).then(() => undefined, (err: unknown) => err));
       await dying;
       const outcomes = await Promise.all(runs);
       assert.ok(performance.now() - killed < 1_000, 'the runs held by the dead worker settled at once');
@@ -57,13 +53,13 @@ describe('a session whose runtime worker dies', () => {
         assert.match(err.message, /^model fill: the runtime worker exited \(code 1\) during the run — retry; the worker is being restarted$/);
       }
       assert.equal(session.serving(), false);
-      await assert.rejects(session.run(shape(1n, 1n)), { code: 'UNAVAILABLE', message: /^model fill: the runtime worker is restarting after it died — retry shortly$/ });
+      await assert.rejects(session.run(fillShape(1n, 1n)), { code: 'UNAVAILABLE', message: /^model fill: the runtime worker is restarting after it died — retry shortly$/ });
 
       const deadline = Date.now() + 10_000;
       while (!session.serving() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
       assert.deepEqual(heard, [false, true]);
       assert.notEqual(sessionWorker(session), worker, 'a new thread');
-      const { outputs } = await session.run(shape(2n, 3n));
+      const { outputs } = await session.run(fillShape(2n, 3n));
       assert.deepEqual(outputs.y!.dims, [2, 3]);
     } finally {
       await session.close();
@@ -83,7 +79,7 @@ describe('a session whose runtime worker dies', () => {
     // No restart starts after close: nothing keeps the process alive.
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(sessionWorker(session), undefined);
-    await assert.rejects(session.run(shape(1n, 1n)), { code: 'UNAVAILABLE', message: /session closed/ });
+    await assert.rejects(session.run(fillShape(1n, 1n)), { code: 'UNAVAILABLE', message: /session closed/ });
   });
 });
 
