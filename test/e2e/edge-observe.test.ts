@@ -121,8 +121,13 @@ describe('observing an agent over MQTT 5', { skip: mosquittoMissing }, () => {
     // A small offload measures the round trip.
     await ask({ id: 'm-text-cloud', inputs: { text: 'where is my parcel' }, prefer: { text: 'cloud' } });
     await ask({ id: 'm-empty', inputs: {} });
-    const now = await scrape(metricsUrl);
+    let now = await scrape(metricsUrl);
     const moved = (name: string, labels: Record<string, string> = {}) => valueOf(now, name, labels) - valueOf(before, name, labels);
+    // An answer counts once the broker has acknowledged it (QoS 2: PUBCOMP), which may come after the requester already holds it.
+    for (const deadline = Date.now() + 5_000; moved('splitinfer_edge_ingress_messages_total', { event: 'answered' }) < 4 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      now = await scrape(metricsUrl);
+    }
 
     assert.equal(moved('splitinfer_edge_tasks_total', task('text', 'edge')), 1);
     assert.equal(moved('splitinfer_edge_tasks_total', task('image', 'cloud')), 1);
