@@ -209,10 +209,9 @@ export class TaskRunner {
     offload.ensureCloudAvailable();
     running.facts.ran = 'cloud';
     const started = performance.now();
-    const shaping = plan.shaping ?? estimators.unplannedShaping(task);
-    const inFlight = estimators.cloudTaskStarted(task, running.inputSize, shaping, plan.expectedHighMs);
+    const inFlight = estimators.cloudTaskStarted(task, running.inputSize, plan.shaping, plan.expectedHighMs);
     measured.uplinkWaitMs = inFlight.uplinkWaitMs;
-    const call = { taskId: task.id, budgetMs, image: task.modality === 'image', shaping, traceparent: task.traceparent };
+    const call = { taskId: task.id, budgetMs, image: task.modality === 'image', shaping: inFlight.shaping, traceparent: task.traceparent };
     try {
       const answer = task.chunk ? await offload.inferChunk(task.model, task.chunk, call) : await offload.infer(task.model, task.items[0]!, call);
       measured.cloudAnswer = answer;

@@ -45,8 +45,7 @@ export async function loadModel(model: CatalogModel, variant: string, opener: Se
   const batchedGraphs: string[] = [];
   try {
     for (const [graph, ref] of Object.entries(spec.graphs)) {
-      const file = await verifiedPath(ref);
-      const session = opener instanceof SessionShare ? await opener.lease(graph, file, ref.sha256) : await openSession(graph, file, opener, log);
+      const session = opener instanceof SessionShare ? await opener.lease(graph, ref) : await openSession(graph, await verifiedPath(ref), opener, log);
       const alone = batching && whyNotBatchable(session);
       if (alone) log.info({ model: model.id, graph, why: alone }, 'graph runs alone: it cannot batch');
       if (batching && !alone) batchedGraphs.push(graph);

@@ -181,14 +181,15 @@ export class PlacementEstimators {
   }
 
   /**
-   * A task is being offloaded with `shaping` (undefined: the config's
-   * default) and the decision's high estimate (undefined: the estimators'
+   * A task is being offloaded with `shaping` (undefined: its unplanned
+   * shaping) and the decision's high estimate (undefined: the estimators'
    * own). Books its bytes on the uplink and watches it for being overdue;
-   * `settled` is to be called once it is answered or has failed, and
-   * `uplinkWaitMs` (the wait predicted behind earlier payloads) reported
-   * with its outcome, so that the wait is not learnt as RTT or bandwidth.
+   * returns the shaping to upload with, `settled` to be called once it is
+   * answered or has failed, and `uplinkWaitMs` (the wait predicted behind
+   * earlier payloads) to report with its outcome, so that the wait is not
+   * learnt as RTT or bandwidth.
    */
-  cloudTaskStarted(task: Task, size: InputSize, shaping: ShapingOption | undefined, highMs?: number): { uplinkWaitMs: number; settled: () => void } {
+  cloudTaskStarted(task: Task, size: InputSize, shaping: ShapingOption | undefined, highMs?: number): { shaping: ShapingOption | undefined; uplinkWaitMs: number; settled: () => void } {
     const option = shaping ?? this.unplannedShaping(task);
     const uplinkWaitMs = this.link.uploadWaitMs();
     const place = this.link.reserveUpload(this.sentItems(size, option).reduce((sum, item) => sum + (item?.bytes ?? 0), 0));
@@ -196,6 +197,7 @@ export class PlacementEstimators {
     const entry = { startedAt: this.clock(), highMs: expectedHighMs ?? Infinity };
     this.inFlight.add(entry);
     return {
+      shaping: option,
       uplinkWaitMs,
       settled: () => {
         this.inFlight.delete(entry);

@@ -15,10 +15,10 @@
  * calibration part of the real photos (models/samples/photos), the
  * project's samples (models/samples/ocr) and 64 photo-like scenes rendered
  * with sharp; the held-out check uses the other real photos and scenes
- * from another seed, nothing it calibrated on. MinMax: percentile calibration (99.999)
- * left a smaller mean embedding error on the calibration images with the
- * FP32 nodes below (0.0035 against 0.0038) but more top-1 flips (3 of 87
- * against 2).
+ * from another seed, nothing it calibrated on. MinMax: percentile
+ * calibration (99.999) left a smaller mean embedding error on the
+ * calibration images with the FP32 nodes below (0.0035 against 0.0038) but
+ * more top-1 flips (3 of 87 against 2).
  *
  * Run: npm run build:image-encoder-int8 [-- --method minmax|percentile] [--exclude node,node]
  */

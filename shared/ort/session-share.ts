@@ -1,3 +1,4 @@
+import { verifiedPath, type FileRef } from '../catalog.js';
 import type { Logger } from '../log.js';
 import { InferError } from '../errors.js';
 import { openSession, showsWorkerOf, type OrtSession, type SessionOptions } from './session.js';
@@ -20,7 +21,7 @@ export class SessionShare {
   private readonly entries = new Map<string, Entry>();
 
   constructor(
-    readonly options: SessionOptions,
+    private readonly options: SessionOptions,
     private readonly log: Logger,
   ) {}
 
@@ -29,26 +30,31 @@ export class SessionShare {
     return this.entries.size;
   }
 
-  /** A lease on the session of `graph` (opened on the first lease); closing the lease lets go, and the last to let go closes the session. */
-  async lease(graph: string, file: string, sha256: string): Promise<OrtSession> {
-    const key = `${graph}\0${sha256}`;
+  /**
+   * A lease on the session of `graph` at `ref`; closing the lease lets go,
+   * and the last to let go closes the session. Only the lease that opens
+   * the session reads the file and checks its sha256 (verifiedPath): the
+   * others share what was checked.
+   */
+  async lease(graph: string, ref: FileRef): Promise<OrtSession> {
+    const key = `${graph}\0${ref.sha256}`;
     let entry = this.entries.get(key);
     if (!entry) {
-      const opened: Entry = { session: openSession(graph, file, this.options, this.log), holders: 0 };
-      entry = opened;
-      this.entries.set(key, opened);
+      const opening: Entry = { session: verifiedPath(ref).then((file) => openSession(graph, file, this.options, this.log)), holders: 0 };
+      this.entries.set(key, opening);
       // A failed open is forgotten, so the next lease tries again.
-      opened.session.catch(() => this.entries.get(key) === opened && this.entries.delete(key));
-    }
-    entry.holders++;
-    let session: OrtSession;
-    try {
-      session = await entry.session;
-    } catch (err) {
-      entry.holders--;
-      throw err;
+      opening.session.catch(() => this.entries.get(key) === opening && this.entries.delete(key));
+      entry = opening;
     }
     const held = entry;
+    held.holders++;
+    let session: OrtSession;
+    try {
+      session = await held.session;
+    } catch (err) {
+      held.holders--;
+      throw err;
+    }
     return leaseOf(session, async () => {
       if (--held.holders > 0) return;
       if (this.entries.get(key) === held) this.entries.delete(key);

@@ -9,29 +9,31 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { FileRef } from '../../shared/catalog.js';
 import { createLogger } from '../../shared/log.js';
 import { sessionWorker } from '../../shared/ort/session.js';
 import { SessionShare } from '../../shared/ort/session-share.js';
 import { fillShape, writeFillModel } from '../helpers/fill-model.js';
 
 const log = createLogger('test', 'silent');
-const fill = (digest: string) => digest.repeat(64);
 
 describe('sessions shared by the models that run one graph file', () => {
   let dir: string;
-  let fillFile: string;
+  let fill: FileRef;
+  /** The same graph name, another file. */
+  let otherFill: FileRef;
 
   before(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'splitinfer-session-share-'));
-    fillFile = path.join(dir, 'fill.onnx');
-    writeFillModel(fillFile);
+    fill = writeFillModel(path.join(dir, 'fill.onnx'));
+    otherFill = writeFillModel(path.join(dir, 'fill-2.onnx'), 'fill-2');
   });
 
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test('two leases of one graph and digest run on one worker; the session closes after the last lease', async () => {
     const share = new SessionShare({ providers: ['cpu'], intraOpThreads: 1 }, log);
-    const [a, b] = await Promise.all([share.lease('fill', fillFile, fill('a')), share.lease('fill', fillFile, fill('a'))]);
+    const [a, b] = await Promise.all([share.lease('fill', fill), share.lease('fill', fill)]);
     assert.equal(share.openSessions, 1);
     const worker = sessionWorker(a)!;
     assert.ok(worker);
@@ -53,13 +55,13 @@ describe('sessions shared by the models that run one graph file', () => {
 
   test('another digest (another file under the same name) gets its own session, and a lease after the last close opens a new one', async () => {
     const share = new SessionShare({ providers: ['cpu'], intraOpThreads: 1 }, log);
-    const a = await share.lease('fill', fillFile, fill('a'));
-    const b = await share.lease('fill', fillFile, fill('b'));
+    const a = await share.lease('fill', fill);
+    const b = await share.lease('fill', otherFill);
     assert.equal(share.openSessions, 2);
     assert.notEqual(sessionWorker(a), sessionWorker(b));
     const first = sessionWorker(a);
     await Promise.all([a.close(), b.close()]);
-    const again = await share.lease('fill', fillFile, fill('a'));
+    const again = await share.lease('fill', fill);
     assert.notEqual(sessionWorker(again), first);
     await again.close();
     assert.equal(share.openSessions, 0);
@@ -68,18 +70,19 @@ describe('sessions shared by the models that run one graph file', () => {
   test('a file that does not open fails every lease waiting on it and is forgotten, so the next lease tries again', async () => {
     const share = new SessionShare({ providers: ['cpu'], intraOpThreads: 1 }, log);
     const missing = path.join(dir, 'missing.onnx');
-    const failures = await Promise.allSettled([share.lease('missing', missing, fill('c')), share.lease('missing', missing, fill('c'))]);
+    const ref = { source: missing, sha256: fill.sha256 };
+    const failures = await Promise.allSettled([share.lease('missing', ref), share.lease('missing', ref)]);
     assert.deepEqual(failures.map((f) => f.status), ['rejected', 'rejected']);
     assert.equal(share.openSessions, 0);
     writeFillModel(missing);
-    const lease = await share.lease('missing', missing, fill('c'));
+    const lease = await share.lease('missing', ref);
     assert.deepEqual((await lease.run(fillShape(1n, 4n))).outputs.y!.dims, [1, 4]);
     await lease.close();
   });
 
   test('every holder hears its worker die and come back; a listener that stopped hears nothing more', async () => {
     const share = new SessionShare({ providers: ['cpu'], intraOpThreads: 1 }, log);
-    const [a, b] = await Promise.all([share.lease('fill', fillFile, fill('d')), share.lease('fill', fillFile, fill('d'))]);
+    const [a, b] = await Promise.all([share.lease('fill', fill), share.lease('fill', fill)]);
     const heardA: boolean[] = [];
     const heardB: boolean[] = [];
     const stopA = a.onServingChange((serving) => heardA.push(serving));
