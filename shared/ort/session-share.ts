@@ -32,15 +32,16 @@ export class SessionShare {
 
   /**
    * A lease on the session of `graph` at `ref`; closing the lease lets go,
-   * and the last to let go closes the session. Only the lease that opens
-   * the session reads the file and checks its sha256 (verifiedPath): the
-   * others share what was checked.
+   * and the last to let go closes the session. Every lease checks the file
+   * on disk against its sha256 first (verifiedPath), shared or not: a load
+   * or reload fails on a corrupt or replaced file, as without sharing.
    */
   async lease(graph: string, ref: FileRef): Promise<OrtSession> {
+    const file = await verifiedPath(ref);
     const key = `${graph}\0${ref.sha256}`;
     let entry = this.entries.get(key);
     if (!entry) {
-      const opening: Entry = { session: verifiedPath(ref).then((file) => openSession(graph, file, this.options, this.log)), holders: 0 };
+      const opening: Entry = { session: openSession(graph, file, this.options, this.log), holders: 0 };
       this.entries.set(key, opening);
       // A failed open is forgotten, so the next lease tries again.
       opening.session.catch(() => this.entries.get(key) === opening && this.entries.delete(key));
